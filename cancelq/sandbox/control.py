@@ -1,0 +1,72 @@
+"""A small client of the sandbox's control API, for tests, the demo and the benchmarks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+
+
+class SandboxError(RuntimeError):
+    pass
+
+
+class SandboxClient:
+    def __init__(self, url: str, session: requests.Session | None = None) -> None:
+        self.url = url.rstrip("/")
+        self.session = session or requests.Session()
+
+    def _call(self, method: str, path: str, body: Any = None) -> Any:
+        response = self.session.request(method, f"{self.url}/_sandbox{path}", json=body, timeout=30)
+        if response.status_code >= 400:
+            raise SandboxError(f"sandbox {method} {path}: {response.status_code} {response.text[:300]}")
+        return response.json()
+
+    def reset(self) -> None:
+        self._call("POST", "/reset")
+
+    def add_shop(self, platform: str, **creds: Any) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", "/shops", {"platform": platform, **creds})
+        return result
+
+    def add_order(self, platform: str, shop: str, order_id: str, **spec: Any) -> dict[str, Any]:
+        body = {"platform": platform, "shop": shop, "order_id": order_id, **spec}
+        result: dict[str, Any] = self._call("POST", "/orders", body)["orders"][0]
+        return result
+
+    def add_orders(self, orders: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("POST", "/orders", {"orders": orders})["orders"]
+        return result
+
+    def order(self, platform: str, order_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", f"/orders/{platform}/{order_id}")
+        return result
+
+    def orders(self, platform: str | None = None) -> list[dict[str, Any]]:
+        path = f"/orders?platform={platform}" if platform else "/orders"
+        result: list[dict[str, Any]] = self._call("GET", path)["orders"]
+        return result
+
+    def ship(self, platform: str, order_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", f"/orders/{platform}/{order_id}/ship")
+        return result
+
+    def fault(self, platform: str, kind: str, **spec: Any) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", "/faults", {"platform": platform, "kind": kind, **spec})
+        return result["faults"][0]  # type: ignore[no-any-return]
+
+    def clear_faults(self) -> None:
+        self._call("DELETE", "/faults")
+
+    def expire_token(self, platform: str, shop: str, at: float | None = None) -> None:
+        body: dict[str, Any] = {"platform": platform, "shop": shop}
+        if at is not None:
+            body["at"] = at
+        self._call("POST", "/tokens/expire", body)
+
+    def limits(self, enabled: bool = True, shops: dict[str, tuple[float, float]] | None = None) -> None:
+        self._call("POST", "/limits", {"enabled": enabled, "shops": shops or {}})
+
+    def stats(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", "/stats")
+        return result

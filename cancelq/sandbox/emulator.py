@@ -1,0 +1,115 @@
+"""What every platform emulator shares: the order of checks around each call.
+
+A platform module subclasses ``Emulator``: it declares its routes, checks auth
+with its own code (never the client's), and renders errors in the platform's
+real shape. ``call`` wraps the work of one endpoint with call counting, scripted
+faults and the optional rate limits, in the order a real gateway applies them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from aiohttp import web
+
+from .faults import Fault
+from .state import Order, Shop, Store
+
+HTML_502 = "<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>"
+
+
+class DropConnection(Exception):
+    """Raised inside a handler to close the connection without an answer."""
+
+
+class Emulator(ABC):
+    platform: ClassVar[str]
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    @abstractmethod
+    def routes(self) -> list[web.RouteDef]:
+        """The platform's real paths."""
+
+    @abstractmethod
+    def new_order(self, shop: Shop, order_id: str, spec: dict[str, Any]) -> Order:
+        """A realistic order from a seed spec (status, items... in the platform's vocabulary)."""
+
+    @abstractmethod
+    def new_shop(self, spec: dict[str, Any]) -> Shop:
+        """A shop from its credentials, as the seller's app registration would create it."""
+
+    @abstractmethod
+    def render_error(self, fault: Fault) -> web.Response:
+        """A scripted error in the platform's own shape and status."""
+
+    @abstractmethod
+    def render_rate_limited(self) -> web.Response:
+        """What the platform answers when its documented limit is exceeded."""
+
+    @abstractmethod
+    def ship(self, order: Order) -> None:
+        """Move the order past the point where a seller may cancel it."""
+
+    async def call(
+        self,
+        request: web.Request,
+        *,
+        shop: Shop,
+        endpoint: str,
+        order: Order | None,
+        act: Callable[[], web.Response],
+    ) -> web.StreamResponse:
+        """Run one endpoint: count, inject faults, limit, then ``act`` (which applies and answers)."""
+        order_id = order.order_id if order else request.query.get("order_id")
+        self.store.record(self.platform, shop.ref, endpoint, order)
+        faults = {f.kind: f for f in self.store.faults.take(self.platform, shop.ref, endpoint, order_id)}
+        if "latency" in faults:
+            await asyncio.sleep(faults["latency"].latency_ms / 1000)
+        before = {k: f for k, f in faults.items() if not f.after_write}
+        early = await self._before(request, before)
+        if early is not None:
+            return early
+        if self.store.over_limit(self.platform, shop, endpoint):
+            return self.render_rate_limited()
+        response = act()
+        after = {k: f for k, f in faults.items() if f.after_write}
+        late = await self._before(request, after, response)
+        if "ship" in faults and order is not None:
+            self.ship(order)
+        return late if late is not None else response
+
+    async def _before(
+        self, request: web.Request, faults: dict[str, Fault], response: web.Response | None = None
+    ) -> web.StreamResponse | None:
+        if "hang" in faults:
+            await asyncio.sleep(faults["hang"].hang_s)
+            _drop(request)
+        if "drop" in faults:
+            _drop(request)
+        if "error" in faults:
+            return self.render_error(faults["error"])
+        if "html" in faults:
+            return web.Response(status=502, text=HTML_502, content_type="text/html")
+        if "truncate" in faults:
+            text = response.text if response is not None and response.text else '{"partial": "answer'
+            return web.Response(status=200, text=text[: max(1, len(text) // 2)], content_type="application/json")
+        return None
+
+
+def _drop(request: web.Request) -> None:
+    if request.transport is not None:
+        request.transport.abort()
+    raise DropConnection()
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        status=status, text=json.dumps(body, separators=(",", ":")), content_type="application/json",
+        headers=headers,
+    )

@@ -1,0 +1,119 @@
+"""The sandbox's world: shops, orders and what was asked of them. In memory, one process."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from .faults import FaultBook
+
+
+@dataclass
+class Shop:
+    """A seller's shop as the platform knows it. ``ref`` is the platform's own id (shop_id, handle...)."""
+
+    platform: str
+    ref: str
+    creds: dict[str, str]
+    token_expires_at: float | None = None
+    rate_limit: tuple[float, float] | None = None
+
+    def token_valid(self, token: str | None, now: float | None = None) -> bool:
+        if not token or token != self.creds.get("access_token"):
+            return False
+        return self.token_expires_at is None or (now or time.time()) < self.token_expires_at
+
+
+@dataclass
+class Order:
+    """An order in a platform's own vocabulary: ``status`` and ``items`` are platform-shaped."""
+
+    platform: str
+    shop: str
+    order_id: str
+    status: str
+    items: list[dict[str, Any]] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+    calls: Counter[str] = field(default_factory=Counter)
+    cancels_applied: int = 0
+    history: list[str] = field(default_factory=list)
+
+    def view(self) -> dict[str, Any]:
+        return {
+            "platform": self.platform,
+            "shop": self.shop,
+            "order_id": self.order_id,
+            "status": self.status,
+            "items": self.items,
+            "extra": self.extra,
+            "calls": dict(self.calls),
+            "cancels_applied": self.cancels_applied,
+            "history": self.history,
+        }
+
+
+class Store:
+    """Everything the sandbox remembers; reset between tests through the control API."""
+
+    def __init__(self) -> None:
+        self.shops: dict[tuple[str, str], Shop] = {}
+        self.orders: dict[tuple[str, str], Order] = {}
+        self.faults = FaultBook()
+        self.calls: Counter[tuple[str, str]] = Counter()
+        self.per_second: defaultdict[tuple[str, str], Counter[int]] = defaultdict(Counter)
+        self.rate_limits_on = False
+        self.buckets: dict[tuple[str, str, str], tuple[float, float]] = {}
+
+    def reset(self) -> None:
+        self.__init__()  # type: ignore[misc]
+
+    def add_shop(self, shop: Shop) -> None:
+        self.shops[(shop.platform, shop.ref)] = shop
+
+    def shop_by_token(self, platform: str, token: str | None) -> Shop | None:
+        for shop in self.shops.values():
+            if shop.platform == platform and token and shop.creds.get("access_token") == token:
+                return shop
+        return None
+
+    def order(self, platform: str, order_id: str) -> Order | None:
+        return self.orders.get((platform, order_id))
+
+    def record(self, platform: str, shop: str, endpoint: str, order: Order | None) -> None:
+        self.calls[(platform, endpoint)] += 1
+        self.per_second[(platform, shop)][int(time.time())] += 1
+        if order is not None:
+            order.calls[endpoint] += 1
+
+    def over_limit(self, platform: str, shop: Shop, api: str) -> bool:
+        """A leaky bucket per (platform, shop, api) when limits are switched on."""
+        if not self.rate_limits_on or shop.rate_limit is None:
+            return False
+        rate_per_s, burst = shop.rate_limit
+        key = (platform, shop.ref, api)
+        now = time.monotonic()
+        level, last = self.buckets.get(key, (0.0, now))
+        level = max(0.0, level - (now - last) * rate_per_s)
+        if level + 1 > burst:
+            self.buckets[key] = (level, now)
+            return True
+        self.buckets[key] = (level + 1, now)
+        return False
+
+    def stats(self) -> dict[str, Any]:
+        calls: dict[str, dict[str, int]] = defaultdict(dict)
+        for (platform, endpoint), n in self.calls.items():
+            calls[platform][endpoint] = n
+        return {
+            "calls": calls,
+            "max_per_second": {f"{p}/{s}": max(c.values()) for (p, s), c in self.per_second.items() if c},
+            "per_second": {f"{p}/{s}": {str(k): v for k, v in sorted(c.items())}
+                           for (p, s), c in self.per_second.items()},
+            "orders": len(self.orders),
+            "cancels_applied": sum(o.cancels_applied for o in self.orders.values()),
+            "cancelled_twice": sorted(f"{o.platform}/{o.order_id}" for o in self.orders.values()
+                                      if o.cancels_applied > 1),
+            "faults_pending": self.faults.pending(),
+        }
