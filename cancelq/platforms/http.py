@@ -142,7 +142,7 @@ class HttpClient:
         try:
             body = json.loads(text) if text else None
             error = None if text else "empty body"
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             body, error = None, f"not JSON ({_describe(text, response)}): {exc.msg}"
         return Reply(response.status_code, response.headers, body, error, snippet)
 

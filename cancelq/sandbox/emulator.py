@@ -56,6 +56,10 @@ class Emulator(ABC):
     def ship(self, order: Order) -> None:
         """Move the order past the point where a seller may cancel it."""
 
+    def limit_scope(self, endpoint: str) -> str:
+        """The bucket a call counts against: one per shop (and app), unless the platform limits per API."""
+        return "*"
+
     async def call(
         self,
         request: web.Request,
@@ -68,14 +72,15 @@ class Emulator(ABC):
         """Run one endpoint: count, inject faults, limit, then ``act`` (which applies and answers)."""
         order_id = order.order_id if order else request.query.get("order_id")
         self.store.record(self.platform, shop.ref, endpoint, order)
-        faults = {f.kind: f for f in self.store.faults.take(self.platform, shop.ref, endpoint, order_id)}
+        hits = self.store.faults.take(self.platform, shop.ref, endpoint, order_id)
+        faults: dict[str, Fault] = {f.kind: f for f in hits}
         if "latency" in faults:
             await asyncio.sleep(faults["latency"].latency_ms / 1000)
         before = {k: f for k, f in faults.items() if not f.after_write}
         early = await self._before(request, before)
         if early is not None:
             return early
-        if self.store.over_limit(self.platform, shop, endpoint):
+        if self.store.over_limit(self.platform, shop, self.limit_scope(endpoint)):
             return self.render_rate_limited()
         response = act()
         after = {k: f for k, f in faults.items() if f.after_write}

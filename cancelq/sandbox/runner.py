@@ -22,8 +22,7 @@ async def _serve(host: str, port: int) -> None:
     await runner.setup()
     site = web.TCPSite(runner, host, port, backlog=1024)
     await site.start()
-    server = site._server
-    bound = server.sockets[0].getsockname()[1] if server is not None and server.sockets else port
+    bound = runner.addresses[0][1] if runner.addresses else port
     print(f"{READY_PREFIX}http://{host}:{bound}", flush=True)
     try:
         await asyncio.Event().wait()

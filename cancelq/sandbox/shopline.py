@@ -1,31 +1,254 @@
-"""Placeholder: the Shopline emulator is being written."""
+"""SHOPLINE emulator: the Admin REST API's order read and cancel at their real paths.
+
+``GET  /admin/openapi/{version}/orders/{id}.json``          -> ``get_order``
+``POST /admin/openapi/{version}/orders/{id}/cancel.json``   -> ``cancel_order``
+
+Checked in SHOPLINE's order, with this module's own code:
+- the version looks like ``v20251201`` (else 404);
+- the store is told by the ``Host`` header ``{handle}.myshopline.com`` (unknown store: 404);
+- ``Authorization: Bearer <token>`` must be that store's valid token (else 401);
+- a cancel must be ``Content-Type: application/json`` with a JSON object whose fields have the
+  documented types (else 400, "incorrect parameter type").
+
+Errors use the body of SHOPLINE's status-code page, ``{"errors": ...}``; every answer carries a
+``traceId`` header. The 401 message is ours: SHOPLINE documents the status, not the text.
+
+State machine (SHOPLINE documents none for cancel): an ``open`` order with no fulfilment can be
+cancelled; the answer is 200 with the whole updated order (``status: canceled``, ``cancelled_at``).
+A **second cancel answers 422** ("semantic error", the likeliest undocumented answer), and so does a
+cancel of a fulfilled or partially fulfilled order (SHOPLINE follows Shopify, where those go through
+returns). ``restock``/``email`` are recorded in ``order.extra`` (``restocked``, ``customer_emailed``).
+
+Rate limit: the documented leaky bucket, 40 per store leaking 4/s, answered with 429 and
+``Retry-After`` (only when switched on through the control API).
+"""
 
 from __future__ import annotations
 
+import json
+import math
+import re
+import uuid
+import zlib
+from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from aiohttp import web
 
-from .emulator import Emulator
+from .emulator import Emulator, json_response
+from .faults import Fault
+from .state import Order, Shop
+
+HOST_SUFFIX = ".myshopline.com"
+TRACE_HEADER = "traceId"
+RATE_LIMIT = (4.0, 40.0)
+CANCELLED = frozenset({"canceled", "cancelled"})
+PRIVATE_EXTRA = frozenset({"restocked", "customer_emailed"})
+STATES: dict[str, tuple[str, str, str | None]] = {
+    "cancellable": ("open", "paid", None),
+    "in_cancel": ("open", "paid", None),  # no buyer-request state on SHOPLINE: an open order
+    "packed": ("open", "paid", None),
+    "cancelled": ("canceled", "paid", None),
+    "shipped": ("open", "paid", "fulfilled"),
+}
+BODY_TYPES: dict[str, Callable[[Any], bool]] = {
+    "restock": lambda v: isinstance(v, bool),
+    "email": lambda v: isinstance(v, bool),
+    "amount": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+    "cancel_reason": lambda v: isinstance(v, str),
+    "currency": lambda v: isinstance(v, str),
+    "processed_at": lambda v: isinstance(v, str),
+    "refund_type": lambda v: isinstance(v, str),
+}
+_VERSION = re.compile(r"^v\d{8}$")
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _errors(status: int, errors: Any, headers: dict[str, str] | None = None) -> web.Response:
+    return json_response({"errors": errors}, status=status, headers=headers)
 
 
 class ShoplineEmulator(Emulator):
+    """SHOPLINE's order endpoints, stores told apart by Host."""
+
     platform = "shopline"
 
     def routes(self) -> list[web.RouteDef]:
-        return []
+        base = "/admin/openapi/{version}/orders/{order_id}"
+        return [web.get(f"{base}.json", self.get_order), web.post(f"{base}/cancel.json", self.cancel_order)]
 
-    def new_order(self, shop: Any, order_id: str, spec: dict[str, Any]) -> Any:
-        raise NotImplementedError
+    # -- handlers -------------------------------------------------------------------------------------------
 
-    def new_shop(self, spec: dict[str, Any]) -> Any:
-        raise NotImplementedError
+    async def get_order(self, request: web.Request) -> web.StreamResponse:
+        return await self._serve(request, "get_order", b"")
 
-    def render_error(self, fault: Any) -> web.Response:
-        raise NotImplementedError
+    async def cancel_order(self, request: web.Request) -> web.StreamResponse:
+        return await self._serve(request, "cancel_order", await request.read())
+
+    async def _serve(self, request: web.Request, endpoint: str, raw: bytes) -> web.StreamResponse:
+        shop = self._authenticate(request)
+        if isinstance(shop, web.Response):
+            response: web.StreamResponse = shop
+        else:
+            order = self._order_of(shop, request.match_info["order_id"])
+            read = endpoint == "get_order"
+            act = partial(self._read, order) if read else partial(self._cancel, request, raw, order)
+            response = await self.call(request, shop=shop, endpoint=endpoint, order=order, act=act)
+        response.headers[TRACE_HEADER] = uuid.uuid4().hex
+        return response
+
+    def _authenticate(self, request: web.Request) -> Shop | web.Response:
+        """The store the request is for, or the answer that refuses it."""
+        if not _VERSION.match(request.match_info["version"]):
+            return _errors(404, "Not Found")
+        host = request.host.rsplit(":", 1)[0].lower()
+        if not host.endswith(HOST_SUFFIX):
+            return _errors(404, f"unknown store host {host!r}: send Host: {{handle}}{HOST_SUFFIX}")
+        shop = self.store.shops.get((self.platform, host.removesuffix(HOST_SUFFIX)))
+        if shop is None:
+            return _errors(404, "Store not found")
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not shop.token_valid(token.strip()):
+            return _errors(401, "Invalid or expired access token")
+        return shop
+
+    def _order_of(self, shop: Shop, order_id: str) -> Order | None:
+        order = self.store.order(self.platform, order_id)
+        return order if order is not None and order.shop == shop.ref else None
+
+    def _read(self, order: Order | None) -> web.Response:
+        if order is None:
+            return _errors(404, "The order does not exist.")
+        return json_response({"order": self.render(order)})
+
+    def _cancel(self, request: web.Request, raw: bytes, order: Order | None) -> web.Response:
+        if request.content_type != "application/json":
+            return _errors(400, "Content-Type must be application/json")
+        body, problem = _parse_body(raw)
+        if problem is not None:
+            return _errors(400, problem)
+        if order is None:
+            return _errors(404, "The order does not exist.")
+        refusal = _refusal(order)
+        if refusal is not None:
+            order.history.append(f"cancel_order: refused ({refusal})")
+            return _errors(422, refusal)
+        self._apply_cancel(order, body)
+        return json_response({"order": self.render(order)})
+
+    def _apply_cancel(self, order: Order, body: dict[str, Any]) -> None:
+        now = str(body.get("processed_at") or _now())
+        order.status = "canceled"
+        order.extra.update(cancelled_at=now, updated_at=now, cancel_reason=body.get("cancel_reason"))
+        if body.get("restock"):
+            order.extra["restocked"] = True
+        if body.get("email"):
+            order.extra["customer_emailed"] = True
+        order.cancels_applied += 1
+        flags = ",".join(k for k in ("restock", "email") if body.get(k)) or "-"
+        order.history.append(f"cancel_order: cancelled (reason={body.get('cancel_reason')!r}, flags={flags})")
+
+    # -- world ----------------------------------------------------------------------------------------------
+
+    def render(self, order: Order) -> dict[str, Any]:
+        """The order as SHOPLINE returns it (a realistic subset of its fields)."""
+        public = {k: v for k, v in order.extra.items() if k not in PRIVATE_EXTRA}
+        return {"id": order.order_id, "status": order.status, **public, "line_items": order.items}
+
+    def new_shop(self, spec: dict[str, Any]) -> Shop:
+        handle, token = str(spec.get("handle") or ""), str(spec.get("access_token") or "")
+        if not handle or not token:
+            raise ValueError("a shopline shop needs handle and access_token")
+        creds = {k: str(spec[k]) for k in ("handle", "access_token", "app_key", "app_secret") if spec.get(k)}
+        return Shop(self.platform, handle, creds, rate_limit=RATE_LIMIT)
+
+    def new_order(self, shop: Shop, order_id: str, spec: dict[str, Any]) -> Order:
+        status, financial, fulfillment = STATES[str(spec.get("state", "cancellable"))]
+        status = str(spec.get("status") or status)
+        items = spec.get("items") or _default_items(order_id)
+        created = _now()
+        extra: dict[str, Any] = {
+            "name": f"#{zlib.crc32(order_id.encode()) % 100000 + 1000}",
+            "financial_status": spec.get("financial_status", financial),
+            "fulfillment_status": spec.get("fulfillment_status", fulfillment),
+            "fulfillments": [],
+            "cancelled_at": created if status in CANCELLED else None,
+            "cancel_reason": "Customer request" if status in CANCELLED else None,
+            "currency": "USD",
+            "current_total_price": f"{sum(float(i.get('price', 0)) * int(i.get('quantity', 1)) for i in items):.2f}",
+            "created_at": created,
+            "updated_at": created,
+        }
+        order = Order(self.platform, shop.ref, order_id, status, items, extra)
+        if extra["fulfillment_status"] in ("fulfilled", "partial"):
+            extra["fulfillments"] = [_fulfillment(order)]
+        return order
+
+    def ship(self, order: Order) -> None:
+        order.extra.update(fulfillment_status="fulfilled", fulfillments=[_fulfillment(order)], updated_at=_now())
+        for item in order.items:
+            item["fulfillment_status"] = "fulfilled"
+        order.history.append("shipped")
+
+    def render_error(self, fault: Fault) -> web.Response:
+        status = fault.http_status or 500
+        body: dict[str, Any] = {"errors": fault.message or _PHRASES.get(status, "Error")}
+        if fault.code:
+            body["code"] = fault.code
+        headers = {"Retry-After": str(math.ceil(fault.retry_after_s))} if fault.retry_after_s is not None else None
+        return json_response(body, status=status, headers=headers)
 
     def render_rate_limited(self) -> web.Response:
-        raise NotImplementedError
+        return _errors(429, "Too Many Requests", headers={"Retry-After": "1"})
 
-    def ship(self, order: Any) -> None:
-        raise NotImplementedError
+
+_PHRASES = {
+    400: "Bad Request", 401: "Unauthorized", 402: "Payment Required", 403: "Forbidden", 404: "Not Found",
+    406: "Not Acceptable", 412: "Precondition Failed", 422: "Unprocessable Entity", 423: "Locked",
+    429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable", 504: "Gateway Timeout",
+}
+
+
+def _parse_body(raw: bytes) -> tuple[dict[str, Any], Any]:
+    try:
+        body = json.loads(raw or b"{}")
+    except ValueError:
+        return {}, "Request body is not valid JSON"
+    if not isinstance(body, dict):
+        return {}, "Request body must be a JSON object"
+    wrong = {k: ["incorrect parameter type"] for k, ok in BODY_TYPES.items() if k in body and not ok(body[k])}
+    return body, (wrong or None)
+
+
+def _refusal(order: Order) -> str | None:
+    if order.status in CANCELLED:
+        return "The order has been cancelled and cannot be cancelled again"
+    if order.extra.get("fulfillment_status") in ("fulfilled", "partial"):
+        return "The order has been fulfilled and cannot be cancelled"
+    if order.status != "open":
+        return f"The order in status {order.status} cannot be cancelled"
+    return None
+
+
+def _default_items(order_id: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": f"{order_id}{n}", "product_id": f"1605676155998484{n:04d}", "variant_id": f"1805676155998752{n:04d}",
+            "title": f"Sandbox item {n}", "name": f"Sandbox item {n}", "sku": f"SKU-{n:03d}", "quantity": n,
+            "price": "19.90", "fulfillable_quantity": n, "fulfillment_status": None, "requires_shipping": True,
+        }
+        for n in (1, 2)
+    ]
+
+
+def _fulfillment(order: Order) -> dict[str, Any]:
+    return {
+        "id": f"F{order.order_id}", "order_id": order.order_id, "status": "success", "shipment_status": "fulfilled",
+        "tracking_company": "SF International", "tracking_number": f"SF{zlib.crc32(order.order_id.encode()):010d}",
+        "line_items": [{"id": i.get("id"), "quantity": i.get("quantity")} for i in order.items],
+    }

@@ -88,7 +88,7 @@ class Store:
             order.calls[endpoint] += 1
 
     def over_limit(self, platform: str, shop: Shop, api: str) -> bool:
-        """A leaky bucket per (platform, shop, api) when limits are switched on."""
+        """A leaky bucket per (platform, shop, scope) when limits are switched on."""
         if not self.rate_limits_on or shop.rate_limit is None:
             return False
         rate_per_s, burst = shop.rate_limit

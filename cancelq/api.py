@@ -1,0 +1,113 @@
+"""The Python API: submit jobs, follow them, work the dead letters.
+
+    from cancelq.api import submit
+    handle = submit({"platform": "shopee", "shop": "my-shop", "order_id": "2401...", "reason": "OUT_OF_STOCK"})
+    record = handle.wait(timeout_s=60)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from cancelq.worker.deadletter import DeadFilter
+from cancelq.worker.intake import admit, summary
+from cancelq.worker.ledger import JobRecord
+from cancelq.worker.runtime import Runtime, get_runtime
+
+
+class JobNotFound(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class JobHandle:
+    """What ``submit`` returns. ``created`` is False for a duplicate: the existing job, nothing sent."""
+
+    job_id: str
+    created: bool
+    state: str
+    reason: str = ""
+    client: CancelQ | None = None
+
+    @property
+    def rejected(self) -> bool:
+        return self.state == "rejected"
+
+    def status(self) -> JobRecord:
+        return (self.client or default_client()).job(self.job_id)
+
+    def wait(self, timeout_s: float = 60.0, poll_s: float = 0.1) -> JobRecord:
+        """Poll the ledger until the job is final; TimeoutError with the last state otherwise."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            record = self.status()
+            if record.final:
+                return record
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"job {self.job_id} is still {record.state} after {timeout_s}s")
+            time.sleep(poll_s)
+
+
+class CancelQ:
+    """A producer and operator client bound to one Redis (and broker)."""
+
+    def __init__(self, runtime: Runtime | None = None) -> None:
+        self.rt = runtime or get_runtime()
+
+    def submit(self, job: Mapping[str, Any], *, force: bool = False, source: str = "api") -> JobHandle:
+        """Record the job once per idempotency key and send it; a malformed job comes back rejected, with why."""
+        from cancelq.worker.app import publish
+
+        admitted = admit(self.rt, dict(job), force=force, source=source)
+        if admitted.created and not admitted.rejected and admitted.job is not None:
+            publish(admitted.job_id, summary(admitted.job))
+        return JobHandle(admitted.job_id, admitted.created, admitted.state, admitted.reason, self)
+
+    def job(self, job_id: str) -> JobRecord:
+        record = self.rt.ledger.get(job_id)
+        if record is None:
+            raise JobNotFound(f"no job {job_id} (finished jobs are kept {self.rt.settings.ledger_ttl_s:.0f}s)")
+        return record
+
+    def rejected(self, limit: int = 100) -> list[JobRecord]:
+        return self.rt.ledger.rejected(limit)
+
+    def dead_letters(self, where: DeadFilter | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        return self.rt.dead_letters.list(where, limit)
+
+    def dead_letter(self, job_id: str) -> dict[str, Any] | None:
+        return self.rt.dead_letters.show(job_id)
+
+    def replay(self, job_id: str) -> JobHandle:
+        """Run a dead-lettered job again, through the same idempotency and status checks."""
+        entry = self.rt.dead_letters.show(job_id)
+        if entry is None:
+            raise JobNotFound(f"no dead letter {job_id}")
+        handle = self.submit(entry["job"], force=True, source="replay")
+        self.rt.dead_letters.remove([job_id])
+        return handle
+
+    def replay_all(self, where: DeadFilter | None = None) -> list[JobHandle]:
+        return [self.replay(entry["job_id"]) for entry in list(self.rt.dead_letters.iter(where))]
+
+    def purge_dead_letters(self, where: DeadFilter | None = None) -> int:
+        return self.rt.dead_letters.purge(where)
+
+    def export_dead_letters(self, where: DeadFilter | None = None, fmt: str = "jsonl") -> Iterator[str]:
+        return self.rt.dead_letters.export(where, fmt)
+
+
+@lru_cache(maxsize=1)
+def default_client() -> CancelQ:
+    return CancelQ()
+
+
+def submit(job: Mapping[str, Any], *, force: bool = False) -> JobHandle:
+    return default_client().submit(job, force=force)
+
+
+__all__ = ["CancelQ", "DeadFilter", "JobHandle", "JobNotFound", "default_client", "submit"]

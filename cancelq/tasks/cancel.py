@@ -1,0 +1,239 @@
+"""The cancel task: run one job through its platform's steps to a sure outcome.
+
+The task is orchestration only: the ledger says where the job stands, the
+adapter does the platform calls, ``policy.decide`` says what an error means.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from typing import Any
+
+import structlog
+
+from cancelq.platforms.base import OrderState, Outcome, Platform, StepSpec
+from cancelq.platforms.errors import AlreadyCancelled, PermanentError, PlatformError
+from cancelq.worker import keys
+from cancelq.worker.app import app
+from cancelq.worker.intake import admit
+from cancelq.worker.jobs import TASK_NAME, InvalidJob, Job, parse_job
+from cancelq.worker.ledger import add_event, now_ms
+from cancelq.worker.runtime import Runtime, get_runtime
+from cancelq.worker.shops import Shop
+
+from .policy import decide
+
+log = structlog.get_logger("cancelq.job")
+_rng = random.Random()
+
+
+@app.task(name=TASK_NAME, bind=True, acks_late=True, ignore_result=True, typing=False)
+def cancel(self: Any, *args: Any, **kwargs: Any) -> None:
+    """Takes one JSON object: a job as in the schema, or ``{"job_id": ...}`` for a job already recorded."""
+    runtime = get_runtime()
+    job_id = accept_message(runtime, args, kwargs)
+    if job_id is not None:
+        JobRun(runtime, job_id).run()
+
+
+def accept_message(runtime: Runtime, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
+    if len(args) != 1 or kwargs or not isinstance(args[0], dict):
+        reason = "the task takes exactly one argument: a JSON object (see cancelq/schemas/job.schema.json)"
+        runtime.ledger.reject({"args": list(args), "kwargs": kwargs}, reason, source="broker")
+        return None
+    payload: dict[str, Any] = args[0]
+    if set(payload) == {"job_id"}:
+        return str(payload["job_id"])
+    admitted = admit(runtime, payload, source="broker")
+    if admitted.rejected:
+        log.warning("job_rejected", job_id=admitted.job_id, reason=admitted.reason)
+        return None
+    return admitted.job_id if admitted.created else None
+
+
+class JobRun:
+    """One delivery of one job."""
+
+    def __init__(self, runtime: Runtime, job_id: str) -> None:
+        self.rt = runtime
+        self.job_id = job_id
+        self.settings = runtime.settings
+        self.refreshed = False
+        self.writing: StepSpec | None = None
+
+    def run(self) -> None:
+        begin = self.rt.ledger.begin(self.job_id)
+        if begin.kind == "busy" and begin.at_ms is not None:
+            self.rt.delayed.schedule(self.job_id, begin.at_ms + 50)
+        if begin.kind != "run" or begin.record is None:
+            return
+        self.rec = begin.record
+        self.resumed_write = bool(self.rec.inflight)
+        self.log = log.bind(job_id=self.job_id, **_context(self.rec.job))
+        if self.rec.deliveries > self.settings.poison_deliveries:
+            self.dead("poison", PermanentError(
+                f"delivered {self.rec.deliveries} times without an outcome", platform=self.rec.job.get("platform",
+                                                                                                       "?"),
+                code="poison"))
+            return
+        try:
+            self.job = parse_job(self.rec.job)
+            self.shop = self._shop(self.job)
+            self.adapter = self.rt.adapter(self.shop)
+        except InvalidJob as exc:
+            self.reject(str(exc))
+            return
+        try:
+            self.execute()
+        except Exception as exc:
+            self.handle(exc)
+
+    def _shop(self, job: Job) -> Shop:
+        shop = self.rt.shops.get(job.platform, job.shop)
+        if shop is None:
+            raise InvalidJob(f"shop: no {job.platform} shop named {job.shop!r} in the registry")
+        return shop
+
+    def execute(self) -> None:
+        request = self.job.request()
+        if self.rec.inflight and self.reconcile():
+            return
+        for spec in self.adapter.plan(request):
+            if spec.name in self.rec.steps:
+                continue
+            self.writing = spec if spec.writes else None
+            if spec.writes:
+                self.rt.ledger.save(self.rec, inflight=spec.name, step=spec.name)
+                self.rec.inflight = spec.name
+            started = time.perf_counter()
+            state = {name: step["data"] for name, step in self.rec.steps.items()}
+            result = self.adapter.run_step(spec.name, request, state)
+            self.rec.steps[spec.name] = {"data": dict(result.data), "request_id": result.request_id, "at": now_ms()}
+            self.rec.inflight = ""
+            self.log.info("step", step=spec.name, api=spec.api, attempt=self.rec.attempts + 1,
+                          request_id=result.request_id, duration_ms=round((time.perf_counter() - started) * 1000, 1),
+                          outcome=result.outcome.value if result.outcome else "ok")
+            if result.outcome is not None:
+                self.finish(result.outcome.value)
+                return
+            self.rt.ledger.save(self.rec, steps=self.rec.steps, inflight="")
+        self.finish(Outcome.SUCCEEDED.value)
+
+    def reconcile(self, error: PlatformError | None = None) -> bool:
+        """Read the order before any second write; True when that settled the job."""
+        status = self.adapter.read_status(self.job.request())
+        self.log.info("reconciled", order_state=status.state.value, raw_status=status.raw_status,
+                      request_id=status.request_id, after=error.code if error else "resume")
+        if status.state is OrderState.CANCELLED:
+            ours = self.resumed_write or (error is not None and not isinstance(error, PermanentError))
+            self.finish(Outcome.SUCCEEDED.value if ours else Outcome.ALREADY_CANCELLED.value)
+            return True
+        if status.state is OrderState.NOT_CANCELLABLE:
+            self.dead("permanent", PermanentError(
+                f"the order is {status.raw_status} and can no longer be cancelled", platform=self.job.platform,
+                step="read_status", code="not_cancellable", request_id=status.request_id))
+            return True
+        # The write did not take effect: start the flow again from its first step, so a
+        # multi-step flow (Lazada) sends its write only after a fresh read and validation.
+        self.rec.steps, self.rec.inflight = {}, ""
+        self.rt.ledger.save(self.rec, inflight="", steps={})
+        return False
+
+    def handle(self, error: Exception) -> None:
+        if isinstance(error, PlatformError) and self.writing is not None:
+            if error.check_status:
+                try:
+                    if self.reconcile(error):
+                        return
+                except PlatformError as read_error:
+                    error = read_error
+            else:
+                self.rt.ledger.save(self.rec, inflight="")
+                self.rec.inflight = ""
+        if isinstance(error, AlreadyCancelled):
+            self.finish(Outcome.SUCCEEDED.value if self.resumed_write else Outcome.ALREADY_CANCELLED.value)
+            return
+        age_s = (now_ms() - self.rec.created_at) / 1000
+        decision = decide(error, attempts=self.rec.attempts, age_s=age_s, refreshed=self.refreshed,
+                          settings=self.settings, rng=_rng)
+        if decision.action == "refresh":
+            self.refresh_and_retry()
+        elif decision.action == "wait":
+            self.wait(error, decision.delay_s, decision.counts_attempt, decision.why)
+        elif decision.action == "reject":
+            self.reject(decision.why)
+        elif decision.action == "finish":
+            self.finish(Outcome.ALREADY_CANCELLED.value)
+        else:
+            self.dead(decision.kind, error)
+
+    def refresh_and_retry(self) -> None:
+        """The token-refresh hook: re-read the shop (an operator may have set a new token), retry once."""
+        self.refreshed = True
+        self.rt.forget_shop(self.shop)
+        self.shop = self._shop(self.job)
+        self.adapter = self.rt.adapter(self.shop)
+        self.log.info("auth_refreshed")
+        try:
+            self.execute()
+        except Exception as exc:
+            self.handle(exc)
+
+    def wait(self, error: Exception, delay_s: float, counts: bool, why: str) -> None:
+        attempts = self.rec.attempts + (1 if counts else 0)
+        record = _error_record(error, self.job.platform)
+        events = add_event(self.rec, "retry", why=why, delay_s=round(delay_s, 3), **_brief(record))
+        due = now_ms() + int(delay_s * 1000)
+        self.rt.ledger.wait(self.rec, due_ms=due, fields={
+            "attempts": attempts, "last_error": record, "events": events, "steps": self.rec.steps,
+            "inflight": self.rec.inflight, "wait_reason": why,
+        })
+        self.log.info("waiting", why=why, delay_s=round(delay_s, 3), attempt=attempts, **_brief(record))
+
+    def finish(self, state: str) -> None:
+        events = add_event(self.rec, state)
+        self.rt.ledger.finish(self.rec, state=state, fields={"steps": self.rec.steps, "events": events})
+        self.log.info("finished", outcome=state, attempts=self.rec.attempts)
+
+    def dead(self, kind: str, error: Exception) -> None:
+        record = _error_record(error, self.rec.job.get("platform", "?"))
+        self.rec.events = add_event(self.rec, "dead", kind=kind, **_brief(record))
+        entry = self.rt.dead_letters.entry_for(self.rec, record, kind)
+        pipe = self.rt.redis.pipeline(transaction=True)
+        self.rt.ledger.finish(self.rec, state="dead", pipe=pipe, fields={
+            "steps": self.rec.steps, "events": self.rec.events, "last_error": record, "dead_kind": kind,
+            "attempts": self.rec.attempts + (1 if kind == "exhausted" else 0),
+        })
+        self.rt.dead_letters.add(entry, pipe)
+        pipe.execute()
+        self.rt.dead_letters.trim()
+        self.log.warning("dead_lettered", kind=kind, **_brief(record))
+
+    def reject(self, reason: str) -> None:
+        events = add_event(self.rec, "rejected", reason=reason)
+        pipe = self.rt.redis.pipeline(transaction=True)
+        self.rt.ledger.finish(self.rec, state="rejected", pipe=pipe,
+                              fields={"reject_reason": reason, "events": events})
+        pipe.zadd(keys.REJECTED, {self.job_id: now_ms()})
+        pipe.execute()
+        self.log.warning("job_rejected", reason=reason)
+
+
+def _error_record(error: Exception, platform: str) -> dict[str, Any]:
+    if isinstance(error, PlatformError):
+        return error.to_dict()
+    return {"error_class": type(error).__name__, "platform": platform, "code": "internal",
+            "message": str(error)[:500], "http_status": None, "request_id": None, "step": None}
+
+
+def _brief(record: dict[str, Any]) -> dict[str, Any]:
+    return {"error_class": record.get("error_class"), "code": record.get("code"),
+            "request_id": record.get("request_id")}
+
+
+def _context(job: dict[str, Any]) -> dict[str, Any]:
+    return {k: job.get(k) for k in ("platform", "shop", "order_id", "campaign_id")}
+
+
+__all__ = ["JobRun", "Platform", "accept_message", "cancel"]

@@ -1,0 +1,148 @@
+"""The dead-letter store: jobs that cannot succeed, kept for an operator to inspect and replay.
+
+Bounded by count and by age. An entry holds the job, the error (class, platform
+code, message, request id), attempts, the step history and the first and last
+failure times: never a credential (jobs name shops, errors are scrubbed at the
+platform boundary).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from . import keys
+from .ledger import JobRecord, now_ms
+
+KINDS = ("permanent", "exhausted", "poison")
+
+
+@dataclass(frozen=True)
+class DeadFilter:
+    platform: str | None = None
+    shop: str | None = None
+    code: str | None = None
+    campaign: str | None = None
+    kind: str | None = None
+    since_ms: int | None = None
+
+    def matches(self, entry: dict[str, Any]) -> bool:
+        job, error = entry.get("job", {}), entry.get("error") or {}
+        checks = (
+            (self.platform, job.get("platform")), (self.shop, job.get("shop")), (self.code, error.get("code")),
+            (self.campaign, job.get("campaign_id")), (self.kind, entry.get("kind")),
+        )
+        if any(want is not None and want != have for want, have in checks):
+            return False
+        return self.since_ms is None or entry.get("last_failure_at", 0) >= self.since_ms
+
+
+class DeadLetters:
+    def __init__(self, client: redis.Redis, *, max_entries: int = 100_000, max_age_ms: int = 30 * 86400_000) -> None:
+        self.r = client
+        self.max_entries = max_entries
+        self.max_age_ms = max_age_ms
+
+    @staticmethod
+    def entry_for(record: JobRecord, error: dict[str, Any], kind: str) -> dict[str, Any]:
+        failures = [e["at"] for e in record.events if e.get("event") in ("retry", "dead", "error")]
+        now = now_ms()
+        return {
+            "job_id": record.job_id, "kind": kind, "job": record.job, "error": error,
+            "attempts": record.attempts, "steps": record.steps, "events": record.events,
+            "first_failure_at": min(failures, default=now), "last_failure_at": now,
+        }
+
+    def add(self, entry: dict[str, Any], pipe: redis.client.Pipeline) -> None:
+        """Queue the writes on the caller's pipeline, so the ledger's final state and the entry land together."""
+        now = now_ms()
+        pipe.set(keys.dlq_entry(entry["job_id"]), json.dumps(entry, separators=(",", ":"), default=str),
+                 px=self.max_age_ms)
+        pipe.zadd(keys.DLQ, {entry["job_id"]: now})
+        pipe.zremrangebyscore(keys.DLQ, "-inf", now - self.max_age_ms)
+
+    def trim(self) -> int:
+        """Drop entries beyond the count and age bounds; returns how many went."""
+        cutoff = now_ms() - self.max_age_ms
+        old = [str(i) for i in self.r.zrangebyscore(keys.DLQ, "-inf", cutoff)]
+        excess = int(self.r.zcard(keys.DLQ)) - len(old) - self.max_entries
+        if excess > 0:
+            old += [str(i) for i in self.r.zrange(keys.DLQ, len(old), len(old) + excess - 1)]
+        if old:
+            pipe = self.r.pipeline(transaction=False)
+            pipe.zrem(keys.DLQ, *old)
+            pipe.delete(*(keys.dlq_entry(str(i)) for i in old))
+            pipe.execute()
+        return len(old)
+
+    def size(self) -> int:
+        return int(self.r.zcard(keys.DLQ))
+
+    def show(self, job_id: str) -> dict[str, Any] | None:
+        raw = self.r.get(keys.dlq_entry(job_id))
+        return json.loads(raw) if raw else None
+
+    def iter(self, where: DeadFilter | None = None, *, batch: int = 500) -> Iterator[dict[str, Any]]:
+        """Entries, newest first, that match the filter."""
+        where = where or DeadFilter()
+        start = 0
+        while True:
+            ids = [str(i) for i in self.r.zrevrange(keys.DLQ, start, start + batch - 1)]
+            if not ids:
+                return
+            for raw in self.r.mget([keys.dlq_entry(i) for i in ids]):
+                if raw:
+                    entry = json.loads(raw)
+                    if where.matches(entry):
+                        yield entry
+            start += batch
+
+    def list(self, where: DeadFilter | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        out = []
+        for entry in self.iter(where):
+            out.append(entry)
+            if len(out) >= limit:
+                break
+        return out
+
+    def remove(self, job_ids: Iterable[str]) -> int:
+        ids = list(job_ids)
+        if not ids:
+            return 0
+        pipe = self.r.pipeline(transaction=False)
+        pipe.zrem(keys.DLQ, *ids)
+        pipe.delete(*(keys.dlq_entry(i) for i in ids))
+        return int(pipe.execute()[0])
+
+    def purge(self, where: DeadFilter | None = None) -> int:
+        return self.remove([e["job_id"] for e in self.iter(where)])
+
+    def export(self, where: DeadFilter | None = None, fmt: str = "jsonl") -> Iterator[str]:
+        """Lines of CSV (with a header) or JSONL."""
+        if fmt == "jsonl":
+            for entry in self.iter(where):
+                yield json.dumps(entry, separators=(",", ":"), default=str) + "\n"
+            return
+        if fmt != "csv":
+            raise ValueError(f"unknown export format {fmt!r}; use csv or jsonl")
+        columns = ["job_id", "kind", "platform", "shop", "order_id", "reason", "campaign_id", "error_class", "code",
+                   "http_status", "message", "request_id", "attempts", "first_failure_at", "last_failure_at"]
+        yield _csv_line(columns)
+        for e in self.iter(where):
+            job, err = e.get("job", {}), e.get("error") or {}
+            yield _csv_line([e["job_id"], e["kind"], job.get("platform"), job.get("shop"), job.get("order_id"),
+                             job.get("reason"), job.get("campaign_id"), err.get("error_class"), err.get("code"),
+                             err.get("http_status"), err.get("message"), err.get("request_id"), e.get("attempts"),
+                             e.get("first_failure_at"), e.get("last_failure_at")])
+
+
+def _csv_line(values: list[Any]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerow(["" if v is None else v for v in values])
+    return buffer.getvalue()

@@ -1,0 +1,57 @@
+"""Intake: validate a job, check what only the registry knows, record it once.
+
+Shared by the producers (Python API, CLI, campaigns) and by the task itself for
+jobs that arrive straight from a foreign Celery client.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from cancelq.platforms.reasons import UnmappableReason, shopee_reason
+
+from .jobs import InvalidJob, Job, parse_job
+from .ledger import Intake
+from .runtime import Runtime
+
+
+@dataclass(frozen=True)
+class Admitted:
+    job_id: str
+    created: bool
+    state: str
+    job: Job | None = None
+    reason: str = ""
+
+    @property
+    def rejected(self) -> bool:
+        return self.state == "rejected"
+
+
+def check_job(runtime: Runtime, raw: Any) -> Job:
+    """A runnable job, or InvalidJob saying why not."""
+    job = parse_job(raw)
+    if runtime.shops.get(job.platform, job.shop) is None:
+        raise InvalidJob(f"shop: no {job.platform} shop named {job.shop!r} in the registry (cancelq shops list)")
+    if job.platform == "shopee":
+        try:
+            shopee_reason(job.reason)
+        except UnmappableReason as exc:
+            raise InvalidJob(f"reason: {exc}") from None
+    return job
+
+
+def admit(runtime: Runtime, raw: Any, *, force: bool = False, source: str = "api") -> Admitted:
+    try:
+        job = check_job(runtime, raw)
+    except InvalidJob as exc:
+        job_id = runtime.ledger.reject(raw, str(exc), source=source)
+        return Admitted(job_id, created=True, state="rejected", reason=str(exc))
+    result: Intake = runtime.ledger.intake(job, force=force)
+    return Admitted(result.job_id, result.created, result.state, job=job)
+
+
+def summary(job: Job) -> str:
+    """How a job reads in Flower and logs: everything but credentials (jobs carry none)."""
+    return f"{job.platform}/{job.shop} order={job.order_id} reason={job.reason.value}"

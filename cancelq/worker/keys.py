@@ -1,0 +1,42 @@
+"""Every Redis key cancelq uses, in one place. All live under the ``cq:`` prefix."""
+
+from __future__ import annotations
+
+import hashlib
+
+PREFIX = "cq"
+
+DELAYED = f"{PREFIX}:delayed"
+"""zset job_id -> due time (ms): waits that survive restarts (no Celery countdowns)."""
+LEASES = f"{PREFIX}:leases"
+"""zset job_id -> lease expiry (ms): who runs a job now; an expired lease is taken over."""
+DLQ = f"{PREFIX}:dlq"
+"""zset job_id -> dead-lettered at (ms)."""
+REJECTED = f"{PREFIX}:rejected"
+"""zset job_id -> rejected at (ms)."""
+SHOPS = f"{PREFIX}:shops"
+"""set of "platform/shop" names."""
+
+
+def job(job_id: str) -> str:
+    return f"{PREFIX}:job:{job_id}"
+
+
+def idempotency(key: str) -> str:
+    digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+    return f"{PREFIX}:idem:{digest}"
+
+
+def dlq_entry(job_id: str) -> str:
+    return f"{PREFIX}:dlq:{job_id}"
+
+
+def worker(hostname: str) -> str:
+    """A live worker's heartbeat (value: when it started, ms); expires when it stops beating."""
+    return f"{PREFIX}:worker:{hostname}"
+
+
+def shop(platform: str, name: str) -> str:
+    return f"{PREFIX}:shop:{platform}:{name}"
+CLAIMED = f"{PREFIX}:delayed:claimed"
+"""zset job_id -> claim expiry (ms): delayed jobs a pump took and is sending; back to DELAYED if it died."""

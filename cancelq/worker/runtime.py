@@ -1,0 +1,106 @@
+"""Per-process resources: one Redis client, one HTTP session, cached adapters.
+
+Built lazily on first use and rebuilt after a fork, so prefork children never
+share a socket with their parent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from functools import cached_property
+from typing import Any
+
+import redis
+import requests
+
+from cancelq.platforms.base import Platform
+from cancelq.platforms.http import Timeouts, new_session
+from cancelq.platforms.registry import build_adapter
+
+from .deadletter import DeadLetters
+from .embedded import ensure_server
+from .ledger import Ledger
+from .scheduler import Delayed
+from .settings import Settings, get_settings
+from .shops import Shop, ShopRegistry
+
+
+def resolve_redis_url(settings: Settings) -> str:
+    """The configured URL, or the embedded server's (started on first need)."""
+    if settings.redis_url:
+        return settings.redis_url
+    url = ensure_server(settings.data_dir)
+    os.environ["CANCELQ_REDIS_URL"] = url
+    return url
+
+
+class Runtime:
+    def __init__(self, settings: Settings | None = None, redis_url: str | None = None) -> None:
+        self.settings = settings or get_settings()
+        self.redis_url = redis_url or resolve_redis_url(self.settings)
+        self._adapters: dict[tuple[str, str, str], Platform] = {}
+
+    @cached_property
+    def redis(self) -> redis.Redis:
+        return redis.Redis.from_url(self.redis_url, decode_responses=True, health_check_interval=30)
+
+    @cached_property
+    def ledger(self) -> Ledger:
+        s = self.settings
+        return Ledger(self.redis, lease_ms=int(s.lease_s * 1000), ttl_s=int(s.ledger_ttl_s),
+                      safety_net_ms=int(max(s.lease_s, 30) * 1000))
+
+    @cached_property
+    def dead_letters(self) -> DeadLetters:
+        return DeadLetters(self.redis, max_entries=self.settings.dlq_max_entries,
+                           max_age_ms=int(self.settings.dlq_max_age_s * 1000))
+
+    @cached_property
+    def shops(self) -> ShopRegistry:
+        return ShopRegistry(self.redis)
+
+    @cached_property
+    def delayed(self) -> Delayed:
+        return Delayed(self.redis)
+
+    @cached_property
+    def session(self) -> requests.Session:
+        return new_session(pool_maxsize=128)
+
+    def adapter(self, shop: Shop) -> Platform:
+        """The shop's adapter, rebuilt only when its credentials or endpoint change."""
+        fingerprint = json.dumps([shop.credentials, shop.base_url], sort_keys=True)
+        key = (shop.platform, shop.name, fingerprint)
+        adapter = self._adapters.get(key)
+        if adapter is None:
+            timeouts = Timeouts(self.settings.http_connect_timeout_s, self.settings.http_read_timeout_s)
+            adapter = build_adapter(shop.platform, shop.credentials, base_url=shop.base_url,
+                                    session=self.session, timeouts=timeouts)
+            self._adapters = {k: v for k, v in self._adapters.items() if k[:2] != key[:2]}
+            self._adapters[key] = adapter
+        return adapter
+
+    def forget_shop(self, shop: Shop) -> None:
+        self.shops._cache.pop((shop.platform, shop.name), None)
+
+
+_lock = threading.Lock()
+_runtime: tuple[int, Runtime] | None = None
+
+
+def get_runtime() -> Runtime:
+    global _runtime
+    current = _runtime
+    if current is not None and current[0] == os.getpid():
+        return current[1]
+    with _lock:
+        if _runtime is None or _runtime[0] != os.getpid():
+            _runtime = (os.getpid(), Runtime())
+        return _runtime[1]
+
+
+def reset_runtime(**kwargs: Any) -> None:
+    global _runtime
+    _runtime = None

@@ -1,0 +1,110 @@
+"""Durable waits: the delayed set and the pump that sends due jobs back to the queue.
+
+Celery countdowns on a Redis broker live in the worker's memory and come back
+through the visibility timeout, so a long wait could run twice or vanish with
+the process. cancelq never uses them: a waiting job is a member of a sorted set
+scored by its due time, and each worker runs a small pump that claims due jobs
+atomically and publishes them. A claim is itself a lease: if the pump dies
+between claiming and publishing, the claim expires and another pump sends the
+job. The same script hands back the jobs of runners whose lease expired (a
+worker killed mid-job), so they are taken over without waiting for the
+broker's visibility timeout.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import redis
+
+from . import keys
+from .ledger import now_ms
+
+_CLAIM = """
+local now = tonumber(ARGV[1])
+local stale = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, ARGV[2])
+for _, id in ipairs(stale) do
+  redis.call('ZREM', KEYS[2], id)
+  redis.call('ZADD', KEYS[1], now, id)
+end
+local expired = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, ARGV[2])
+for _, id in ipairs(expired) do
+  redis.call('ZREM', KEYS[3], id)
+  redis.call('ZADD', KEYS[1], now, id)
+end
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, ARGV[2])
+for _, id in ipairs(due) do
+  redis.call('ZREM', KEYS[1], id)
+  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), id)
+end
+return due
+"""
+
+
+class Delayed:
+    def __init__(self, client: redis.Redis, *, claim_ms: int = 30_000) -> None:
+        self.r = client
+        self.claim_ms = claim_ms
+        self._claim = client.register_script(_CLAIM)
+
+    def schedule(self, job_id: str, due_ms: int) -> None:
+        self.r.zadd(keys.DELAYED, {job_id: due_ms})
+
+    def claim_due(self, limit: int = 500) -> list[str]:
+        result = self._claim(keys=[keys.DELAYED, keys.CLAIMED, keys.LEASES], args=[now_ms(), limit, self.claim_ms])
+        return [str(i) for i in result]
+
+    def release(self, job_ids: list[str]) -> None:
+        if job_ids:
+            self.r.zrem(keys.CLAIMED, *job_ids)
+
+    def next_due_ms(self) -> int | None:
+        first = self.r.zrange(keys.DELAYED, 0, 0, withscores=True)
+        return int(first[0][1]) if first else None
+
+
+class Pump(threading.Thread):
+    """Moves due jobs from the delayed set to the broker, every ``interval_s``."""
+
+    def __init__(self, delayed: Delayed, publish: Callable[[str], None], *, interval_s: float = 0.2,
+                 batch: int = 500, on_error: Callable[[Exception], None] | None = None,
+                 heartbeat: Callable[[], None] | None = None, heartbeat_s: float = 10.0) -> None:
+        super().__init__(name="cancelq-pump", daemon=True)
+        self.delayed = delayed
+        self.publish = publish
+        self.interval_s = interval_s
+        self.batch = batch
+        self.on_error = on_error
+        self.heartbeat = heartbeat
+        self.heartbeat_s = heartbeat_s
+        self._beat_at = 0.0
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                self._beat()
+                sent = self.pump_once()
+            except Exception as exc:  # the pump must outlive a Redis or broker hiccup
+                sent = 0
+                if self.on_error is not None:
+                    self.on_error(exc)
+            if sent < self.batch:
+                self.stopping.wait(self.interval_s)
+
+    def _beat(self) -> None:
+        if self.heartbeat is not None and time.monotonic() - self._beat_at >= self.heartbeat_s:
+            self.heartbeat()
+            self._beat_at = time.monotonic()
+
+    def pump_once(self) -> int:
+        due = self.delayed.claim_due(self.batch)
+        for job_id in due:
+            self.publish(job_id)
+        self.delayed.release(due)
+        return len(due)
+
+    def stop(self) -> None:
+        self.stopping.set()

@@ -1,0 +1,80 @@
+"""Typed settings: the only place the environment is read.
+
+Every field can be set as ``CANCELQ_<FIELD>`` in the environment or in a TOML
+file named by ``CANCELQ_CONFIG`` (environment wins). No Redis URL means the
+embedded Valkey server in ``data_dir``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path = os.environ.get("CANCELQ_CONFIG")
+        if not path:
+            return {}
+        with open(path, "rb") as handle:
+            data = tomllib.load(handle)
+        section = data.get("cancelq", data)
+        return {k: v for k, v in section.items() if k in self.settings_cls.model_fields}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CANCELQ_", extra="ignore")
+
+    redis_url: str | None = Field(None, description="Redis/Valkey for the ledger, limiter, dead letters (and broker)")
+    broker_url: str | None = Field(None, description="Celery broker; defaults to redis_url (amqp:// to scale out)")
+    data_dir: Path = Field(Path(".cancelq"), description="embedded Valkey's data and pid files")
+    queue: str = "cancelq"
+
+    retry_base_s: float = Field(2.0, description="first transient backoff ceiling; doubles per attempt (full jitter)")
+    retry_cap_s: float = Field(900.0, description="largest single backoff")
+    max_attempts: int = Field(12, description="transient failures before a job is dead-lettered as exhausted")
+    max_age_s: float = Field(6 * 3600.0, description="a job still failing this long after intake is exhausted")
+    rate_limit_jitter_s: float = Field(0.5, description="added to a platform's retry-after, spread at random")
+    default_rate_limit_wait_s: float = Field(1.0, description="wait after a rate limit with no retry-after")
+    auth_wait_s: float = Field(600.0, description="how long a job waits when its shop needs a new token")
+    poison_deliveries: int = Field(8, description="deliveries of one job without an outcome before it is dead")
+
+    lease_s: float = Field(120.0, description="a running job's lease; an expired lease is taken over")
+    task_time_limit_s: float = Field(100.0, description="hard limit of one task execution (below lease_s)")
+    visibility_timeout_s: float = Field(900.0, description="Redis broker redelivers unacked messages after this")
+    pump_interval_s: float = Field(0.2, description="how often a worker moves due delayed jobs to the queue")
+
+    http_connect_timeout_s: float = 3.05
+    http_read_timeout_s: float = 15.0
+
+    dlq_max_entries: int = 100_000
+    dlq_max_age_s: float = 30 * 86400.0
+    ledger_ttl_s: float = Field(30 * 86400.0, description="finished job records expire after this")
+
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: str = "INFO"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _TomlSource(settings_cls))
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

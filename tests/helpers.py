@@ -1,0 +1,100 @@
+"""Test helpers: waiting on conditions, a real worker process, shop set-up from the kits."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import redis
+
+from cancelq.sandbox.control import SandboxClient
+
+T = TypeVar("T")
+
+FAST_SETTINGS = {
+    "CANCELQ_RETRY_BASE_S": "0.05",
+    "CANCELQ_RETRY_CAP_S": "0.4",
+    "CANCELQ_MAX_ATTEMPTS": "4",
+    "CANCELQ_LEASE_S": "3",
+    "CANCELQ_TASK_TIME_LIMIT_S": "2.5",
+    "CANCELQ_PUMP_INTERVAL_S": "0.05",
+    "CANCELQ_HTTP_READ_TIMEOUT_S": "1.0",
+    "CANCELQ_HTTP_CONNECT_TIMEOUT_S": "1.0",
+    "CANCELQ_AUTH_WAIT_S": "0.5",
+    "CANCELQ_DEFAULT_RATE_LIMIT_WAIT_S": "0.2",
+    "CANCELQ_RATE_LIMIT_JITTER_S": "0.05",
+    "CANCELQ_LOG_FORMAT": "json",
+    "CANCELQ_LOG_LEVEL": "INFO",
+}
+
+
+def wait_until(condition: Callable[[], T], *, timeout_s: float = 20.0, what: str = "condition") -> T:
+    """Poll ``condition`` until it returns something truthy; fail with ``what`` after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+        time.sleep(0.02)  # the poll interval of a condition wait, not a synchronisation
+
+
+class WorkerProcess:
+    """``cancelq worker`` in a child process, logging JSON to a file; ready when its heartbeat key appears."""
+
+    def __init__(self, log_path: Path, redis_url: str, *, concurrency: int = 8, name: str = "w1",
+                 env: dict[str, str] | None = None) -> None:
+        self.log_path = log_path
+        self.redis_url = redis_url
+        self.concurrency = concurrency
+        self.hostname = f"{name}@test"
+        self.env = {**os.environ, **FAST_SETTINGS, "CANCELQ_REDIS_URL": redis_url, **(env or {})}
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> WorkerProcess:
+        client = redis.Redis.from_url(self.redis_url)
+        client.delete(f"cq:worker:{self.hostname}")
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "cancelq.worker.cli", "worker", "--concurrency", str(self.concurrency),
+                 "--hostname", self.hostname, "--loglevel", "warning"],
+                stdout=log, stderr=subprocess.STDOUT, env=self.env)
+        wait_until(lambda: client.exists(f"cq:worker:{self.hostname}") or self.proc.poll() is not None,
+                   timeout_s=30, what="the worker's heartbeat")
+        assert self.proc.poll() is None, f"worker exited: {self.log_path.read_text()[-2000:]}"
+        return self
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def __enter__(self) -> WorkerProcess:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+def add_kit_shop(kit: Any, sandbox: SandboxClient, shops: Any, sandbox_url: str, name: str | None = None) -> str:
+    """The kit's shop in the sandbox and in the registry; returns the registry name."""
+    sandbox.add_shop(kit.platform, **kit.shop_spec)
+    name = name or f"{kit.platform}-shop"
+    shops.add(kit.platform, name, dict(kit.credentials), base_url=sandbox_url)
+    return name

@@ -1,0 +1,248 @@
+"""The task's run loop, in this process, against a real Valkey and the sandbox over HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+
+from cancelq.sandbox.control import SandboxClient
+from cancelq.tasks.cancel import JobRun, accept_message
+from cancelq.worker.deadletter import DeadFilter
+from cancelq.worker.intake import admit
+from cancelq.worker.ledger import JobRecord, now_ms
+from cancelq.worker.runtime import Runtime
+
+from .helpers import add_kit_shop, wait_until
+from .kits import Kit
+from .kits.lazada import KIT as LAZADA
+from .kits.shopee import KIT as SHOPEE
+from .kits.shoplazza import KIT as SHOPLAZZA
+from .kits.shopline import KIT as SHOPLINE
+
+KITS = [SHOPEE, LAZADA, SHOPLINE, SHOPLAZZA]
+
+
+@pytest.fixture()
+def rt(redis_client: redis.Redis) -> Iterator[Runtime]:
+    runtime = Runtime()
+    yield runtime
+    runtime.session.close()
+
+
+@pytest.fixture(params=KITS, ids=lambda k: k.platform)
+def kit(request: pytest.FixtureRequest) -> Kit:
+    return request.param  # type: ignore[no-any-return]
+
+
+def _job(kit: Kit, shop: str, order_id: str = "ORD-1", **extra: Any) -> dict[str, Any]:
+    return {"platform": kit.platform, "shop": shop, "order_id": order_id, "reason": "CUSTOMER_REQUEST",
+            "note": "test", **extra}
+
+
+def _run_until_final(rt: Runtime, job_id: str, *, max_runs: int = 20) -> JobRecord:
+    """Deliver the job the way the pump would, each time it falls due, until it is final."""
+    for _ in range(max_runs):
+        JobRun(rt, job_id).run()
+        record = rt.ledger.get(job_id)
+        assert record is not None
+        if record.final:
+            return record
+        wait_until(lambda: job_id in rt.delayed.claim_due(), timeout_s=10, what=f"job {job_id} to fall due")
+    raise AssertionError(f"job {job_id} not final after {max_runs} runs")
+
+
+def _submit(rt: Runtime, job: dict[str, Any], **kw: Any) -> str:
+    admitted = admit(rt, job, **kw)
+    assert not admitted.rejected, admitted.reason
+    return admitted.job_id
+
+
+@pytest.mark.parametrize("state, outcome", [("cancellable", "succeeded"), ("cancelled", "already_cancelled"),
+                                            ("shipped", "dead")])
+def test_every_outcome(kit: Kit, state: str, outcome: str, rt: Runtime, sandbox: SandboxClient,
+                       sandbox_url: str) -> None:
+    shop = add_kit_shop(kit, sandbox, rt.shops, sandbox_url)
+    sandbox.add_order(kit.platform, kit.shop_ref, "ORD-1", state=state)
+    record = _run_until_final(rt, _submit(rt, _job(kit, shop)))
+    assert record.state == outcome
+    assert sandbox.order(kit.platform, "ORD-1")["cancels_applied"] == (1 if outcome == "succeeded" else 0)
+    if outcome == "dead":
+        entry = rt.dead_letters.show(record.job_id)
+        assert entry is not None and entry["kind"] == "permanent"
+        assert entry["job"]["order_id"] == "ORD-1" and entry["error"]["platform"] == kit.platform
+
+
+def test_rejected_jobs_are_recorded_with_their_reason(kit: Kit, rt: Runtime, sandbox: SandboxClient,
+                                                      sandbox_url: str) -> None:
+    shop = add_kit_shop(kit, sandbox, rt.shops, sandbox_url)
+    cases = {
+        "unknown shop": _job(kit, "no-such-shop"),
+        "bad reason": {**_job(kit, shop), "reason": "BECAUSE"},
+        "missing order": {"platform": kit.platform, "shop": shop, "reason": "OTHER"},
+        "typo field": {**_job(kit, shop), "ordr_id": "1"},
+    }
+    ids = set()
+    for what, job in cases.items():
+        admitted = admit(rt, job)
+        assert admitted.rejected, what
+        record = rt.ledger.get(admitted.job_id)
+        assert record is not None and record.state == "rejected" and record.reject_reason, what
+        ids.add(admitted.job_id)
+    assert {r.job_id for r in rt.ledger.rejected()} == ids
+    assert "no-such-shop" in rt.ledger.get(admit(rt, cases["unknown shop"]).job_id).reject_reason
+
+
+def test_raw_messages_that_are_not_one_object_are_rejected(rt: Runtime) -> None:
+    assert accept_message(rt, (1, 2), {}) is None
+    assert accept_message(rt, (), {"platform": "shopee"}) is None
+    assert accept_message(rt, ("not a job",), {}) is None
+    rejected = rt.ledger.rejected()
+    assert len(rejected) == 3
+    assert all("exactly one argument" in r.reject_reason for r in rejected)
+
+
+def test_shopee_reason_it_cannot_say_is_rejected_before_any_call(rt: Runtime, sandbox: SandboxClient,
+                                                                 sandbox_url: str) -> None:
+    shop = add_kit_shop(SHOPEE, sandbox, rt.shops, sandbox_url)
+    admitted = admit(rt, {**_job(SHOPEE, shop), "reason": "PRICING_ERROR"})
+    assert admitted.rejected and "Shopee has no cancel reason for PRICING_ERROR" in admitted.reason
+    assert sandbox.stats()["calls"] == {}
+
+
+def test_duplicate_submissions_share_one_job(rt: Runtime, sandbox: SandboxClient, sandbox_url: str) -> None:
+    shop = add_kit_shop(SHOPEE, sandbox, rt.shops, sandbox_url)
+    sandbox.add_order("shopee", SHOPEE.shop_ref, "ORD-1", state="cancellable")
+    first = admit(rt, _job(SHOPEE, shop))
+    again = admit(rt, _job(SHOPEE, shop))
+    assert first.created and not again.created and again.job_id == first.job_id
+    assert _run_until_final(rt, first.job_id).state == "succeeded"
+    after = admit(rt, _job(SHOPEE, shop))
+    assert not after.created and after.state == "succeeded"
+    forced = admit(rt, _job(SHOPEE, shop), force=True)
+    assert forced.created and forced.job_id == first.job_id
+    assert _run_until_final(rt, forced.job_id).state == "already_cancelled"
+    assert sandbox.order("shopee", "ORD-1")["cancels_applied"] == 1
+
+
+def test_transient_faults_are_retried_to_success(kit: Kit, rt: Runtime, sandbox: SandboxClient,
+                                                 sandbox_url: str) -> None:
+    shop = add_kit_shop(kit, sandbox, rt.shops, sandbox_url)
+    sandbox.add_order(kit.platform, kit.shop_ref, "ORD-1", state="cancellable")
+    sandbox.fault(kit.platform, "html", endpoint=kit.write_endpoint, times=2)
+    record = _run_until_final(rt, _submit(rt, _job(kit, shop)))
+    assert record.state == "succeeded"
+    assert record.attempts == 2
+    assert sandbox.order(kit.platform, "ORD-1")["cancels_applied"] == 1
+
+
+def test_ambiguous_write_is_reconciled_not_repeated(kit: Kit, rt: Runtime, sandbox: SandboxClient,
+                                                    sandbox_url: str) -> None:
+    shop = add_kit_shop(kit, sandbox, rt.shops, sandbox_url)
+    sandbox.add_order(kit.platform, kit.shop_ref, "ORD-1", state="cancellable")
+    sandbox.fault(kit.platform, "drop", endpoint=kit.write_endpoint, after_write=True)
+    record = _run_until_final(rt, _submit(rt, _job(kit, shop)))
+    assert record.state == "succeeded"
+    view = sandbox.order(kit.platform, "ORD-1")
+    assert view["cancels_applied"] == 1
+    assert view["calls"][kit.write_endpoint] == 1
+    assert any(e["event"] == "succeeded" for e in record.events)
+
+
+def test_rate_limit_waits_its_ban_without_using_an_attempt(rt: Runtime, sandbox: SandboxClient,
+                                                           sandbox_url: str) -> None:
+    shop = add_kit_shop(LAZADA, sandbox, rt.shops, sandbox_url)
+    sandbox.add_order("lazada", LAZADA.shop_ref, "ORD-1", state="cancellable")
+    sandbox.fault("lazada", "error", endpoint="InitReverseOrderCancel", code="ApiCallLimit", ban_s=2)
+    job_id = _submit(rt, _job(LAZADA, shop))
+    before = now_ms()
+    JobRun(rt, job_id).run()
+    waiting = rt.ledger.get(job_id)
+    assert waiting is not None and waiting.state == "waiting"
+    assert waiting.due_at is not None and waiting.due_at - before >= 2000
+    assert waiting.attempts == 0
+    record = _run_until_final(rt, job_id)
+    assert record.state == "succeeded" and record.attempts == 0
+
+
+def test_retry_after_header_is_honoured(rt: Runtime, sandbox: SandboxClient, sandbox_url: str) -> None:
+    shop = add_kit_shop(SHOPLINE, sandbox, rt.shops, sandbox_url)
+    sandbox.add_order("shopline", SHOPLINE.shop_ref, "ORD-1", state="cancellable")
+    sandbox.fault("shopline", "error", endpoint="cancel_order", http_status=429, retry_after_s=3)
+    job_id = _submit(rt, _job(SHOPLINE, shop))
+    before = now_ms()
+    JobRun(rt, job_id).run()
+    waiting = rt.ledger.get(job_id)
+    assert waiting is not None and waiting.state == "waiting" and waiting.attempts == 0
+    assert waiting.due_at is not None and waiting.due_at - before >= 3000
+
+
+def test_exhausted_transient_goes_dead_and_replays_after_the_fault_clears(
+        rt: Runtime, sandbox: SandboxClient, sandbox_url: str) -> None:
+    from cancelq.api import CancelQ
+
+    shop = add_kit_shop(SHOPEE, sandbox, rt.shops, sandbox_url)
+    sandbox.add_order("shopee", SHOPEE.shop_ref, "ORD-1", state="cancellable")
+    sandbox.fault("shopee", "error", endpoint="cancel_order", code="error_network",
+                  message="Inner http call failed", times=None)
+    record = _run_until_final(rt, _submit(rt, _job(SHOPEE, shop)))
+    assert record.state == "dead" and record.dead_kind == "exhausted"
+    assert record.attempts == rt.settings.max_attempts
+    entry = rt.dead_letters.show(record.job_id)
+    assert entry is not None and entry["kind"] == "exhausted" and entry["error"]["code"] == "error_network"
+    assert [e["job_id"] for e in rt.dead_letters.list(DeadFilter(code="error_network"))] == [record.job_id]
+    assert rt.dead_letters.list(DeadFilter(kind="permanent")) == []
+    sandbox.clear_faults()
+    client = CancelQ(rt)
+    handle = client.submit(entry["job"], force=True, source="replay")
+    rt.dead_letters.remove([record.job_id])
+    assert handle.job_id == record.job_id and handle.created
+    replayed = _run_until_final(rt, handle.job_id)
+    assert replayed.state == "succeeded" and replayed.runs == 2
+    assert rt.dead_letters.size() == 0
+    assert sandbox.order("shopee", "ORD-1")["cancels_applied"] == 1
+
+
+def test_poison_job_is_dead_lettered(rt: Runtime, sandbox: SandboxClient, sandbox_url: str) -> None:
+    shop = add_kit_shop(SHOPEE, sandbox, rt.shops, sandbox_url)
+    sandbox.add_order("shopee", SHOPEE.shop_ref, "ORD-1", state="cancellable")
+    job_id = _submit(rt, _job(SHOPEE, shop))
+    rt.ledger.lease_ms = 0
+    for _ in range(rt.settings.poison_deliveries):
+        assert rt.ledger.begin(job_id).kind == "run"
+    JobRun(rt, job_id).run()
+    record = rt.ledger.get(job_id)
+    assert record is not None and record.state == "dead" and record.dead_kind == "poison"
+    assert sandbox.stats()["calls"] == {}
+
+
+def test_auth_expired_waits_parked_and_resumes_with_new_token(rt: Runtime, sandbox: SandboxClient,
+                                                              sandbox_url: str) -> None:
+    shop = add_kit_shop(SHOPLAZZA, sandbox, rt.shops, sandbox_url)
+    sandbox.add_order("shoplazza", SHOPLAZZA.shop_ref, "ORD-1", state="cancellable")
+    sandbox.expire_token("shoplazza", SHOPLAZZA.shop_ref)
+    job_id = _submit(rt, _job(SHOPLAZZA, shop))
+    JobRun(rt, job_id).run()
+    record = rt.ledger.get(job_id)
+    assert record is not None and record.state == "waiting" and record.attempts == 0
+    assert record.last_error is not None and record.last_error["error_class"] == "AuthExpired"
+    new = {**SHOPLAZZA.credentials, "access_token": "renewed-token-123456"}
+    sandbox.add_shop("shoplazza", **{**SHOPLAZZA.shop_spec, "access_token": "renewed-token-123456"})
+    rt.shops.add("shoplazza", shop, new, base_url=sandbox_url)
+    assert _run_until_final(rt, job_id).state == "succeeded"
+
+
+def test_dead_letter_export_and_purge(rt: Runtime, sandbox: SandboxClient, sandbox_url: str) -> None:
+    shop = add_kit_shop(SHOPEE, sandbox, rt.shops, sandbox_url)
+    for i in range(3):
+        sandbox.add_order("shopee", SHOPEE.shop_ref, f"ORD-{i}", state="shipped")
+        _run_until_final(rt, _submit(rt, _job(SHOPEE, shop, f"ORD-{i}")))
+    csv_lines = list(rt.dead_letters.export(fmt="csv"))
+    assert csv_lines[0].startswith("job_id,kind,platform") and len(csv_lines) == 4
+    jsonl = list(rt.dead_letters.export(fmt="jsonl"))
+    assert len(jsonl) == 3 and all('"kind":"permanent"' in line for line in jsonl)
+    assert rt.dead_letters.purge(DeadFilter(shop="other")) == 0
+    assert rt.dead_letters.purge(DeadFilter(platform="shopee")) == 3
+    assert rt.dead_letters.size() == 0
