@@ -53,6 +53,10 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         raise web.HTTPServiceUnavailable() from None
     except BadRequest as exc:
         return json_response({"error": str(exc)}, status=400)
+    except (ValueError, KeyError, TypeError) as exc:
+        if not request.path.startswith("/_sandbox/"):
+            raise
+        return json_response({"error": f"{type(exc).__name__}: {exc}"}, status=400)
 
 
 def _control_routes() -> list[web.RouteDef]:

@@ -11,6 +11,14 @@ class SandboxError(RuntimeError):
     pass
 
 
+def is_cancelled(view: dict[str, Any]) -> bool:
+    """Whether a sandbox order view (``SandboxClient.order``) reads as cancelled on its platform."""
+    if view["platform"] == "lazada":
+        items = view.get("items") or []
+        return bool(items) and all(item.get("status") == "canceled" for item in items)
+    return str(view.get("status", "")).lower() in ("cancelled", "canceled")
+
+
 class SandboxClient:
     def __init__(self, url: str, session: requests.Session | None = None) -> None:
         self.url = url.rstrip("/")

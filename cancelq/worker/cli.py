@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from .deadletter import DeadFilter
 from .settings import get_settings
@@ -144,7 +144,7 @@ def job_show(job_id: str, as_json: Annotated[bool, typer.Option("--json")] = Fal
 @job_app.command("rejected")
 def job_rejected(limit: int = 20) -> None:
     """Jobs rejected at intake or by the task, newest first, with their reasons."""
-    table = Table("job", "when", "reason", "job as received")
+    table = Table(Column("job", no_wrap=True), "when", "reason", "job as received")
     for record in _client().rejected(limit):
         table.add_row(record.job_id, _when(record.created_at), record.reject_reason,
                       json.dumps(record.job)[:60])
@@ -175,11 +175,12 @@ def dlq_list(platform: PlatformOpt = None, shop: ShopOpt = None, code: CodeOpt =
              kind: KindOpt = None, since: SinceOpt = None, limit: int = 50) -> None:
     """Dead letters, newest first."""
     entries = _client().dead_letters(_filter(platform, shop, code, campaign, kind, since), limit)
-    table = Table("job", "kind", "platform/shop", "order", "error", "message", "attempts", "last failure")
+    table = Table("kind", "platform/shop", "order", "code", "message", "tries", "last failure")
+    table.columns.insert(0, Column("job", no_wrap=True))
     for e in entries:
         job, error = e["job"], e.get("error") or {}
         table.add_row(e["job_id"], e["kind"], f"{job.get('platform')}/{job.get('shop')}", str(job.get("order_id")),
-                      f"{error.get('error_class')} {error.get('code') or ''}", str(error.get("message"))[:50],
+                      str(error.get("code") or error.get("error_class")), str(error.get("message"))[:50],
                       str(e.get("attempts")), _when(e.get("last_failure_at")))
     out.print(table)
     out.print(f"{len(entries)} shown")

@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cancelq.sandbox.control import SandboxClient
+from cancelq.sandbox.control import SandboxClient, is_cancelled
 from cancelq.sandbox.runner import SandboxProcess
 
 from . import keys
@@ -43,6 +43,7 @@ SHOPS: dict[str, dict[str, Any]] = {
         "shop": "gifts", "access_token": "shoplazza_demo_token_1a2b3c4d", "client_id": "shoplazza_demo_client",
         "client_secret": "shoplazza_demo_client_secret_77"}},
 }
+PREFIX = {"shopee": "SPE", "lazada": "LZD", "shopline": "SLN", "shoplazza": "SLZ"}
 SHARE = {"shopee": 0.35, "lazada": 0.30, "shopline": 0.20, "shoplazza": 0.15}
 REASONS = {"shopee": "CUSTOMER_REQUEST", "lazada": "OUT_OF_STOCK", "shopline": "CUSTOMER_REQUEST",
            "shoplazza": "OTHER"}
@@ -59,7 +60,7 @@ def _orders(total: int, rng: random.Random) -> list[dict[str, Any]]:
         for i in range(max(4, int(total * share))):
             roll = rng.random()
             state = "shipped" if roll < 0.03 else "cancelled" if roll < 0.08 else "cancellable"
-            order_id = f"{platform[:3].upper()}-{i:05d}"
+            order_id = f"{PREFIX[platform]}-{i:05d}"
             orders.append({"platform": platform, "shop": SHOPS[platform]["ref"], "order_id": order_id, "state": state})
     return orders
 
@@ -181,11 +182,11 @@ def _summary(client: Any, sandbox: SandboxClient, handles: list[Any], elapsed: f
         table.add_row(platform, *(str(counts[k]) for k in ("succeeded", "already_cancelled", "dead", "rejected")),
                       str(unfinished))
     console.print(table)
-    dead = Table("job", "platform", "order", "kind", "error", "message", title="dead letters")
+    dead = Table("job", "order", "kind", "code", "message", title="dead letters (cancelq dlq list)")
     for entry in client.dead_letters(limit=20):
         e = entry.get("error") or {}
-        dead.add_row(entry["job_id"], entry["job"]["platform"], str(entry["job"]["order_id"]), entry["kind"],
-                     f"{e.get('error_class')} {e.get('code') or ''}", str(e.get("message"))[:60])
+        dead.add_row(entry["job_id"][:8], f"{entry['job']['platform']} {entry['job']['order_id']}", entry["kind"],
+                     str(e.get("code") or e.get("error_class")), _short(str(e.get("message")), 48))
     console.print(dead)
     for record in client.rejected(10):
         console.print(f"rejected {record.job_id}: {record.reject_reason}")
@@ -193,17 +194,25 @@ def _summary(client: Any, sandbox: SandboxClient, handles: list[Any], elapsed: f
     return _integrity(sandbox, records, retried, console, workdir)
 
 
+def _short(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def _integrity(sandbox: SandboxClient, records: list[Any], retried: int, console: Console, workdir: Path) -> int:
     stats = sandbox.stats()
     cancelled_ok = {(str(r.job.get("platform")), str(r.job.get("order_id"))) for r in records
-                    if r.state == "succeeded"}
-    applied = {(o["platform"], o["order_id"]) for o in sandbox.orders() if o["cancels_applied"] > 0}
+                    if r.state in ("succeeded", "already_cancelled")}
+    cancelled = {(o["platform"], o["order_id"]) for o in sandbox.orders() if is_cancelled(o)}
     unfinished = sum(1 for r in records if r.state not in FINAL_STATES)
     console.print(f"jobs retried at least once: {retried}; platform calls: "
-                  f"{sum(sum(v.values()) for v in stats['calls'].values())}")
-    console.print(f"orders cancelled twice: {len(stats['cancelled_twice'])}; succeeded in the ledger: "
-                  f"{len(cancelled_ok)}; cancelled by us on the sandbox: {len(applied)}; unfinished: {unfinished}")
-    ok = not stats["cancelled_twice"] and cancelled_ok == applied and unfinished == 0
+                  f"{sum(sum(v.values()) for v in stats['calls'].values())}; cancels applied: "
+                  f"{stats['cancels_applied']}")
+    console.print(f"orders cancelled twice: {len(stats['cancelled_twice'])}; cancelled per the ledger: "
+                  f"{len(cancelled_ok)}; cancelled on the platforms: {len(cancelled)}; unfinished: {unfinished}")
+    for platform, order_id in sorted(cancelled_ok ^ cancelled)[:10]:
+        side = "ledger only" if (platform, order_id) in cancelled_ok else "platform only"
+        console.print(f"  mismatch: {platform} {order_id} ({side})")
+    ok = not stats["cancelled_twice"] and cancelled_ok == cancelled and unfinished == 0
     console.print("[green]ledger and platform agree[/green]" if ok else
                   f"[red]ledger and platform disagree[/red] (see {workdir / 'worker.log'})")
     return 0 if ok else 1

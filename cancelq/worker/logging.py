@@ -16,13 +16,15 @@ SECRET_KEYS = frozenset({
 })
 _SECRET_ASSIGN = re.compile(
     r"(?i)\b(partner_key|app_secret|client_secret|access_token|refresh_token|sign|authorization|access-token)"
-    r"(['\"]?\s*[=:]\s*['\"]?)([^\s&'\",}]+)"
+    r"(['\"]?\s*[=:]\s*['\"]?)(?!bearer\b)([^\s&'\",}]+)"
 )
+_BEARER = re.compile(r"(?i)\b(bearer\s+)[^\s'\",}]+")
 _QUERY = re.compile(r"\?[^\s'\")]+")
 
 
 def redact_text(text: str) -> str:
-    """Mask ``key=value`` secrets and query strings inside free text."""
+    """Mask ``key=value`` secrets, bearer tokens and query strings inside free text."""
+    text = _BEARER.sub(r"\1***", text)
     return _QUERY.sub("?<redacted>", _SECRET_ASSIGN.sub(r"\1\2***", text))
 
 
