@@ -1,0 +1,74 @@
+"""tasks/policy.py: every error class to its decision, with the settings' numbers."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from cancelq.platforms.errors import (
+    AlreadyCancelled,
+    AuthExpired,
+    PermanentError,
+    QuotaExhausted,
+    RateLimited,
+    ReauthRequired,
+    TransientError,
+)
+from cancelq.tasks.policy import backoff_s, decide
+from cancelq.worker.settings import Settings
+
+S = Settings(retry_base_s=2, retry_cap_s=60, max_attempts=5, max_age_s=3600, rate_limit_jitter_s=0.5,
+             default_rate_limit_wait_s=1, auth_wait_s=300)
+P = {"platform": "shopee"}
+
+
+def _decide(error: Exception, attempts: int = 0, age_s: float = 0, refreshed: bool = False) -> object:
+    return decide(error, attempts=attempts, age_s=age_s, refreshed=refreshed, settings=S, rng=random.Random(1),
+                  now=datetime(2026, 11, 23, 10, 0, tzinfo=UTC))
+
+
+def test_rate_limited_waits_its_retry_after_without_an_attempt() -> None:
+    d = _decide(RateLimited("slow down", retry_after_s=7, **P))
+    assert d.action == "wait" and not d.counts_attempt and 7 <= d.delay_s <= 7.5
+    d = _decide(RateLimited("slow down", **P))
+    assert d.action == "wait" and 1 <= d.delay_s <= 1.5
+
+
+def test_quota_waits_until_it_resets() -> None:
+    reset = datetime(2026, 11, 23, 16, 0, tzinfo=UTC)
+    d = _decide(QuotaExhausted("daily", retry_at=reset, **P))
+    assert d.action == "wait" and not d.counts_attempt and 6 * 3600 <= d.delay_s <= 6 * 3600 + 60
+
+
+def test_transient_backs_off_then_is_exhausted() -> None:
+    d = _decide(TransientError("error_server", **P), attempts=2)
+    assert d.action == "wait" and d.counts_attempt and 0 <= d.delay_s <= 8
+    assert _decide(TransientError("x", **P), attempts=4).kind == "exhausted"
+    assert _decide(TransientError("x", **P), age_s=3600).kind == "exhausted"
+    assert _decide(KeyError("bug")).action == "wait"
+
+
+def test_full_jitter_stays_under_the_capped_ceiling() -> None:
+    rng = random.Random(3)
+    delays = [backoff_s(a, S, rng) for a in range(12) for _ in range(50)]
+    assert max(delays) <= 60 and min(delays) >= 0
+    assert max(backoff_s(0, S, rng) for _ in range(200)) <= 2
+
+
+@pytest.mark.parametrize("error, action, kind", [
+    (AuthExpired("token", **P), "refresh", ""),
+    (ReauthRequired("unlinked", **P), "wait", ""),
+    (PermanentError("shipped", **P), "dead", "permanent"),
+    (PermanentError("no such reason", code="unmappable_reason", **P), "reject", ""),
+    (AlreadyCancelled("done", **P), "finish", ""),
+])
+def test_the_other_classes(error: Exception, action: str, kind: str) -> None:
+    d = _decide(error)
+    assert d.action == action and d.kind == kind
+
+
+def test_auth_expired_after_a_refresh_parks_the_job() -> None:
+    d = _decide(AuthExpired("token", **P), refreshed=True)
+    assert d.action == "wait" and d.delay_s == 300 and not d.counts_attempt
