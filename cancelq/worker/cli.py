@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Column, Table
 
+from .cli_ops import register as register_ops
 from .deadletter import DeadFilter
 from .settings import get_settings
 
@@ -319,6 +320,9 @@ def demo(orders: Annotated[int, typer.Option(help="orders across the four platfo
 
 def main() -> None:
     app()
+
+
+register_ops(app)
 
 
 if __name__ == "__main__":
