@@ -13,14 +13,16 @@ from typing import Any
 import structlog
 
 from cancelq.platforms.base import OrderState, Outcome, Platform, StepSpec
-from cancelq.platforms.errors import AlreadyCancelled, PermanentError, PlatformError
+from cancelq.platforms.errors import AlreadyCancelled, PermanentError, PlatformError, RateLimited, TransientError
 from cancelq.worker import keys
 from cancelq.worker.app import app
+from cancelq.worker.controls import job_scopes
 from cancelq.worker.intake import admit
 from cancelq.worker.jobs import TASK_NAME, InvalidJob, Job, parse_job
 from cancelq.worker.ledger import add_event, now_ms
 from cancelq.worker.runtime import Runtime, get_runtime
 from cancelq.worker.shops import Shop
+from cancelq.worker.throttle import Deferred, current_job, probing, sent
 
 from .policy import decide
 
@@ -61,8 +63,11 @@ class JobRun:
         self.settings = runtime.settings
         self.refreshed = False
         self.writing: StepSpec | None = None
+        self.current: StepSpec | None = None
 
     def run(self) -> None:
+        current_job.set(self.job_id)
+        probing.set(False)
         begin = self.rt.ledger.begin(self.job_id)
         if begin.kind == "busy" and begin.at_ms is not None:
             self.rt.delayed.schedule(self.job_id, begin.at_ms + 50)
@@ -102,15 +107,19 @@ class JobRun:
         for spec in self.adapter.plan(request):
             if spec.name in self.rec.steps:
                 continue
+            self.current = spec
             self.writing = spec if spec.writes else None
             if spec.writes:
-                self.rt.ledger.save(self.rec, inflight=spec.name, step=spec.name)
-                self.rec.inflight = spec.name
+                self.mark_in_flight(spec)
+            sent.set(0)
             started = time.perf_counter()
             state = {name: step["data"] for name, step in self.rec.steps.items()}
             result = self.adapter.run_step(spec.name, request, state)
             self.rec.steps[spec.name] = {"data": dict(result.data), "request_id": result.request_id, "at": now_ms()}
             self.rec.inflight = ""
+            if probing.get():
+                self.rt.circuits.success(self.job.platform, self.job.shop)
+                probing.set(False)
             self.log.info("step", step=spec.name, api=spec.api, attempt=self.rec.attempts + 1,
                           request_id=result.request_id, duration_ms=round((time.perf_counter() - started) * 1000, 1),
                           outcome=result.outcome.value if result.outcome else "ok")
@@ -119,6 +128,18 @@ class JobRun:
                 return
             self.rt.ledger.save(self.rec, steps=self.rec.steps, inflight="")
         self.finish(Outcome.SUCCEEDED.value)
+
+    def mark_in_flight(self, spec: StepSpec) -> None:
+        """Record the write as in flight, in one round trip with the pause check; a pause defers the job."""
+        scopes = job_scopes(self.rec.job)
+        pipe = self.rt.redis.pipeline(transaction=False)
+        pipe.hmget(keys.PAUSES, scopes)
+        flags = self.rt.ledger.save(self.rec, pipe=pipe, inflight=spec.name, step=spec.name)[0]
+        paused = next((scope for scope, flag in zip(scopes, flags, strict=True) if flag is not None), None)
+        if paused is not None:
+            self.rt.ledger.save(self.rec, inflight="")
+            raise Deferred(self.settings.pause_recheck_s, f"paused:{paused}")
+        self.rec.inflight = spec.name
 
     def reconcile(self, error: PlatformError | None = None) -> bool:
         """Read the order before any second write; True when that settled the job."""
@@ -141,6 +162,12 @@ class JobRun:
         return False
 
     def handle(self, error: Exception) -> None:
+        if isinstance(error, Deferred):
+            if self.writing is not None and sent.get() == 0 and self.rec.inflight:
+                self.rt.ledger.save(self.rec, inflight="")  # held at the gate: nothing of this step was sent
+                self.rec.inflight = ""
+            self.defer(error)
+            return
         if isinstance(error, PlatformError) and self.writing is not None:
             if error.check_status:
                 try:
@@ -148,9 +175,13 @@ class JobRun:
                         return
                 except PlatformError as read_error:
                     error = read_error
+                except Deferred as deferred:
+                    self.defer(deferred, error)
+                    return
             else:
                 self.rt.ledger.save(self.rec, inflight="")
                 self.rec.inflight = ""
+        self.note_pressure(error)
         if isinstance(error, AlreadyCancelled):
             self.finish(Outcome.SUCCEEDED.value if self.resumed_write else Outcome.ALREADY_CANCELLED.value)
             return
@@ -168,6 +199,26 @@ class JobRun:
         else:
             self.dead(decision.kind, error)
 
+    def note_pressure(self, error: Exception) -> None:
+        """A platform's slow-down cools the scope for every worker; other transient failures feed the circuit."""
+        platform, shop = self.job.platform, self.job.shop
+        if isinstance(error, RateLimited):
+            throttle = self.rt.throttle(self.shop)
+            api = self.current.api if self.current is not None else ""
+            wait_s = error.retry_after_s if error.retry_after_s is not None else self.settings.default_rate_limit_wait_s
+            self.rt.gate.cool_down(throttle.scope_for(api), wait_s)
+        elif isinstance(error, TransientError) and self.rt.circuits.failure(
+                platform, shop, store_locked=error.code == "store_locked"):
+            self.log.warning("circuit_opened", code=error.code)
+        probing.set(False)
+
+    def defer(self, deferred: Deferred, error: Exception | None = None) -> None:
+        """Wait for the gate (limit, cooldown, open circuit, pause) without using an attempt."""
+        record = _error_record(error, self.job.platform) if error is not None else {
+            "error_class": "Deferred", "code": deferred.why, "message": str(deferred), "request_id": None}
+        self.wait_record(record, deferred.delay_s + _rng.uniform(0, min(1.0, deferred.delay_s)), False,
+                         deferred.why)
+
     def refresh_and_retry(self) -> None:
         """The token-refresh hook: re-read the shop (an operator may have set a new token), retry once."""
         self.refreshed = True
@@ -181,8 +232,10 @@ class JobRun:
             self.handle(exc)
 
     def wait(self, error: Exception, delay_s: float, counts: bool, why: str) -> None:
+        self.wait_record(_error_record(error, self.job.platform), delay_s, counts, why)
+
+    def wait_record(self, record: dict[str, Any], delay_s: float, counts: bool, why: str) -> None:
         attempts = self.rec.attempts + (1 if counts else 0)
-        record = _error_record(error, self.job.platform)
         events = add_event(self.rec, "retry", why=why, delay_s=round(delay_s, 3), **_brief(record))
         due = now_ms() + int(delay_s * 1000)
         self.rt.ledger.wait(self.rec, due_ms=due, fields={

@@ -277,6 +277,19 @@ def shops_load(path: Path) -> None:
     out.print(f"{len(shops)} shops loaded")
 
 
+@shops_app.command("set-limit")
+def shops_set_limit(platform: str, name: str, rate_per_s: Annotated[float, typer.Option("--rate")],
+                    burst: Annotated[int, typer.Option("--burst")] = 1) -> None:
+    """Override one shop's rate limit (fleet-wide)."""
+    registry = _client().rt.shops
+    shop = registry.get(platform, name)
+    if shop is None:
+        raise _fail(f"no {platform} shop {name!r}")
+    limits = {"rate_per_s": rate_per_s, "burst": burst, "per_api": platform == "lazada"}
+    registry.add(platform, name, shop.credentials, shop.base_url, limits)
+    out.print(f"shop {platform}/{name}: {rate_per_s:g}/s, burst {burst}")
+
+
 @shops_app.command("list")
 def shops_list() -> None:
     table = Table("platform", "name", "base url", "credentials")
@@ -299,6 +312,71 @@ def shops_remove(platform: str, name: str) -> None:
     if not _client().rt.shops.remove(platform, name):
         raise _fail(f"no {platform} shop {name!r}")
     out.print(f"shop {platform}/{name} removed")
+
+
+def _scope(platform: str | None, shop: str | None, campaign: str | None, all_: bool) -> str:
+    from .controls import ScopeError, scope_name
+
+    chosen = [(k, v) for k, v in (("platform", platform), ("shop", shop), ("campaign", campaign)) if v]
+    if all_ == bool(chosen) or len(chosen) > 1:
+        raise _fail("name exactly one scope: --all, --platform P, --shop P/NAME or --campaign ID", 2)
+    try:
+        return scope_name("all") if all_ else scope_name(*chosen[0])
+    except ScopeError as exc:
+        raise _fail(str(exc), 2) from None
+
+
+ScopePlatform = Annotated[str | None, typer.Option("--platform", help="a whole platform")]
+ScopeShop = Annotated[str | None, typer.Option("--shop", help="one shop, as platform/name")]
+ScopeCampaign = Annotated[str | None, typer.Option("--campaign", help="one campaign")]
+ScopeAll = Annotated[bool, typer.Option("--all", help="everything")]
+
+
+@app.command()
+def pause(platform: ScopePlatform = None, shop: ScopeShop = None, campaign: ScopeCampaign = None,
+          all_: ScopeAll = False, reason: str = "") -> None:
+    """Stop write calls for a scope on every worker; its jobs wait and continue on resume."""
+    from .controls import pause as do_pause
+
+    scope = _scope(platform, shop, campaign, all_)
+    do_pause(_client().rt.redis, scope, reason)
+    out.print(f"paused {scope}")
+
+
+@app.command()
+def resume(platform: ScopePlatform = None, shop: ScopeShop = None, campaign: ScopeCampaign = None,
+           all_: ScopeAll = False) -> None:
+    """Let a paused scope's jobs write again."""
+    from .controls import resume as do_resume
+
+    scope = _scope(platform, shop, campaign, all_)
+    if not do_resume(_client().rt.redis, scope):
+        raise _fail(f"{scope} was not paused")
+    out.print(f"resumed {scope}")
+
+
+@app.command()
+def status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Limits in use, cooldowns, open circuits, pauses, and the ledger's queues."""
+    from .controls import snapshot
+
+    client = _client()
+    snap = snapshot(client.rt.redis)
+    counts = {**client.rt.ledger.counts(), "dead_letters": client.rt.dead_letters.size()}
+    limits = {f"{s.platform}/{s.name}": vars(client.rt.limit_for(s)) for s in client.rt.shops.all()}
+    data = {"paused": snap.paused, "open_circuits": snap.open_circuits, "cooldowns_s": snap.cooldowns,
+            "limits": limits, "ledger": counts}
+    if as_json:
+        out.print_json(data=data)
+        return
+    out.print(f"paused: {', '.join(snap.paused) or 'nothing'}")
+    out.print(f"open circuits: {', '.join(snap.open_circuits) or 'none'}")
+    out.print(f"cooldowns: {', '.join(f'{k} {v:.1f}s' for k, v in snap.cooldowns.items()) or 'none'}")
+    table = Table("shop", "rate/s", "burst", "per API")
+    for name, limit in limits.items():
+        table.add_row(name, f"{limit['rate_per_s']:g}", str(limit["burst"]), "yes" if limit["per_api"] else "no")
+    out.print(table)
+    out.print(" ".join(f"{k}={v}" for k, v in counts.items()))
 
 
 @app.command()

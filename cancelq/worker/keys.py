@@ -40,3 +40,20 @@ def shop(platform: str, name: str) -> str:
     return f"{PREFIX}:shop:{platform}:{name}"
 CLAIMED = f"{PREFIX}:delayed:claimed"
 """zset job_id -> claim expiry (ms): delayed jobs a pump took and is sending; back to DELAYED if it died."""
+PAUSES = f"{PREFIX}:pauses"
+"""hash scope -> JSON {at, reason}: scopes are "all", "platform:P", "shop:P/NAME", "campaign:ID"."""
+
+
+def limit(scope: str) -> str:
+    """GCRA theoretical arrival time (ms) of one rate-limit scope."""
+    return f"{PREFIX}:limit:{scope}"
+
+
+def cooldown(scope: str) -> str:
+    """Present while a platform's own limit signal holds the scope back; its TTL is the wait."""
+    return f"{PREFIX}:cooldown:{scope}"
+
+
+def circuit(platform: str, shop: str | None = None) -> str:
+    """hash: failures, open_until (ms), open_ms, probe, probe_until; per shop, or per platform without one."""
+    return f"{PREFIX}:circuit:{platform}:{shop}" if shop else f"{PREFIX}:circuit:{platform}"

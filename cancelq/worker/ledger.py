@@ -207,12 +207,15 @@ class Ledger:
             return Begin(kind, at_ms=int(float(result[1])))
         return Begin(kind, state=str(result[1]) if len(result) > 1 else None)
 
-    def save(self, record: JobRecord, **fields: Any) -> None:
-        """Write the fields the runner changed (the lease holder is the only writer) and renew its lease."""
-        pipe = self.r.pipeline(transaction=False)
+    def save(self, record: JobRecord, pipe: redis.client.Pipeline | None = None, **fields: Any) -> list[Any]:
+        """Write the fields the runner changed (the lease holder is the only writer) and renew its lease.
+
+        With ``pipe``, the writes join the caller's pipeline and its results are returned.
+        """
+        pipe = pipe if pipe is not None else self.r.pipeline(transaction=False)
         pipe.hset(keys.job(record.job_id), mapping=_encode(fields))
         pipe.zadd(keys.LEASES, {record.job_id: now_ms() + self.lease_ms}, xx=True)
-        pipe.execute()
+        return list(pipe.execute())
 
     def wait(self, record: JobRecord, *, due_ms: int, fields: dict[str, Any]) -> None:
         """Park the job until ``due_ms`` on the delayed set and give up the lease."""

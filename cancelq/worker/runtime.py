@@ -19,12 +19,15 @@ from cancelq.platforms.base import Platform
 from cancelq.platforms.http import Timeouts, new_session
 from cancelq.platforms.registry import build_adapter
 
+from .circuit import Circuits, CircuitSettings
 from .deadletter import DeadLetters
 from .embedded import ensure_server
 from .ledger import Ledger
+from .ratelimit import DEFAULT_LIMITS, Gate, Limit
 from .scheduler import Delayed
 from .settings import Settings, get_settings
 from .shops import Shop, ShopRegistry
+from .throttle import Throttle
 
 
 def resolve_redis_url(settings: Settings) -> str:
@@ -69,15 +72,37 @@ class Runtime:
     def session(self) -> requests.Session:
         return new_session(pool_maxsize=128)
 
+    @cached_property
+    def gate(self) -> Gate:
+        return Gate(self.redis, probe_s=max(self.settings.lease_s, 5.0))
+
+    @cached_property
+    def circuits(self) -> Circuits:
+        s = self.settings
+        return Circuits(self.redis, CircuitSettings(
+            shop_threshold=s.circuit_shop_threshold, platform_threshold=s.circuit_platform_threshold,
+            open_s=s.circuit_open_s, max_open_s=s.circuit_max_open_s, lock_open_s=s.circuit_lock_open_s,
+            window_s=s.circuit_window_s))
+
+    def limit_for(self, shop: Shop) -> Limit:
+        """The shop's own limit, else the platform's configured one, else the documented default."""
+        if shop.limits:
+            return Limit.parse(shop.limits)
+        override = self.settings.rate_limits.get(shop.platform)
+        return Limit.parse(override) if override else DEFAULT_LIMITS[shop.platform]
+
+    def throttle(self, shop: Shop) -> Throttle:
+        return Throttle(self.gate, shop, self.limit_for(shop), short_wait_s=self.settings.short_wait_s)
+
     def adapter(self, shop: Shop) -> Platform:
-        """The shop's adapter, rebuilt only when its credentials or endpoint change."""
-        fingerprint = json.dumps([shop.credentials, shop.base_url], sort_keys=True)
+        """The shop's adapter, rebuilt only when its credentials, endpoint or limit change."""
+        fingerprint = json.dumps([shop.credentials, shop.base_url, shop.limits], sort_keys=True)
         key = (shop.platform, shop.name, fingerprint)
         adapter = self._adapters.get(key)
         if adapter is None:
             timeouts = Timeouts(self.settings.http_connect_timeout_s, self.settings.http_read_timeout_s)
             adapter = build_adapter(shop.platform, shop.credentials, base_url=shop.base_url,
-                                    session=self.session, timeouts=timeouts)
+                                    session=self.session, timeouts=timeouts, throttle=self.throttle(shop))
             self._adapters = {k: v for k, v in self._adapters.items() if k[:2] != key[:2]}
             self._adapters[key] = adapter
         return adapter

@@ -53,6 +53,18 @@ class Settings(BaseSettings):
     visibility_timeout_s: float = Field(900.0, description="Redis broker redelivers unacked messages after this")
     pump_interval_s: float = Field(0.2, description="how often a worker moves due delayed jobs to the queue")
 
+    rate_limits: dict[str, dict[str, float | int | bool]] = Field(
+        default_factory=dict,
+        description='per-platform limit overrides, e.g. {"shoplazza": {"rate_per_s": 2, "burst": 40}}')
+    short_wait_s: float = Field(0.25, description="a limiter wait up to this is slept in the worker, else deferred")
+    pause_recheck_s: float = Field(2.0, description="how often a job held by a pause looks again")
+    circuit_shop_threshold: int = Field(5, description="transient failures in the window that open a shop")
+    circuit_platform_threshold: int = Field(25, description="transient failures that open a whole platform")
+    circuit_open_s: float = Field(30.0, description="first open period; doubles after a failed probe")
+    circuit_max_open_s: float = 900.0
+    circuit_lock_open_s: float = Field(600.0, description="how long a store lock (HTTP 423) holds the shop")
+    circuit_window_s: float = 60.0
+
     http_connect_timeout_s: float = 3.05
     http_read_timeout_s: float = 15.0
 

@@ -31,9 +31,10 @@ class Shop:
     name: str
     credentials: dict[str, Any] = field(repr=False)
     base_url: str | None = None
+    limits: dict[str, Any] | None = None
 
     def masked(self) -> dict[str, Any]:
-        return {"platform": self.platform, "name": self.name, "base_url": self.base_url,
+        return {"platform": self.platform, "name": self.name, "base_url": self.base_url, "limits": self.limits,
                 "credentials": mask_credentials(self.credentials)}
 
 
@@ -52,15 +53,16 @@ class ShopRegistry:
         self.cache_s = cache_s
         self._cache: dict[tuple[str, str], tuple[float, Shop | None]] = {}
 
-    def add(self, platform: str, name: str, credentials: dict[str, Any], base_url: str | None = None) -> Shop:
+    def add(self, platform: str, name: str, credentials: dict[str, Any], base_url: str | None = None,
+            limits: dict[str, Any] | None = None) -> Shop:
         if platform not in PLATFORM_NAMES:
             raise ShopError(f"unknown platform {platform!r}; expected one of {', '.join(PLATFORM_NAMES)}")
         if not name:
             raise ShopError("a shop needs a name")
-        shop = Shop(platform, name, dict(credentials), base_url)
+        shop = Shop(platform, name, dict(credentials), base_url, limits)
         pipe = self.r.pipeline(transaction=True)
         pipe.hset(keys.shop(platform, name), mapping={
-            "platform": platform, "name": name, "base_url": base_url or "",
+            "platform": platform, "name": name, "base_url": base_url or "", "limits": json.dumps(limits or {}),
             "credentials": json.dumps(credentials), "updated_at": int(time.time()),
         })
         pipe.sadd(keys.SHOPS, f"{platform}/{name}")
@@ -73,7 +75,8 @@ class ShopRegistry:
         if cached is not None and time.monotonic() - cached[0] < self.cache_s:
             return cached[1]
         h: dict[str, str] = self.r.hgetall(keys.shop(platform, name))  # type: ignore[assignment]
-        shop = Shop(platform, name, json.loads(h["credentials"]), h.get("base_url") or None) if h else None
+        shop = Shop(platform, name, json.loads(h["credentials"]), h.get("base_url") or None,
+                    json.loads(h.get("limits") or "{}") or None) if h else None
         self._cache[(platform, name)] = (time.monotonic(), shop)
         return shop
 
@@ -99,7 +102,8 @@ class ShopRegistry:
         added = []
         for i, entry in enumerate(entries, 1):
             try:
-                added.append(self.add(entry["platform"], entry["name"], entry["credentials"], entry.get("base_url")))
+                added.append(self.add(entry["platform"], entry["name"], entry["credentials"], entry.get("base_url"),
+                                      entry.get("limits")))
             except KeyError as exc:
                 raise ShopError(f"{path}: shop #{i} lacks {exc.args[0]!r}") from None
         return added

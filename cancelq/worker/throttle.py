@@ -1,0 +1,59 @@
+"""The throttle hook given to every adapter: the fleet-wide gate, called before each platform call.
+
+A short wait is slept here; a longer one raises ``Deferred`` so the job gives
+its worker slot back and waits on the delayed set instead (without using an
+attempt). The job being run is read from a context variable, because adapters
+are shared between the jobs of one shop.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import time
+
+from .circuit import Circuits
+from .ratelimit import Gate, Limit, shop_scope
+from .shops import Shop
+
+current_job: contextvars.ContextVar[str] = contextvars.ContextVar("cancelq_current_job", default="-")
+probing: contextvars.ContextVar[bool] = contextvars.ContextVar("cancelq_probing", default=False)
+sent: contextvars.ContextVar[int] = contextvars.ContextVar("cancelq_sent", default=0)
+"""Calls the gate let through since the orchestrator last reset it (at the start of each step)."""
+
+MAX_SHORT_WAITS = 8
+
+
+class Deferred(Exception):
+    """Not now: the gate holds this call for ``delay_s`` (``why``: rate_limit, cooldown, circuit_open, paused...)."""
+
+    def __init__(self, delay_s: float, why: str) -> None:
+        super().__init__(f"deferred {delay_s:.3f}s: {why}")
+        self.delay_s = delay_s
+        self.why = why
+
+
+class Throttle:
+    def __init__(self, gate: Gate, shop: Shop, limit: Limit, *, short_wait_s: float) -> None:
+        self.gate = gate
+        self.limit = limit
+        self.short_wait_s = short_wait_s
+        self.scope = shop_scope(shop.platform, shop.name, shop.credentials)
+        self.circuits = Circuits.keys_for(shop.platform, shop.name)
+
+    def scope_for(self, api: str) -> str:
+        return f"{self.scope}:{api}" if self.limit.per_api else self.scope
+
+    def __call__(self, api: str) -> None:
+        scope = self.scope_for(api)
+        for _ in range(MAX_SHORT_WAITS):
+            verdict = self.gate.check(limits=[(scope, self.limit)], cooldowns=[scope], circuits=self.circuits,
+                                      job_id=current_job.get())
+            if verdict.allowed:
+                sent.set(sent.get() + 1)
+                if verdict.why == "probe":
+                    probing.set(True)
+                return
+            if verdict.wait_s > self.short_wait_s:
+                raise Deferred(verdict.wait_s, verdict.why)
+            time.sleep(verdict.wait_s)
+        raise Deferred(self.short_wait_s, "rate_limit")
