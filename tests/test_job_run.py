@@ -219,8 +219,8 @@ def test_poison_job_is_dead_lettered(rt: Runtime, sandbox: SandboxClient, sandbo
     assert sandbox.stats()["calls"] == {}
 
 
-def test_auth_expired_waits_parked_and_resumes_with_new_token(rt: Runtime, sandbox: SandboxClient,
-                                                              sandbox_url: str) -> None:
+def test_expired_token_without_a_refresh_token_parks_until_new_credentials(
+        rt: Runtime, sandbox: SandboxClient, sandbox_url: str) -> None:
     shop = add_kit_shop(SHOPLAZZA, sandbox, rt.shops, sandbox_url)
     sandbox.add_order("shoplazza", SHOPLAZZA.shop_ref, "ORD-1", state="cancellable")
     sandbox.expire_token("shoplazza", SHOPLAZZA.shop_ref)
@@ -228,10 +228,12 @@ def test_auth_expired_waits_parked_and_resumes_with_new_token(rt: Runtime, sandb
     JobRun(rt, job_id).run()
     record = rt.ledger.get(job_id)
     assert record is not None and record.state == "waiting" and record.attempts == 0
-    assert record.last_error is not None and record.last_error["error_class"] == "AuthExpired"
+    assert record.last_error is not None and record.last_error["error_class"] == "ReauthRequired"
+    registered = rt.shops.get("shoplazza", shop, fresh=True)
+    assert registered is not None and registered.needs_reauth
     new = {**SHOPLAZZA.credentials, "access_token": "renewed-token-123456"}
     sandbox.add_shop("shoplazza", **{**SHOPLAZZA.shop_spec, "access_token": "renewed-token-123456"})
-    rt.shops.add("shoplazza", shop, new, base_url=sandbox_url)
+    rt.shops.set_tokens(registered, new, None)
     assert _run_until_final(rt, job_id).state == "succeeded"
 
 

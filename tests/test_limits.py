@@ -73,6 +73,15 @@ def test_limiter_is_atomic_under_concurrent_callers(redis_client: redis.Redis) -
     assert not verdict.allowed and verdict.why == "rate_limit" and 1.0 < verdict.wait_s <= 2.0
 
 
+@pytest.mark.parametrize("rate_per_s", [3.0, 7.0, 10_000.0])
+def test_fractional_intervals_are_kept_exactly(redis_client: redis.Redis, rate_per_s: float) -> None:
+    gate = Gate(redis_client)
+    limit = Limit(rate_per_s, burst=2)
+    verdicts = [gate.check(limits=[("frac", limit)], cooldowns=[], circuits=[], job_id="j") for _ in range(3)]
+    assert [v.allowed for v in verdicts[:2]] == [True, True]
+    assert verdicts[2].allowed == (rate_per_s > 1000)
+
+
 def test_all_limits_that_apply_are_honoured(redis_client: redis.Redis) -> None:
     gate = Gate(redis_client)
     app_limit, shop_limit = Limit(100, 3), Limit(100, 1)

@@ -237,6 +237,8 @@ class LazadaCredentials:
     app_secret: str = field(repr=False)
     access_token: str = field(repr=False)
     country: str = "sg"
+    refresh_token: str = field(default="", repr=False)
+    """Optional: only ``tokens.refresh_tokens`` uses it; kept here so that no answer can echo it."""
 
     @classmethod
     def from_mapping(cls, credentials: Mapping[str, Any]) -> LazadaCredentials:
@@ -249,6 +251,7 @@ class LazadaCredentials:
         return cls(
             app_key=str(credentials["app_key"]), app_secret=str(credentials["app_secret"]),
             access_token=str(credentials["access_token"]), country=country,
+            refresh_token=str(credentials.get("refresh_token") or ""),
         )
 
 
@@ -316,7 +319,7 @@ class LazadaAdapter:
         host = base_url.rstrip("/") if base_url else GATEWAY_HOSTS[creds.country]
         http = HttpClient(
             platform=PLATFORM, session=session or new_session(), timeouts=timeouts or Timeouts(),
-            throttle=throttle, secrets=secrets_of((creds.app_secret, creds.access_token)),
+            throttle=throttle, secrets=secrets_of((creds.app_secret, creds.access_token, creds.refresh_token)),
         )
         return cls(credentials=creds, gateway=host + GATEWAY_PREFIX, http=http)
 

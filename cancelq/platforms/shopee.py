@@ -199,6 +199,8 @@ class ShopeeCredentials:
     shop_id: int
     partner_key: str = field(repr=False)
     access_token: str = field(repr=False)
+    refresh_token: str = field(default="", repr=False)
+    """Optional: only ``tokens.refresh_tokens`` uses it; kept here so that no answer can echo it."""
 
     @classmethod
     def from_mapping(cls, credentials: Mapping[str, Any]) -> ShopeeCredentials:
@@ -206,6 +208,7 @@ class ShopeeCredentials:
             return cls(
                 partner_id=int(credentials["partner_id"]), shop_id=int(credentials["shop_id"]),
                 partner_key=str(credentials["partner_key"]), access_token=str(credentials["access_token"]),
+                refresh_token=str(credentials.get("refresh_token") or ""),
             )
         except KeyError as exc:
             problem = f"{exc.args[0]} is missing"
@@ -237,7 +240,8 @@ class ShopeeAdapter:
         self.clock = clock
         self.http = HttpClient(
             platform=PLATFORM, session=session or new_session(), timeouts=timeouts or Timeouts(),
-            throttle=throttle, secrets=secrets_of([credentials.partner_key, credentials.access_token]),
+            throttle=throttle,
+            secrets=secrets_of([credentials.partner_key, credentials.access_token, credentials.refresh_token]),
         )
 
     @classmethod

@@ -131,6 +131,8 @@ class ShoplazzaCredentials:
     client_id: str = ""
     client_secret: str = field(default="", repr=False)
     api_version: str = DEFAULT_API_VERSION
+    refresh_token: str = field(default="", repr=False)
+    """Optional: only ``tokens.refresh_tokens`` uses it; kept here so that no answer can echo it."""
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> ShoplazzaCredentials:
@@ -143,7 +145,8 @@ class ShoplazzaCredentials:
             raise ValueError("shoplazza credentials need an access_token")
         if not _VERSION.match(version):
             raise ValueError(f"shoplazza api_version {version!r} is not a version name such as 2022-01")
-        return cls(shop, token, str(values.get("client_id") or ""), str(values.get("client_secret") or ""), version)
+        return cls(shop, token, str(values.get("client_id") or ""), str(values.get("client_secret") or ""), version,
+                   refresh_token=str(values.get("refresh_token") or ""))
 
     @property
     def host(self) -> str:
@@ -176,7 +179,7 @@ class ShoplazzaAdapter:
         creds = ShoplazzaCredentials.from_mapping(credentials)
         http = HttpClient(
             platform=cls.name, session=session or new_session(), timeouts=timeouts or Timeouts(),
-            throttle=throttle, secrets=secrets_of((creds.access_token, creds.client_secret)),
+            throttle=throttle, secrets=secrets_of((creds.access_token, creds.client_secret, creds.refresh_token)),
         )
         return cls(credentials=creds, http=http, base_url=base_url)
 

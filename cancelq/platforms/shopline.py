@@ -7,8 +7,8 @@ likely one, so a 422 carries ``check_status`` and the orchestrator reconciles
 with ``read_status`` (``GET .../orders/{id}.json``).
 
 Errors are told by the HTTP status (``classify``); the ``traceId`` response
-header is every error's request id. Token create/refresh (a later issue) are
-signed calls: ``sign_body`` and ``sign_query`` are the pure signers for them.
+header is every error's request id. Token refresh (``tokens.refresh_tokens``) is
+a signed call: ``sign_body`` and ``sign_query`` are the pure signers.
 
 Reading of the order status (``order_state``):
 - ``status`` ``canceled``/``cancelled`` (the field doc and the list filter spell

@@ -2,7 +2,7 @@
 
 The control API lives under ``/_sandbox/`` (no platform uses that prefix). It
 seeds shops and orders, scripts faults, switches rate limits on, expires tokens
-and reports what each order was asked.
+(and kills refresh grants) and reports what each order and shop was asked.
 """
 
 from __future__ import annotations
@@ -65,6 +65,7 @@ def _control_routes() -> list[web.RouteDef]:
         web.get(f"{p}/health", _health),
         web.post(f"{p}/reset", _reset),
         web.post(f"{p}/shops", _add_shop),
+        web.get(f"{p}/shops/{{platform}}/{{ref}}", _get_shop),
         web.post(f"{p}/orders", _add_orders),
         web.get(f"{p}/orders/{{platform}}/{{order_id}}", _get_order),
         web.post(f"{p}/orders/{{platform}}/{{order_id}}/ship", _ship_order),
@@ -109,6 +110,14 @@ async def _add_shop(request: web.Request) -> web.Response:
     shop = _emulator(request, spec.get("platform")).new_shop(spec)
     _store(request).add_shop(shop)
     return json_response({"platform": shop.platform, "ref": shop.ref}, status=201)
+
+
+async def _get_shop(request: web.Request) -> web.Response:
+    platform, ref = request.match_info["platform"], request.match_info["ref"]
+    shop = _store(request).shops.get((platform, ref))
+    if shop is None:
+        raise web.HTTPNotFound(text=f"no {platform} shop {ref}")
+    return json_response(shop.view())
 
 
 async def _add_orders(request: web.Request) -> web.Response:
@@ -172,7 +181,10 @@ async def _expire_token(request: web.Request) -> web.Response:
     if shop is None:
         raise BadRequest(f"no shop {spec.get('platform')}/{spec.get('shop')}")
     shop.token_expires_at = float(spec.get("at", time.time()))
-    return json_response({"platform": shop.platform, "ref": shop.ref, "expires_at": shop.token_expires_at})
+    if spec.get("refresh"):
+        shop.refresh_valid = False  # the next refresh answers the platform's "re-authorize" error
+    return json_response({"platform": shop.platform, "ref": shop.ref, "expires_at": shop.token_expires_at,
+                          "refresh_valid": shop.refresh_valid})
 
 
 async def _set_limits(request: web.Request) -> web.Response:

@@ -37,6 +37,11 @@ class SandboxClient:
         result: dict[str, Any] = self._call("POST", "/shops", {"platform": platform, **creds})
         return result
 
+    def shop(self, platform: str, ref: str) -> dict[str, Any]:
+        """The shop's token state: ref, refreshes, token_expires_at, refresh_valid (no secrets)."""
+        result: dict[str, Any] = self._call("GET", f"/shops/{platform}/{ref}")
+        return result
+
     def add_order(self, platform: str, shop: str, order_id: str, **spec: Any) -> dict[str, Any]:
         body = {"platform": platform, "shop": shop, "order_id": order_id, **spec}
         result: dict[str, Any] = self._call("POST", "/orders", body)["orders"][0]
@@ -66,10 +71,13 @@ class SandboxClient:
     def clear_faults(self) -> None:
         self._call("DELETE", "/faults")
 
-    def expire_token(self, platform: str, shop: str, at: float | None = None) -> None:
+    def expire_token(self, platform: str, shop: str, at: float | None = None, *, refresh: bool = False) -> None:
+        """Expire the shop's access token (now, or ``at``); ``refresh`` also kills its refresh grant."""
         body: dict[str, Any] = {"platform": platform, "shop": shop}
         if at is not None:
             body["at"] = at
+        if refresh:
+            body["refresh"] = True
         self._call("POST", "/tokens/expire", body)
 
     def limits(self, enabled: bool = True, shops: dict[str, tuple[float, float]] | None = None) -> None:

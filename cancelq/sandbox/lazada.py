@@ -26,6 +26,18 @@ Choices where Lazada documents nothing: an expired timestamp answers
 ``InvalidTimestamp``, another sign_method ``InvalidSignMethod``, an unknown app
 ``InvalidAppKey``; the limit answer is ``ApiCallLimit`` with type ISP and
 "this ban will last 1 seconds" (default 20/s, burst 20, per shop per API).
+
+Token refresh (``GET|POST /rest/auth/token/refresh``, endpoint name
+"refresh_access_token"): the gateway's checks without an access_token, then
+``refresh_token`` must be the current one of one of the app's sellers. A refresh
+answers a new pair (``expires_in`` 864000, ``refresh_expires_in`` 4320000, the
+2025 sample's values) and the old access token stops working at once (Lazada
+says nothing of a grace period). The old refresh token is spent too: the doc
+only says a new one is returned, rotation is the sandbox's strict reading. An
+unknown, spent or killed (control API) refresh token answers
+``IllegalRefreshToken`` "The specified refresh token is invalid or expired".
+A seller seeded without ``refresh_token`` gets
+``state.default_refresh_token("lazada", seller_id)``.
 """
 
 from __future__ import annotations
@@ -34,6 +46,7 @@ import hashlib
 import hmac
 import itertools
 import json
+import secrets
 import time
 import zlib
 from collections.abc import Awaitable, Callable, Mapping
@@ -44,9 +57,13 @@ from aiohttp import web
 
 from .emulator import Emulator, json_response
 from .faults import Fault
-from .state import Order, Shop, Store
+from .state import Order, Shop, Store, default_refresh_token
 
 PREFIX = "/rest"
+REFRESH_PATH = "/auth/token/refresh"
+ACCESS_TOKEN_LIFETIME_S = 864000
+REFRESH_TOKEN_LIFETIME_S = 4320000
+ILLEGAL_REFRESH_TOKEN = "The specified refresh token is invalid or expired"
 APIS: Mapping[str, str] = {
     "GetOrderItems": "/order/items/get",
     "OrderCancelValidate": "/order/reverse/cancel/validate",
@@ -161,6 +178,7 @@ class LazadaEmulator(Emulator):
         for api, path in APIS.items():
             handler = self._handler(api)
             routes += [web.get(PREFIX + path, handler), web.post(PREFIX + path, handler)]
+        routes += [web.get(PREFIX + REFRESH_PATH, self._refresh), web.post(PREFIX + REFRESH_PATH, self._refresh)]
         return routes
 
     def new_shop(self, spec: dict[str, Any]) -> Shop:
@@ -168,6 +186,7 @@ class LazadaEmulator(Emulator):
         creds["country"] = str(spec.get("country") or "sg").lower()
         ref = str(spec.get("seller_id") or creds["app_key"])
         creds["seller_id"] = ref
+        creds["refresh_token"] = str(spec.get("refresh_token") or default_refresh_token(self.platform, ref))
         return Shop(platform=self.platform, ref=ref, creds=creds, rate_limit=DEFAULT_RATE)
 
     def new_order(self, shop: Shop, order_id: str, spec: dict[str, Any]) -> Order:
@@ -223,7 +242,45 @@ class LazadaEmulator(Emulator):
         act = acts[api]
         return await self.call(request, shop=shop, endpoint=api, order=order, act=lambda: act(order, params))
 
+    async def _refresh(self, request: web.Request) -> web.StreamResponse:
+        params = await _params(request)
+        try:
+            app = self._signed_app(REFRESH_PATH, params)
+            _require(params, ("refresh_token",))
+        except _Reject as exc:
+            return json_response(self._error_body(exc.code, exc.message))
+        shop = next((s for s in self._shops() if s.creds["app_key"] == app.creds["app_key"]
+                     and hmac.compare_digest(s.creds["refresh_token"], params["refresh_token"])), None)
+        if shop is None:
+            return self._error("IllegalRefreshToken", ILLEGAL_REFRESH_TOKEN)
+        return await self.call(request, shop=shop, endpoint="refresh_access_token", order=None,
+                               act=lambda: self._rotate(shop))
+
+    def _rotate(self, shop: Shop) -> web.Response:
+        if not shop.refresh_valid:
+            return self._error("IllegalRefreshToken", ILLEGAL_REFRESH_TOKEN)
+        shop.refreshed(access_token=f"50000{secrets.token_hex(20)}", refresh_token=f"50001{secrets.token_hex(20)}",
+                       lifetime_s=ACCESS_TOKEN_LIFETIME_S)
+        country = shop.creds.get("country", "sg")
+        return json_response({
+            "access_token": shop.creds["access_token"], "refresh_token": shop.creds["refresh_token"],
+            "expires_in": ACCESS_TOKEN_LIFETIME_S, "refresh_expires_in": REFRESH_TOKEN_LIFETIME_S,
+            "country": country, "account_platform": "seller_center", "account": f"seller-{shop.ref}@sandbox.test",
+            "country_user_info": [{"country": country, "seller_id": shop.ref, "user_id": shop.ref,
+                                   "short_code": f"{country.upper()}{shop.ref}"}],
+            "code": "0", "request_id": self._request_id(),
+        })
+
     def _authenticate(self, api_path: str, params: Mapping[str, str]) -> Shop:
+        self._signed_app(api_path, params)
+        _require(params, ("access_token",))
+        shop = self._shop_by_token(params["access_token"])
+        if shop is None or shop.creds["app_key"] != params["app_key"] or not shop.token_valid(params["access_token"]):
+            raise _Reject("IllegalAccessToken", "The specified access token is invalid or expired")
+        return shop
+
+    def _signed_app(self, api_path: str, params: Mapping[str, str]) -> Shop:
+        """The gateway's checks before any token: system parameters, app, timestamp, sign; a shop of the app."""
         _require(params, SYSTEM_PARAMS)
         app = self._app(params["app_key"])
         if app is None:
@@ -236,11 +293,7 @@ class LazadaEmulator(Emulator):
         expected = lazada_sign(app.creds["app_secret"], api_path, unsigned)
         if not hmac.compare_digest(expected, params["sign"]):
             raise _Reject("IncompleteSignature", "The request signature does not conform to platform standards")
-        _require(params, ("access_token",))
-        shop = self._shop_by_token(params["access_token"])
-        if shop is None or shop.creds["app_key"] != params["app_key"] or not shop.token_valid(params["access_token"]):
-            raise _Reject("IllegalAccessToken", "The specified access token is invalid or expired")
-        return shop
+        return app
 
     def _app(self, app_key: str) -> Shop | None:
         cached = self._by_app.get(app_key)

@@ -26,6 +26,19 @@ Choices where Shopee documents nothing:
   before the order's state.
 - Rate limit (Shopee publishes none): a bucket of 10/s, burst 20, per shop and
   API, answered with error_rate_limit when limits are switched on.
+
+Token refresh (``POST /api/v2/auth/access_token/get``, endpoint name
+"refresh_access_token"): a Public API call (sign over partner_id + path +
+timestamp) with the JSON body ``{refresh_token, partner_id, shop_id}``. The
+shop's refresh token is single-use and rotates: a refresh answers a new
+access_token (``expire_in`` 14400, the documented 4 h) and a new refresh_token,
+and the old access token stops working at once. A spent or unknown refresh
+token answers ``error_shop_refresh_token`` "Your refresh token is error
+,please check refresh token or shopid." (the refresh API's documented error for
+a wrong token; Shopee names no separate code for a spent one); a refresh grant
+killed through the control API answers ``refresh_token_expired``; a shop_id not
+linked to the partner answers ``shop_no_linked``. A shop seeded without a
+``refresh_token`` gets ``state.default_refresh_token("shopee", shop_id)``.
 """
 
 from __future__ import annotations
@@ -33,6 +46,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import secrets
 import time
 import uuid
 import zlib
@@ -43,8 +57,10 @@ from aiohttp import web
 
 from .emulator import Emulator, json_response
 from .faults import Fault
-from .state import Order, Shop
+from .state import Order, Shop, default_refresh_token
 
+REFRESH_PATH = "/api/v2/auth/access_token/get"
+ACCESS_TOKEN_LIFETIME_S = 4 * 3600
 DETAIL_PATH = "/api/v2/order/get_order_detail"
 CANCEL_PATH = "/api/v2/order/cancel_order"
 BUYER_CANCEL_PATH = "/api/v2/order/handle_buyer_cancellation"
@@ -74,6 +90,10 @@ DEFAULT_MESSAGES = {
                    "please try again after 00:00 (UTC+08:00)",
     "error_auth": "Invalid access_token.",
     "order.error_limit": "Can not cancel this order.",
+    "error_shop_refresh_token": "Your refresh token is error ,please check refresh token or shopid.",
+    "refresh_token_expired": "Your refresh_token expired.",
+    "shop_access_expired": "Your access to shop has expired.",
+    "shop_no_linked": "Partner and shop has no linked.",
 }
 HTTP_STATUS = {"error_auth": 403, "error_sign": 403, "error_permission": 403, "error_rate_limit": 429,
                "error_limit": 429, "error_server": 500, "error_network": 500, "error_not_found": 404}
@@ -119,6 +139,7 @@ class ShopeeEmulator(Emulator):
             web.get(DETAIL_PATH, self._get_order_detail),
             web.post(CANCEL_PATH, self._cancel_order),
             web.post(BUYER_CANCEL_PATH, self._handle_buyer_cancellation),
+            web.post(REFRESH_PATH, self._refresh_access_token),
         ]
 
     # --- seeding ---
@@ -128,6 +149,8 @@ class ShopeeEmulator(Emulator):
             "partner_id": str(int(spec["partner_id"])), "partner_key": str(spec["partner_key"]),
             "shop_id": str(int(spec["shop_id"])), "access_token": str(spec["access_token"]),
         }
+        refresh_token = spec.get("refresh_token") or default_refresh_token(self.platform, creds["shop_id"])
+        creds["refresh_token"] = str(refresh_token)
         return Shop(platform=self.platform, ref=creds["shop_id"], creds=creds, rate_limit=DEFAULT_RATE_LIMIT)
 
     def new_order(self, shop: Shop, order_id: str, spec: dict[str, Any]) -> Order:
@@ -203,7 +226,55 @@ class ShopeeEmulator(Emulator):
         return await self.call(request, shop=shop, endpoint=endpoint, order=order,
                                act=lambda: answer(lambda: apply(order, body)))
 
+    async def _refresh_access_token(self, request: web.Request) -> web.StreamResponse:
+        try:
+            partner_id = self._authenticate_public(request)
+            body = await _json_body(request)
+            shop = self._refresh_shop(partner_id, body)
+        except Rejected as exc:
+            return error_response(exc.code, exc.message)
+        return await self.call(request, shop=shop, endpoint="refresh_access_token", order=None,
+                               act=lambda: self._rotate(shop, str(body["refresh_token"])))
+
+    def _refresh_shop(self, partner_id: str, body: Mapping[str, Any]) -> Shop:
+        for name in ("refresh_token", "partner_id", "shop_id"):
+            if not body.get(name):
+                raise Rejected("error_param", f"Wrong parameters, detail: {name} is a required field.")
+        if str(body["partner_id"]) != partner_id:
+            raise Rejected("error_param", "Wrong parameters, detail: partner_id in body differs from the query.")
+        shop = self.store.shops.get((self.platform, str(body["shop_id"])))
+        if shop is None or shop.creds["partner_id"] != partner_id:
+            raise Rejected("shop_no_linked", DEFAULT_MESSAGES["shop_no_linked"])
+        return shop
+
+    def _rotate(self, shop: Shop, refresh_token: str) -> web.Response:
+        if not shop.refresh_valid:
+            return error_response("refresh_token_expired", DEFAULT_MESSAGES["refresh_token_expired"])
+        if not hmac.compare_digest(refresh_token, shop.creds["refresh_token"]):
+            return error_response("error_shop_refresh_token", DEFAULT_MESSAGES["error_shop_refresh_token"])
+        shop.refreshed(access_token=secrets.token_hex(16), refresh_token=secrets.token_hex(16),
+                       lifetime_s=ACCESS_TOKEN_LIFETIME_S)
+        return json_response({
+            "error": "", "message": "", "request_id": uuid.uuid4().hex, "partner_id": int(shop.creds["partner_id"]),
+            "shop_id": int(shop.ref), "access_token": shop.creds["access_token"],
+            "refresh_token": shop.creds["refresh_token"], "expire_in": ACCESS_TOKEN_LIFETIME_S,
+        })
+
     # --- the gateway's checks ---
+
+    def _authenticate_public(self, request: web.Request) -> str:
+        """A Public API call (auth/*): partner_id, timestamp and a sign without token or shop; the partner_id."""
+        query = request.query
+        for name in ("partner_id", "timestamp", "sign"):
+            if not query.get(name):
+                raise Rejected("error_param", MISSING[name])
+        partner_id = query["partner_id"]
+        partner_key = self._partner_key(partner_id, None)
+        _check_timestamp(query["timestamp"])
+        expected = shop_sign(partner_key, f"{partner_id}{request.path}{query['timestamp']}")
+        if not hmac.compare_digest(expected, query["sign"]):
+            raise Rejected("error_sign", "Wrong sign.")
+        return partner_id
 
     def _authenticate(self, request: web.Request) -> Shop:
         query = request.query

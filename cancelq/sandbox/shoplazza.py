@@ -25,13 +25,26 @@ a shipped or finished order.
 
 Every answer carries an ``X-Request-Id`` header (Shoplazza documents no request id header).
 Rate limit: 2 requests/s with a bucket of 40 per app and store, 429 with ``Retry-After`` when switched on.
+
+Token refresh (``POST /admin/oauth/token``, form ``grant_type=refresh_token&refresh_token&client_id&
+client_secret``; endpoint name "refresh_access_token"): the store is told by Host; a wrong client
+answers 401 ``{"error":"invalid_client"}``, another grant_type 400 ``unsupported_grant_type`` (the
+sandbox serves no code exchange), a missing parameter 400 ``invalid_request``. The refresh token must be
+the store's current one, else (spent, unknown, or killed through the control API) 400
+``{"error":"invalid_grant","error_description":...}``, the standard OAuth answer (Shoplazza documents
+none). A refresh answers ``{token_type, expires_at (unix s), access_token, refresh_token, store_id,
+store_name}`` with a new pair; the old access and refresh tokens stop working at once. Lifetimes are
+undocumented: the sandbox gives 24 h. A store seeded without ``refresh_token`` gets
+``state.default_refresh_token("shoplazza", shop)``.
 """
 
 from __future__ import annotations
 
 import contextvars
+import hmac
 import json
 import math
+import secrets
 import uuid
 import zlib
 from datetime import UTC, datetime
@@ -42,8 +55,11 @@ from aiohttp import web
 
 from .emulator import Emulator, json_response
 from .faults import Fault
-from .state import Order, Shop
+from .state import Order, Shop, default_refresh_token
 
+TOKEN_PATH = "/admin/oauth/token"
+ACCESS_TOKEN_LIFETIME_S = 24 * 3600
+INVALID_GRANT = "The provided authorization grant is invalid, expired, revoked or was issued to another client."
 HOST_SUFFIX = ".myshoplaza.com"
 REQUEST_ID_HEADER = "X-Request-Id"
 RATE_LIMIT = (2.0, 40.0)
@@ -89,6 +105,10 @@ def _error(status: int, message: str, *, single: bool = False, headers: dict[str
     return json_response(body, status=status, headers=headers)
 
 
+def _oauth_error(status: int, error: str, description: str) -> web.Response:
+    return json_response({"error": error, "error_description": description}, status=status)
+
+
 def _success(order: dict[str, Any]) -> web.Response:
     if _enveloped():
         return json_response({"code": "success", "message": "success", "data": order})
@@ -102,7 +122,50 @@ class ShoplazzaEmulator(Emulator):
 
     def routes(self) -> list[web.RouteDef]:
         base = "/openapi/{version}/orders/{order_id}"
-        return [web.get(base, self.get_order), web.post(f"{base}/cancel", self.cancel_order)]
+        return [web.get(base, self.get_order), web.post(f"{base}/cancel", self.cancel_order),
+                web.post(TOKEN_PATH, self.refresh_access_token)]
+
+    # -- token refresh --------------------------------------------------------------------------------------
+
+    async def refresh_access_token(self, request: web.Request) -> web.StreamResponse:
+        _version.set("2022-01")
+        form = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
+        shop = self._oauth_client(request, form)
+        if isinstance(shop, web.Response):
+            response: web.StreamResponse = shop
+        else:
+            response = await self.call(request, shop=shop, endpoint="refresh_access_token", order=None,
+                                       act=partial(self._rotate, shop, form["refresh_token"]))
+        response.headers[REQUEST_ID_HEADER] = uuid.uuid4().hex
+        return response
+
+    def _oauth_client(self, request: web.Request, form: dict[str, str]) -> Shop | web.Response:
+        """The store whose app authenticates itself for a refresh, or the OAuth refusal."""
+        host = request.host.rsplit(":", 1)[0].lower()
+        shop = self.store.shops.get((self.platform, host.removesuffix(HOST_SUFFIX)))
+        if not host.endswith(HOST_SUFFIX) or shop is None:
+            return _error(404, NOT_FOUND, single=True)
+        missing = [k for k in ("grant_type", "refresh_token", "client_id", "client_secret") if not form.get(k)]
+        if form.get("grant_type") not in (None, "", "refresh_token"):
+            return _oauth_error(400, "unsupported_grant_type", "The sandbox only serves grant_type=refresh_token.")
+        if missing:
+            return _oauth_error(400, "invalid_request", f"Missing parameters: {', '.join(missing)}.")
+        client_ok = (hmac.compare_digest(form["client_id"], shop.creds.get("client_id", ""))
+                     and hmac.compare_digest(form["client_secret"], shop.creds.get("client_secret", "")))
+        if not client_ok:
+            return _oauth_error(401, "invalid_client", "Client authentication failed.")
+        return shop
+
+    def _rotate(self, shop: Shop, refresh_token: str) -> web.Response:
+        if not shop.refresh_valid or not hmac.compare_digest(refresh_token, shop.creds["refresh_token"]):
+            return _oauth_error(400, "invalid_grant", INVALID_GRANT)
+        shop.refreshed(access_token=secrets.token_urlsafe(32), refresh_token=secrets.token_urlsafe(32),
+                       lifetime_s=ACCESS_TOKEN_LIFETIME_S)
+        return json_response({
+            "token_type": "Bearer", "expires_at": int(shop.token_expires_at or 0),
+            "access_token": shop.creds["access_token"], "refresh_token": shop.creds["refresh_token"],
+            "store_id": zlib.crc32(shop.ref.encode()) % 1_000_000, "store_name": shop.ref,
+        })
 
     # -- handlers -------------------------------------------------------------------------------------------
 
@@ -182,6 +245,7 @@ class ShoplazzaEmulator(Emulator):
             raise ValueError("a shoplazza shop needs shop and access_token")
         creds = {k: str(spec[k]) for k in ("shop", "access_token", "client_id", "client_secret") if spec.get(k)}
         creds["active"] = "false" if spec.get("active") is False else "true"
+        creds["refresh_token"] = str(spec.get("refresh_token") or default_refresh_token(self.platform, shop))
         return Shop(self.platform, shop, creds, rate_limit=RATE_LIMIT)
 
     def new_order(self, shop: Shop, order_id: str, spec: dict[str, Any]) -> Order:

@@ -21,13 +21,30 @@ returns). ``restock``/``email`` are recorded in ``order.extra`` (``restocked``, 
 
 Rate limit: the documented leaky bucket, 40 per store leaking 4/s, answered with 429 and
 ``Retry-After`` (only when switched on through the control API).
+
+Token refresh (``POST /admin/oauth/token/refresh``, endpoint name "refresh_access_token"): no
+refresh token; the app re-signs for the store. Headers ``appkey`` (the store's app), ``timestamp``
+(ms, within 10 minutes: our window, SHOPLINE documents none) and ``sign`` = lowercase-hex
+HMAC-SHA256(app_secret, raw body + timestamp), the body being empty. The answer is
+``{"code":200,"i18nCode":"SUCCESS","message":"success","data":{accessToken, expireTime, scope}}`` with a
+10 h token (``expireTime`` ISO-8601 with milliseconds). Secondary sources say the old token stays
+valid about 5 minutes after a refresh [UNVERIFIED]: the sandbox revokes it at once, the stricter
+reading. Errors use the token endpoints' shape ``{code, i18nCode, message, data: null}`` with the
+HTTP status equal to ``code`` (the codes are the sandbox's guesses; SHOPLINE documents none):
+400 PARAM_ERROR / TIMESTAMP_INVALID / SIGN_INVALID, 401 APP_NOT_INSTALLED (appkey not the store's app),
+401 UNAUTHORIZED (the grant killed through the control API: re-authorize), 429 REQUEST_FREQUENTLY
+(a refresh within the shop spec's ``refresh_cooldown_s`` of the token's minting; default 0: off).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import math
 import re
+import secrets
+import time
 import uuid
 import zlib
 from collections.abc import Callable
@@ -63,6 +80,10 @@ BODY_TYPES: dict[str, Callable[[Any], bool]] = {
     "refund_type": lambda v: isinstance(v, str),
 }
 _VERSION = re.compile(r"^v\d{8}$")
+REFRESH_PATH = "/admin/oauth/token/refresh"
+ACCESS_TOKEN_LIFETIME_S = 10 * 3600
+TIMESTAMP_WINDOW_MS = 600_000
+TOKEN_SCOPE = "read_orders,write_orders"
 
 
 def _now() -> str:
@@ -73,6 +94,11 @@ def _errors(status: int, errors: Any, headers: dict[str, str] | None = None) -> 
     return json_response({"errors": errors}, status=status, headers=headers)
 
 
+def _token_error(status: int, i18n_code: str, message: str) -> web.Response:
+    body = {"code": status, "i18nCode": i18n_code, "message": message, "data": None}
+    return json_response(body, status=status, headers={TRACE_HEADER: uuid.uuid4().hex})
+
+
 class ShoplineEmulator(Emulator):
     """SHOPLINE's order endpoints, stores told apart by Host."""
 
@@ -80,7 +106,51 @@ class ShoplineEmulator(Emulator):
 
     def routes(self) -> list[web.RouteDef]:
         base = "/admin/openapi/{version}/orders/{order_id}"
-        return [web.get(f"{base}.json", self.get_order), web.post(f"{base}/cancel.json", self.cancel_order)]
+        return [web.get(f"{base}.json", self.get_order), web.post(f"{base}/cancel.json", self.cancel_order),
+                web.post(REFRESH_PATH, self.refresh_access_token)]
+
+    # -- token refresh --------------------------------------------------------------------------------------
+
+    async def refresh_access_token(self, request: web.Request) -> web.StreamResponse:
+        raw = await request.read()
+        shop = self._signed_store(request, raw)
+        if isinstance(shop, web.Response):
+            return shop
+        response = await self.call(request, shop=shop, endpoint="refresh_access_token", order=None,
+                                   act=partial(self._rotate, shop))
+        response.headers[TRACE_HEADER] = uuid.uuid4().hex
+        return response
+
+    def _signed_store(self, request: web.Request, raw: bytes) -> Shop | web.Response:
+        """The store an app signs a token call for, or the refusal."""
+        host = request.host.rsplit(":", 1)[0].lower()
+        shop = self.store.shops.get((self.platform, host.removesuffix(HOST_SUFFIX)))
+        if not host.endswith(HOST_SUFFIX) or shop is None:
+            return _token_error(404, "STORE_NOT_FOUND", "Store not found")
+        appkey, timestamp, sign = (request.headers.get(h, "") for h in ("appkey", "timestamp", "sign"))
+        if not (appkey and timestamp and sign):
+            return _token_error(400, "PARAM_ERROR", "The headers appkey, timestamp and sign are required")
+        if not shop.creds.get("app_key") or not hmac.compare_digest(appkey, shop.creds["app_key"]):
+            return _token_error(401, "APP_NOT_INSTALLED", "The app is not installed in this store")
+        if not timestamp.isdigit() or abs(time.time() * 1000 - int(timestamp)) > TIMESTAMP_WINDOW_MS:
+            return _token_error(400, "TIMESTAMP_INVALID", "The timestamp is invalid or expired")
+        message = raw + timestamp.encode()
+        expected = hmac.new(shop.creds.get("app_secret", "").encode(), message, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected, sign):
+            return _token_error(400, "SIGN_INVALID", "The sign is invalid")
+        return shop
+
+    def _rotate(self, shop: Shop) -> web.Response:
+        if not shop.refresh_valid:
+            return _token_error(401, "UNAUTHORIZED", "The store's authorization of this app has ended: re-authorize")
+        cooldown_s = float(shop.creds.get("refresh_cooldown_s") or 0)
+        if time.time() - shop.token_issued_at < cooldown_s:
+            return _token_error(429, "REQUEST_FREQUENTLY", "Request too frequently, please try again later")
+        token = f"eyJhbGciOiJIUzUxMiJ9.{secrets.token_urlsafe(24)}.{secrets.token_urlsafe(32)}"
+        shop.refreshed(access_token=token, lifetime_s=ACCESS_TOKEN_LIFETIME_S)
+        expires = datetime.fromtimestamp(shop.token_expires_at or 0, UTC).isoformat(timespec="milliseconds")
+        data = {"accessToken": token, "expireTime": expires, "scope": TOKEN_SCOPE}
+        return json_response({"code": 200, "i18nCode": "SUCCESS", "message": "success", "data": data})
 
     # -- handlers -------------------------------------------------------------------------------------------
 
@@ -164,7 +234,8 @@ class ShoplineEmulator(Emulator):
         handle, token = str(spec.get("handle") or ""), str(spec.get("access_token") or "")
         if not handle or not token:
             raise ValueError("a shopline shop needs handle and access_token")
-        creds = {k: str(spec[k]) for k in ("handle", "access_token", "app_key", "app_secret") if spec.get(k)}
+        keys = ("handle", "access_token", "app_key", "app_secret", "refresh_cooldown_s")
+        creds = {k: str(spec[k]) for k in keys if spec.get(k)}
         return Shop(self.platform, handle, creds, rate_limit=RATE_LIMIT)
 
     def new_order(self, shop: Shop, order_id: str, spec: dict[str, Any]) -> Order:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -19,11 +20,41 @@ class Shop:
     creds: dict[str, str]
     token_expires_at: float | None = None
     rate_limit: tuple[float, float] | None = None
+    refreshes: int = 0
+    """Successful token refreshes (each one replaced the access token)."""
+    refresh_valid: bool = True
+    """False once the control API killed the refresh grant: every refresh then needs re-authorisation."""
+    token_issued_at: float = field(default_factory=time.time)
 
     def token_valid(self, token: str | None, now: float | None = None) -> bool:
         if not token or token != self.creds.get("access_token"):
             return False
         return self.token_expires_at is None or (now or time.time()) < self.token_expires_at
+
+    def refreshed(self, *, access_token: str, lifetime_s: float, refresh_token: str | None = None) -> None:
+        """A refresh took effect: the new token replaces the old one at once and expires ``lifetime_s`` from now."""
+        now = time.time()
+        self.creds["access_token"] = access_token
+        if refresh_token is not None:
+            self.creds["refresh_token"] = refresh_token
+        self.token_issued_at = now
+        self.token_expires_at = now + lifetime_s
+        self.refreshes += 1
+
+    def view(self) -> dict[str, Any]:
+        """The shop's token state for the control API: no secret, no token."""
+        return {
+            "platform": self.platform,
+            "ref": self.ref,
+            "refreshes": self.refreshes,
+            "token_expires_at": self.token_expires_at,
+            "refresh_valid": self.refresh_valid,
+        }
+
+
+def default_refresh_token(platform: str, ref: str) -> str:
+    """The refresh token a shop seeded without one gets: derived from its ref, so that tests can know it."""
+    return hashlib.sha256(f"sandbox-refresh:{platform}:{ref}".encode()).hexdigest()[:32]
 
 
 @dataclass

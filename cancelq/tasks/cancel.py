@@ -101,6 +101,10 @@ class JobRun:
         return shop
 
     def execute(self) -> None:
+        if self.shop.needs_reauth:
+            raise Deferred(self.settings.auth_wait_s, "needs_reauth")
+        if self.rt.tokens.due(self.shop):
+            self.use_shop(self.rt.tokens.refresh(self.shop, seen_token=self.shop.access_token))
         request = self.job.request()
         if self.rec.inflight and self.reconcile():
             return
@@ -219,14 +223,15 @@ class JobRun:
         self.wait_record(record, deferred.delay_s + _rng.uniform(0, min(1.0, deferred.delay_s)), False,
                          deferred.why)
 
+    def use_shop(self, shop: Shop) -> None:
+        self.shop = shop
+        self.adapter = self.rt.adapter(shop)
+
     def refresh_and_retry(self) -> None:
-        """The token-refresh hook: re-read the shop (an operator may have set a new token), retry once."""
+        """Refresh the token (or take the one another worker just got) and retry once."""
         self.refreshed = True
-        self.rt.forget_shop(self.shop)
-        self.shop = self._shop(self.job)
-        self.adapter = self.rt.adapter(self.shop)
-        self.log.info("auth_refreshed")
         try:
+            self.use_shop(self.rt.tokens.refresh(self.shop, seen_token=self.shop.access_token))
             self.execute()
         except Exception as exc:
             self.handle(exc)

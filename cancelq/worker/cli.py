@@ -290,6 +290,26 @@ def shops_set_limit(platform: str, name: str, rate_per_s: Annotated[float, typer
     out.print(f"shop {platform}/{name}: {rate_per_s:g}/s, burst {burst}")
 
 
+@shops_app.command("set-token")
+def shops_set_token(platform: str, name: str,
+                    access_token: Annotated[str, typer.Option(help="the new access token")],
+                    refresh_token: Annotated[str | None, typer.Option(help="the new refresh token")] = None,
+                    expires_in: Annotated[float | None, typer.Option(help="seconds the access token lives")] = None,
+                    ) -> None:
+    """Set a shop's tokens after the seller authorised again: its parked jobs resume."""
+    import time
+
+    registry = _client().rt.shops
+    shop = registry.get(platform, name, fresh=True)
+    if shop is None:
+        raise _fail(f"no {platform} shop {name!r}")
+    credentials = {**shop.credentials, "access_token": access_token}
+    if refresh_token:
+        credentials["refresh_token"] = refresh_token
+    registry.set_tokens(shop, credentials, time.time() + expires_in if expires_in else None)
+    out.print(f"shop {platform}/{name}: new tokens saved" + (" (was waiting for re-auth)" if shop.needs_reauth else ""))
+
+
 @shops_app.command("list")
 def shops_list() -> None:
     table = Table("platform", "name", "base url", "credentials")

@@ -57,3 +57,8 @@ def cooldown(scope: str) -> str:
 def circuit(platform: str, shop: str | None = None) -> str:
     """hash: failures, open_until (ms), open_ms, probe, probe_until; per shop, or per platform without one."""
     return f"{PREFIX}:circuit:{platform}:{shop}" if shop else f"{PREFIX}:circuit:{platform}"
+
+
+def refresh_lock(platform: str, shop: str) -> str:
+    """Held while one worker refreshes a shop's token; the others wait and re-read."""
+    return f"{PREFIX}:lock:refresh:{platform}:{shop}"

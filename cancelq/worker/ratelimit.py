@@ -20,7 +20,7 @@ from . import keys
 
 _GATE = """
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 local n_limits, n_cool, n_circ = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local job, probe_ms = ARGV[4], tonumber(ARGV[5])
 local wait, why = 0, ''
@@ -40,18 +40,18 @@ for i = n_limits + 1, n_limits + n_cool do
   local pttl = redis.call('PTTL', KEYS[i])
   if pttl > wait then wait, why = pttl, 'cooldown' end
 end
-if wait > 0 then return {0, wait, why} end
+if wait > 0 then return {0, math.ceil(wait), why} end
 local tats = {}
 for i = 1, n_limits do
   local interval, burst = tonumber(ARGV[4 + 2 * i]), tonumber(ARGV[5 + 2 * i])
   local tat = math.max(tonumber(redis.call('GET', KEYS[i]) or '0'), now) + interval
   local over = tat - now - interval * burst
-  if over > wait then wait, why = over, 'rate_limit' end
+  if over > 1e-6 and over > wait then wait, why = over, 'rate_limit' end
   tats[i] = tat
 end
 if wait > 0 then return {0, math.ceil(wait), why} end
 for i = 1, n_limits do
-  redis.call('SET', KEYS[i], tats[i], 'PX', tats[i] - now + 1000)
+  redis.call('SET', KEYS[i], tats[i], 'PX', math.ceil(tats[i] - now + 1000))
 end
 local role = ''
 for i = n_limits + n_cool + 1, n_limits + n_cool + n_circ do
@@ -119,7 +119,7 @@ class Gate:
             args += [1000.0 / limit.rate_per_s, limit.burst]
         key_list = [keys.limit(s) for s, _ in limits] + [keys.cooldown(s) for s in cooldowns] + list(circuits)
         allowed, wait_ms, why = self._gate(keys=key_list, args=args)
-        return Verdict(bool(int(allowed)), int(wait_ms) / 1000, str(why))
+        return Verdict(bool(int(allowed)), int(wait_ms) / 1000, why.decode() if isinstance(why, bytes) else str(why))
 
     def cool_down(self, scope: str, seconds: float) -> None:
         """Hold ``scope`` for every worker (a platform's retry-after, a ban)."""

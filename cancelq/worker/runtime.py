@@ -26,8 +26,9 @@ from .ledger import Ledger
 from .ratelimit import DEFAULT_LIMITS, Gate, Limit
 from .scheduler import Delayed
 from .settings import Settings, get_settings
-from .shops import Shop, ShopRegistry
+from .shops import Sealer, Shop, ShopRegistry
 from .throttle import Throttle
+from .tokens import TokenKeeper
 
 
 def resolve_redis_url(settings: Settings) -> str:
@@ -62,7 +63,12 @@ class Runtime:
 
     @cached_property
     def shops(self) -> ShopRegistry:
-        return ShopRegistry(self.redis)
+        key = self.settings.encryption_key
+        return ShopRegistry(self.redis, sealer=Sealer(key.get_secret_value() if key else None))
+
+    @cached_property
+    def tokens(self) -> TokenKeeper:
+        return TokenKeeper(self)
 
     @cached_property
     def delayed(self) -> Delayed:
@@ -106,9 +112,6 @@ class Runtime:
             self._adapters = {k: v for k, v in self._adapters.items() if k[:2] != key[:2]}
             self._adapters[key] = adapter
         return adapter
-
-    def forget_shop(self, shop: Shop) -> None:
-        self.shops._cache.pop((shop.platform, shop.name), None)
 
 
 _lock = threading.Lock()

@@ -1,7 +1,8 @@
-"""The shop registry: each shop's platform, endpoint and credentials, kept in Redis.
+"""The shop registry: each shop's platform, endpoint, credentials and token state, kept in Redis.
 
 Jobs name a shop; only the worker turns that name into credentials. Displayed
-credentials are always masked.
+credentials are always masked; with an encryption key set, they are stored
+encrypted (Fernet) so a Redis dump holds no usable secret.
 """
 
 from __future__ import annotations
@@ -9,11 +10,12 @@ from __future__ import annotations
 import json
 import time
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import redis
+from cryptography.fernet import Fernet, InvalidToken
 
 from cancelq.platforms.registry import PLATFORM_NAMES
 
@@ -32,9 +34,17 @@ class Shop:
     credentials: dict[str, Any] = field(repr=False)
     base_url: str | None = None
     limits: dict[str, Any] | None = None
+    token_expires_at: float | None = None
+    needs_reauth: str = ""
+    """Why the seller must authorise again ("" when not): the shop's jobs wait until new credentials arrive."""
+
+    @property
+    def access_token(self) -> str:
+        return str(self.credentials.get("access_token", ""))
 
     def masked(self) -> dict[str, Any]:
         return {"platform": self.platform, "name": self.name, "base_url": self.base_url, "limits": self.limits,
+                "token_expires_at": self.token_expires_at, "needs_reauth": self.needs_reauth,
                 "credentials": mask_credentials(self.credentials)}
 
 
@@ -47,38 +57,83 @@ def mask_credentials(credentials: dict[str, Any]) -> dict[str, Any]:
             for k, v in credentials.items()}
 
 
+class Sealer:
+    """Encrypts credentials at rest when a key is configured; passes them through otherwise."""
+
+    def __init__(self, key: str | None) -> None:
+        self._fernet = Fernet(key.encode()) if key else None
+
+    def seal(self, credentials: dict[str, Any]) -> str:
+        text = json.dumps(credentials)
+        return "fernet:" + self._fernet.encrypt(text.encode()).decode() if self._fernet else text
+
+    def open(self, stored: str) -> dict[str, Any]:
+        if not stored.startswith("fernet:"):
+            loaded: dict[str, Any] = json.loads(stored)
+            return loaded
+        if self._fernet is None:
+            raise ShopError("shop credentials are encrypted: set CANCELQ_ENCRYPTION_KEY")
+        try:
+            opened: dict[str, Any] = json.loads(self._fernet.decrypt(stored[7:].encode()))
+        except InvalidToken:
+            raise ShopError("shop credentials do not open with this CANCELQ_ENCRYPTION_KEY") from None
+        return opened
+
+
 class ShopRegistry:
-    def __init__(self, client: redis.Redis, *, cache_s: float = 2.0) -> None:
+    def __init__(self, client: redis.Redis, *, cache_s: float = 2.0, sealer: Sealer | None = None) -> None:
         self.r = client
         self.cache_s = cache_s
+        self.sealer = sealer or Sealer(None)
         self._cache: dict[tuple[str, str], tuple[float, Shop | None]] = {}
 
     def add(self, platform: str, name: str, credentials: dict[str, Any], base_url: str | None = None,
-            limits: dict[str, Any] | None = None) -> Shop:
+            limits: dict[str, Any] | None = None, token_expires_at: float | None = None) -> Shop:
+        """Add or replace a shop; new credentials also clear a "needs re-auth" mark."""
         if platform not in PLATFORM_NAMES:
             raise ShopError(f"unknown platform {platform!r}; expected one of {', '.join(PLATFORM_NAMES)}")
-        if not name:
-            raise ShopError("a shop needs a name")
-        shop = Shop(platform, name, dict(credentials), base_url, limits)
-        pipe = self.r.pipeline(transaction=True)
-        pipe.hset(keys.shop(platform, name), mapping={
-            "platform": platform, "name": name, "base_url": base_url or "", "limits": json.dumps(limits or {}),
-            "credentials": json.dumps(credentials), "updated_at": int(time.time()),
-        })
-        pipe.sadd(keys.SHOPS, f"{platform}/{name}")
-        pipe.execute()
-        self._cache.pop((platform, name), None)
+        if not name or "/" in name:
+            raise ShopError("a shop needs a name without '/'")
+        shop = Shop(platform, name, dict(credentials), base_url, limits, token_expires_at)
+        self._write(shop)
+        self.r.sadd(keys.SHOPS, f"{platform}/{name}")
         return shop
 
-    def get(self, platform: str, name: str) -> Shop | None:
+    def _write(self, shop: Shop) -> None:
+        self.r.hset(keys.shop(shop.platform, shop.name), mapping={
+            "platform": shop.platform, "name": shop.name, "base_url": shop.base_url or "",
+            "limits": json.dumps(shop.limits or {}), "credentials": self.sealer.seal(shop.credentials),
+            "token_expires_at": shop.token_expires_at or "", "needs_reauth": shop.needs_reauth,
+            "updated_at": int(time.time()),
+        })
+        self._cache.pop((shop.platform, shop.name), None)
+
+    def get(self, platform: str, name: str, *, fresh: bool = False) -> Shop | None:
         cached = self._cache.get((platform, name))
-        if cached is not None and time.monotonic() - cached[0] < self.cache_s:
+        if not fresh and cached is not None and time.monotonic() - cached[0] < self.cache_s:
             return cached[1]
         h: dict[str, str] = self.r.hgetall(keys.shop(platform, name))  # type: ignore[assignment]
-        shop = Shop(platform, name, json.loads(h["credentials"]), h.get("base_url") or None,
-                    json.loads(h.get("limits") or "{}") or None) if h else None
+        shop = self._decode(platform, name, h) if h else None
         self._cache[(platform, name)] = (time.monotonic(), shop)
         return shop
+
+    def _decode(self, platform: str, name: str, h: dict[str, str]) -> Shop:
+        return Shop(platform, name, self.sealer.open(h["credentials"]), h.get("base_url") or None,
+                    json.loads(h.get("limits") or "{}") or None,
+                    float(h["token_expires_at"]) if h.get("token_expires_at") else None,
+                    h.get("needs_reauth", ""))
+
+    def set_tokens(self, shop: Shop, credentials: dict[str, Any], expires_at: float | None) -> Shop:
+        """Store new tokens (a refresh, or an operator's new grant): the shop no longer needs re-auth."""
+        updated = replace(shop, credentials=credentials, token_expires_at=expires_at, needs_reauth="")
+        self._write(updated)
+        return updated
+
+    def mark_reauth(self, shop: Shop, reason: str) -> Shop:
+        updated = replace(shop, needs_reauth=reason or "re-authorisation required")
+        self.r.hset(keys.shop(shop.platform, shop.name), "needs_reauth", updated.needs_reauth)
+        self._cache.pop((shop.platform, shop.name), None)
+        return updated
 
     def remove(self, platform: str, name: str) -> bool:
         pipe = self.r.pipeline(transaction=True)
@@ -90,7 +145,7 @@ class ShopRegistry:
 
     def all(self) -> list[Shop]:
         names = sorted(str(n) for n in self.r.smembers(keys.SHOPS))
-        shops = (self.get(*n.split("/", 1)) for n in names)
+        shops = (self.get(*n.split("/", 1), fresh=True) for n in names)
         return [s for s in shops if s is not None]
 
     def load_file(self, path: Path) -> list[Shop]:
@@ -103,7 +158,7 @@ class ShopRegistry:
         for i, entry in enumerate(entries, 1):
             try:
                 added.append(self.add(entry["platform"], entry["name"], entry["credentials"], entry.get("base_url"),
-                                      entry.get("limits")))
+                                      entry.get("limits"), entry.get("token_expires_at")))
             except KeyError as exc:
                 raise ShopError(f"{path}: shop #{i} lacks {exc.args[0]!r}") from None
         return added

@@ -20,8 +20,6 @@ probing: contextvars.ContextVar[bool] = contextvars.ContextVar("cancelq_probing"
 sent: contextvars.ContextVar[int] = contextvars.ContextVar("cancelq_sent", default=0)
 """Calls the gate let through since the orchestrator last reset it (at the start of each step)."""
 
-MAX_SHORT_WAITS = 8
-
 
 class Deferred(Exception):
     """Not now: the gate holds this call for ``delay_s`` (``why``: rate_limit, cooldown, circuit_open, paused...)."""
@@ -44,8 +42,14 @@ class Throttle:
         return f"{self.scope}:{api}" if self.limit.per_api else self.scope
 
     def __call__(self, api: str) -> None:
+        """Pass, after at most ``short_wait_s`` of sleeping in all, or raise Deferred.
+
+        The budget is per call, not per wait: a worker slot is never held long by a
+        busy shop, so the other shops' jobs keep their share of the workers.
+        """
         scope = self.scope_for(api)
-        for _ in range(MAX_SHORT_WAITS):
+        budget_s = self.short_wait_s
+        while True:
             verdict = self.gate.check(limits=[(scope, self.limit)], cooldowns=[scope], circuits=self.circuits,
                                       job_id=current_job.get())
             if verdict.allowed:
@@ -53,7 +57,7 @@ class Throttle:
                 if verdict.why == "probe":
                     probing.set(True)
                 return
-            if verdict.wait_s > self.short_wait_s:
+            if verdict.wait_s > budget_s:
                 raise Deferred(verdict.wait_s, verdict.why)
+            budget_s -= verdict.wait_s
             time.sleep(verdict.wait_s)
-        raise Deferred(self.short_wait_s, "rate_limit")
