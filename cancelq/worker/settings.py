@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 
@@ -45,7 +45,7 @@ class Settings(BaseSettings):
     max_age_s: float = Field(6 * 3600.0, description="a job still failing this long after intake is exhausted")
     rate_limit_jitter_s: float = Field(0.5, description="added to a platform's retry-after, spread at random")
     default_rate_limit_wait_s: float = Field(1.0, description="wait after a rate limit with no retry-after")
-    auth_wait_s: float = Field(600.0, description="how long a job waits when its shop needs a new token")
+    auth_wait_s: float = Field(60.0, description="how often a job of a shop that needs re-auth looks again")
     poison_deliveries: int = Field(8, description="deliveries of one job without an outcome before it is dead")
 
     lease_s: float = Field(120.0, description="a running job's lease; an expired lease is taken over")
@@ -64,6 +64,11 @@ class Settings(BaseSettings):
     circuit_max_open_s: float = 900.0
     circuit_lock_open_s: float = Field(600.0, description="how long a store lock (HTTP 423) holds the shop")
     circuit_window_s: float = 60.0
+
+    encryption_key: SecretStr | None = Field(
+        None, description="a Fernet key: shop credentials are encrypted at rest in Redis when set")
+    refresh_ahead_s: float = Field(300.0, description="refresh an access token this long before it expires")
+    refresh_lock_s: float = Field(30.0, description="the per-shop refresh lock's lifetime")
 
     http_connect_timeout_s: float = 3.05
     http_read_timeout_s: float = 15.0
@@ -85,6 +90,21 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, _TomlSource(settings_cls))
+
+    # operators: metrics, health, flower
+    metrics_port: int = Field(9808, description="each worker serves Prometheus metrics on this port (0: off)")
+    metrics_host: str = Field("0.0.0.0", description="address the worker's metrics endpoint binds")  # noqa: S104
+    metrics_state: bool = Field(True, description="the worker's endpoint also reports fleet state read from Redis")
+    metrics_state_cache_s: float = Field(5.0, description="a worker reuses the fleet state it read for this long")
+    health_max_dead_letters: int = Field(1000, description="`cancelq health` fails above this many (-1: never)")
+    health_min_workers: int = Field(1, description="`cancelq health` fails with fewer live workers than this")
+    health_timeout_s: float = Field(3.0, description="how long each `cancelq health` check may take")
+    flower_port: int = 5555
+    flower_address: str = Field("0.0.0.0", description="address Flower binds")  # noqa: S104
+    flower_basic_auth: SecretStr | None = Field(None, description="user:password[,user2:password2] for Flower")
+    flower_db: Path | None = Field(None, description="Flower's persistent state (default: data_dir/flower.db)")
+    flower_max_tasks: int = Field(20_000, description="tasks Flower keeps in memory and in its state file")
+    flower_state_save_interval_s: float = Field(60.0, description="how often Flower writes its state file")
 
 
 @lru_cache(maxsize=1)
