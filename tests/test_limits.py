@@ -194,3 +194,21 @@ def test_pause_resume_and_status_commands(redis_client: redis.Redis) -> None:
     assert refused.exit_code == 1 and "was not paused" in refused.output
     assert runner.invoke(cli_app, ["pause"]).exit_code == 2
     assert Settings().short_wait_s > 0
+
+
+def test_an_app_wide_limit_holds_all_its_shops_together(rt: Runtime, sandbox: SandboxClient,
+                                                        sandbox_url: str) -> None:
+    shop = add_kit_shop(SHOPEE, sandbox, rt.shops, sandbox_url)
+    registered = rt.shops.get("shopee", shop)
+    assert registered is not None
+    limits = {"rate_per_s": 100, "burst": 10, "app": {"rate_per_s": 0.5, "burst": 2}}
+    rt.shops.add("shopee", shop, registered.credentials, registered.base_url, limits)
+    rt.shops.add("shopee", "sister-shop", registered.credentials, registered.base_url, limits)
+    ids = []
+    for i, name in enumerate([shop, "sister-shop", shop]):
+        sandbox.add_order("shopee", SHOPEE.shop_ref, f"APP-{i}", state="cancellable")
+        ids.append(_submit(rt, "shopee", name, f"APP-{i}"))
+    for job_id in ids:
+        JobRun(rt, job_id).run()
+    assert [_state(rt, j).state for j in ids] == ["succeeded", "succeeded", "waiting"]
+    assert _state(rt, ids[2]).events[-1]["why"] == "rate_limit"

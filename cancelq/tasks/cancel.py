@@ -251,7 +251,10 @@ class JobRun:
 
     def finish(self, state: str) -> None:
         events = add_event(self.rec, state)
-        self.rt.ledger.finish(self.rec, state=state, fields={"steps": self.rec.steps, "events": events})
+        pipe = self.rt.redis.pipeline(transaction=True)
+        self.rt.ledger.finish(self.rec, state=state, fields={"steps": self.rec.steps, "events": events}, pipe=pipe)
+        self.rt.circuits.reset(pipe, self.job.platform, self.job.shop)
+        pipe.execute()
         self.log.info("finished", outcome=state, attempts=self.rec.attempts)
 
     def dead(self, kind: str, error: Exception) -> None:

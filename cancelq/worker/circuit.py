@@ -1,7 +1,8 @@
 """Circuit breakers per (platform, shop) and per platform.
 
-A circuit opens after ``threshold`` transient failures within a window (or at once
-on a store lock), so one broken shop does not burn the fleet's capacity or the
+A circuit opens after ``threshold`` transient failures in a row (no job of the
+shop ended well between them, and none is older than the window), or at once on
+a store lock, so one broken shop does not burn the fleet's capacity or the
 app's success rate. While open, the shop's jobs wait (they are not dead). When
 it half-opens, the gate (``ratelimit.py``) lets exactly one probe through; the
 probe's success closes it, its failure opens it again for twice as long.
@@ -55,6 +56,11 @@ class Circuits:
     @staticmethod
     def keys_for(platform: str, shop: str) -> list[str]:
         return [keys.circuit(platform, shop), keys.circuit(platform)]
+
+    def reset(self, pipe: redis.client.Pipeline, platform: str, shop: str) -> None:
+        """A job ended well: the failure counts start again (queued on the caller's pipeline)."""
+        for key in self.keys_for(platform, shop):
+            pipe.hdel(key, "failures")
 
     def success(self, platform: str, shop: str) -> None:
         """A call went through: both circuits close (one DEL each, pipelined)."""

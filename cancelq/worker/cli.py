@@ -375,6 +375,11 @@ def resume(platform: ScopePlatform = None, shop: ScopeShop = None, campaign: Sco
     out.print(f"resumed {scope}")
 
 
+def _limit_view(limit: Any) -> dict[str, Any]:
+    view = {"rate_per_s": limit.rate_per_s, "burst": limit.burst, "per_api": limit.per_api}
+    return {**view, "app": _limit_view(limit.app)} if limit.app is not None else view
+
+
 @app.command()
 def status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Limits in use, cooldowns, open circuits, pauses, and the ledger's queues."""
@@ -383,7 +388,7 @@ def status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     client = _client()
     snap = snapshot(client.rt.redis)
     counts = {**client.rt.ledger.counts(), "dead_letters": client.rt.dead_letters.size()}
-    limits = {f"{s.platform}/{s.name}": vars(client.rt.limit_for(s)) for s in client.rt.shops.all()}
+    limits = {f"{s.platform}/{s.name}": _limit_view(client.rt.limit_for(s)) for s in client.rt.shops.all()}
     data = {"paused": snap.paused, "open_circuits": snap.open_circuits, "cooldowns_s": snap.cooldowns,
             "limits": limits, "ledger": counts}
     if as_json:

@@ -66,15 +66,22 @@ return {1, 0, role}
 
 @dataclass(frozen=True)
 class Limit:
-    """``rate_per_s`` sustained, ``burst`` calls at once; ``per_api`` keys it by API too (Lazada)."""
+    """``rate_per_s`` sustained, ``burst`` calls at once; ``per_api`` keys it by API too (Lazada).
+
+    ``app`` is an optional second limit over all the shops of one app (partner / app key), honoured
+    together with the shop's own.
+    """
 
     rate_per_s: float
     burst: int = 1
     per_api: bool = False
+    app: Limit | None = None
 
     @classmethod
     def parse(cls, raw: Mapping[str, Any]) -> Limit:
-        return cls(float(raw["rate_per_s"]), int(raw.get("burst", 1)), bool(raw.get("per_api", False)))
+        app = raw.get("app")
+        return cls(float(raw["rate_per_s"]), int(raw.get("burst", 1)), bool(raw.get("per_api", False)),
+                   cls.parse({**app, "per_api": raw.get("per_api", False)}) if app else None)
 
 
 DEFAULT_LIMITS: dict[str, Limit] = {
@@ -100,9 +107,12 @@ class Verdict:
     why: str = ""
 
 
+def app_scope(platform: str, credentials: Mapping[str, Any]) -> str:
+    return f"{platform}:{credentials.get(APP_KEYS[platform], '-')}"
+
+
 def shop_scope(platform: str, shop: str, credentials: Mapping[str, Any]) -> str:
-    app = credentials.get(APP_KEYS[platform], "-")
-    return f"{platform}:{app}:{shop}"
+    return f"{app_scope(platform, credentials)}:{shop}"
 
 
 class Gate:

@@ -12,7 +12,7 @@ import contextvars
 import time
 
 from .circuit import Circuits
-from .ratelimit import Gate, Limit, shop_scope
+from .ratelimit import Gate, Limit, app_scope, shop_scope
 from .shops import Shop
 
 current_job: contextvars.ContextVar[str] = contextvars.ContextVar("cancelq_current_job", default="-")
@@ -36,10 +36,18 @@ class Throttle:
         self.limit = limit
         self.short_wait_s = short_wait_s
         self.scope = shop_scope(shop.platform, shop.name, shop.credentials)
+        self.app_scope = app_scope(shop.platform, shop.credentials)
         self.circuits = Circuits.keys_for(shop.platform, shop.name)
 
     def scope_for(self, api: str) -> str:
         return f"{self.scope}:{api}" if self.limit.per_api else self.scope
+
+    def limits_for(self, api: str) -> list[tuple[str, Limit]]:
+        limits = [(self.scope_for(api), self.limit)]
+        if self.limit.app is not None:
+            app = f"{self.app_scope}:{api}" if self.limit.per_api else self.app_scope
+            limits.append((app, self.limit.app))
+        return limits
 
     def __call__(self, api: str) -> None:
         """Pass, after at most ``short_wait_s`` of sleeping in all, or raise Deferred.
@@ -47,10 +55,10 @@ class Throttle:
         The budget is per call, not per wait: a worker slot is never held long by a
         busy shop, so the other shops' jobs keep their share of the workers.
         """
-        scope = self.scope_for(api)
+        scope, limits = self.scope_for(api), self.limits_for(api)
         budget_s = self.short_wait_s
         while True:
-            verdict = self.gate.check(limits=[(scope, self.limit)], cooldowns=[scope], circuits=self.circuits,
+            verdict = self.gate.check(limits=limits, cooldowns=[scope], circuits=self.circuits,
                                       job_id=current_job.get())
             if verdict.allowed:
                 sent.set(sent.get() + 1)
