@@ -11,8 +11,14 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
+from cancelq.worker.campaign_file import Defaults
+from cancelq.worker.campaign_hooks import announce
+from cancelq.worker.campaign_intake import IntakeResult, RunOptions, run_campaign
+from cancelq.worker.campaign_report import ReportRow, report_rows
+from cancelq.worker.campaigns import Campaign, store
 from cancelq.worker.deadletter import DeadFilter
 from cancelq.worker.intake import admit, summary
 from cancelq.worker.ledger import JobRecord
@@ -99,6 +105,53 @@ class CancelQ:
 
     def export_dead_letters(self, where: DeadFilter | None = None, fmt: str = "jsonl") -> Iterator[str]:
         return self.rt.dead_letters.export(where, fmt)
+
+    def run_campaign(self, path: str | Path, *, platform: str | None = None, shop: str | None = None,
+                     reason: str | None = None, campaign_id: str | None = None, dry_run: bool = False,
+                     strict: bool = False, max_rate: float | None = None, webhook: str | None = None,
+                     fmt: str | None = None, batch_size: int = 500) -> IntakeResult:
+        """Send a CSV/JSONL file's rows as one campaign (``campaign_id``: resume it, or name a new one).
+
+        ``platform``, ``shop`` and ``reason`` fill in rows without them. Invalid rows come back in
+        ``invalid`` as (line, reason); with ``strict`` any invalid row sends nothing (``refused``).
+        """
+        options = RunOptions(Path(path), fmt, Defaults(platform, shop, reason), campaign_id, strict, dry_run,
+                             max_rate, webhook, batch_size)
+        return run_campaign(self.rt, options)
+
+    def campaign(self, campaign_id: str) -> Campaign:
+        """The campaign's record and live counters (CampaignNotFound when there is none)."""
+        return store(self.rt).get(campaign_id)
+
+    def campaigns(self, limit: int = 20) -> list[Campaign]:
+        return store(self.rt).recent(limit)
+
+    def campaign_report(self, campaign_id: str) -> Iterator[ReportRow]:
+        """One row per input row, in line order: outcome, platform code and message, request id, attempts, times."""
+        store(self.rt).get(campaign_id)
+        return report_rows(self.rt, campaign_id)
+
+    def pause_campaign(self, campaign_id: str, reason: str = "") -> Campaign:
+        return store(self.rt).pause(campaign_id, reason)
+
+    def resume_campaign(self, campaign_id: str) -> Campaign:
+        return store(self.rt).resume(campaign_id)
+
+    def abort_campaign(self, campaign_id: str, reason: str = "") -> Campaign:
+        """Writes not yet sent are never sent (those jobs end ``aborted``); writes in flight finish."""
+        return store(self.rt).abort(campaign_id, reason)[0]
+
+    def redo_failed(self, campaign_id: str) -> list[JobHandle]:
+        """Replay the campaign's dead letters (after a fix): a new round, announced again when it ends."""
+        campaigns = store(self.rt)
+        dead = [entry["job_id"] for entry in self.rt.dead_letters.iter(DeadFilter(campaign=campaign_id))]
+        if not dead:
+            return []
+        campaigns.reopen(campaign_id)
+        handles = [self.replay(job_id) for job_id in dead]
+        if campaigns.resync(campaign_id, [h.job_id for h in handles]):
+            announce(self.rt, campaign_id, background=False)
+        return handles
 
 
 @lru_cache(maxsize=1)

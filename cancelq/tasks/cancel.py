@@ -14,15 +14,18 @@ import structlog
 
 from cancelq.platforms.base import OrderState, Outcome, Platform, StepSpec
 from cancelq.platforms.errors import AlreadyCancelled, PermanentError, PlatformError, RateLimited, TransientError
-from cancelq.worker import keys
+from cancelq.worker import keys, metrics
 from cancelq.worker.app import app
+from cancelq.worker.campaign_hooks import Aborted, JobHook
+from cancelq.worker.campaigns import is_abort
 from cancelq.worker.controls import job_scopes
+from cancelq.worker.flower_events import DeadLettered, dead_lettered, waiting
 from cancelq.worker.intake import admit
 from cancelq.worker.jobs import TASK_NAME, InvalidJob, Job, parse_job
 from cancelq.worker.ledger import add_event, now_ms
 from cancelq.worker.runtime import Runtime, get_runtime
 from cancelq.worker.shops import Shop
-from cancelq.worker.throttle import Deferred, current_job, probing, sent
+from cancelq.worker.throttle import Deferred, campaign_limit, current_job, probing, sent
 
 from .policy import decide
 
@@ -30,13 +33,16 @@ log = structlog.get_logger("cancelq.job")
 _rng = random.Random()
 
 
-@app.task(name=TASK_NAME, bind=True, acks_late=True, ignore_result=True, typing=False)
+@app.task(name=TASK_NAME, bind=True, acks_late=True, ignore_result=True, typing=False, throws=(DeadLettered,))
 def cancel(self: Any, *args: Any, **kwargs: Any) -> None:
     """Takes one JSON object: a job as in the schema, or ``{"job_id": ...}`` for a job already recorded."""
     runtime = get_runtime()
     job_id = accept_message(runtime, args, kwargs)
     if job_id is not None:
-        JobRun(runtime, job_id).run()
+        run = JobRun(runtime, job_id)
+        run.run()
+        if run.ending is not None:
+            raise run.ending  # Flower: a dead letter as FAILURE, a wait as RETRY (acked either way)
 
 
 def accept_message(runtime: Runtime, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
@@ -64,16 +70,21 @@ class JobRun:
         self.refreshed = False
         self.writing: StepSpec | None = None
         self.current: StepSpec | None = None
+        self.step_started: float | None = None
+        self.ending: Exception | None = None
+        self.campaign: JobHook | None = None
 
     def run(self) -> None:
         current_job.set(self.job_id)
         probing.set(False)
+        campaign_limit.set(None)
         begin = self.rt.ledger.begin(self.job_id)
         if begin.kind == "busy" and begin.at_ms is not None:
             self.rt.delayed.schedule(self.job_id, begin.at_ms + 50)
         if begin.kind != "run" or begin.record is None:
             return
         self.rec = begin.record
+        self.campaign = JobHook.start(self.rt, self.job_id, self.rec.job)
         self.resumed_write = bool(self.rec.inflight)
         self.log = log.bind(job_id=self.job_id, **_context(self.rec.job))
         if self.rec.deliveries > self.settings.poison_deliveries:
@@ -101,10 +112,15 @@ class JobRun:
         return shop
 
     def execute(self) -> None:
+        if self.campaign is not None and not self.rec.inflight:
+            self.campaign.check(dry_run=self.job.dry_run)
         if self.shop.needs_reauth:
             raise Deferred(self.settings.auth_wait_s, "needs_reauth")
         if self.rt.tokens.due(self.shop):
             self.use_shop(self.rt.tokens.refresh(self.shop, seen_token=self.shop.access_token))
+        if self.job.dry_run:
+            self.preview()
+            return
         request = self.job.request()
         if self.rec.inflight and self.reconcile():
             return
@@ -115,12 +131,15 @@ class JobRun:
             self.writing = spec if spec.writes else None
             if spec.writes:
                 self.mark_in_flight(spec)
+            campaign_limit.set(self.campaign.limit if self.campaign is not None and spec.writes else None)
             sent.set(0)
-            started = time.perf_counter()
+            started = self.step_started = time.perf_counter()
             state = {name: step["data"] for name, step in self.rec.steps.items()}
             result = self.adapter.run_step(spec.name, request, state)
             self.rec.steps[spec.name] = {"data": dict(result.data), "request_id": result.request_id, "at": now_ms()}
             self.rec.inflight = ""
+            self.step_started = None
+            metrics.step_observed(self.job.platform, spec.name, time.perf_counter() - started, ok=True)
             if probing.get():
                 self.rt.circuits.success(self.job.platform, self.job.shop)
                 probing.set(False)
@@ -133,16 +152,34 @@ class JobRun:
             self.rt.ledger.save(self.rec, steps=self.rec.steps, inflight="")
         self.finish(Outcome.SUCCEEDED.value)
 
+    def preview(self) -> None:
+        """A dry run: what a cancel would do, from reads only (no write call leaves the worker); ``previewed``."""
+        campaign_limit.set(self.campaign.limit if self.campaign is not None else None)
+        try:
+            found = self.adapter.preview(self.job.request())
+            data: dict[str, Any] = {"state": found.state.value, "raw_status": found.raw_status,
+                                    "side_effects": list(found.side_effects)}
+            request_id = found.request_id
+        except (AlreadyCancelled, PermanentError) as exc:  # the order cannot be cancelled, or needs no cancel
+            data = {"state": "cancelled" if isinstance(exc, AlreadyCancelled) else "not_cancellable",
+                    "raw_status": "", "side_effects": [], "code": exc.code, "message": exc.message}
+            request_id = exc.request_id
+        self.rec.steps["preview"] = {"data": data, "request_id": request_id, "at": now_ms()}
+        self.log.info("step", step="preview", order_state=data["state"], request_id=request_id)
+        self.finish("previewed")
+
     def mark_in_flight(self, spec: StepSpec) -> None:
         """Record the write as in flight, in one round trip with the pause check; a pause defers the job."""
         scopes = job_scopes(self.rec.job)
         pipe = self.rt.redis.pipeline(transaction=False)
         pipe.hmget(keys.PAUSES, scopes)
         flags = self.rt.ledger.save(self.rec, pipe=pipe, inflight=spec.name, step=spec.name)[0]
-        paused = next((scope for scope, flag in zip(scopes, flags, strict=True) if flag is not None), None)
+        paused = next(((scope, flag) for scope, flag in zip(scopes, flags, strict=True) if flag is not None), None)
         if paused is not None:
             self.rt.ledger.save(self.rec, inflight="")
-            raise Deferred(self.settings.pause_recheck_s, f"paused:{paused}")
+            if is_abort(paused[1]):
+                raise Aborted(f"{paused[0]} was aborted")
+            raise Deferred(self.settings.pause_recheck_s, f"paused:{paused[0]}")
         self.rec.inflight = spec.name
 
     def reconcile(self, error: PlatformError | None = None) -> bool:
@@ -166,6 +203,13 @@ class JobRun:
         return False
 
     def handle(self, error: Exception) -> None:
+        if self.step_started is not None and self.current is not None and not isinstance(error, Deferred):
+            metrics.step_observed(self.job.platform, self.current.name, time.perf_counter() - self.step_started,
+                                  ok=False)
+        self.step_started = None
+        if isinstance(error, Aborted):
+            self.finish("aborted")
+            return
         if isinstance(error, Deferred):
             if self.writing is not None and sent.get() == 0 and self.rec.inflight:
                 self.rt.ledger.save(self.rec, inflight="")  # held at the gate: nothing of this step was sent
@@ -220,6 +264,7 @@ class JobRun:
         """Wait for the gate (limit, cooldown, open circuit, pause) without using an attempt."""
         record = _error_record(error, self.job.platform) if error is not None else {
             "error_class": "Deferred", "code": deferred.why, "message": str(deferred), "request_id": None}
+        metrics.limiter_wait(self.job.platform, deferred.delay_s, why=deferred.why)
         self.wait_record(record, deferred.delay_s + _rng.uniform(0, min(1.0, deferred.delay_s)), False,
                          deferred.why)
 
@@ -247,7 +292,11 @@ class JobRun:
             "attempts": attempts, "last_error": record, "events": events, "steps": self.rec.steps,
             "inflight": self.rec.inflight, "wait_reason": why,
         })
+        if self.campaign is not None:
+            self.campaign.moved("waiting")
         self.log.info("waiting", why=why, delay_s=round(delay_s, 3), attempt=attempts, **_brief(record))
+        metrics.retry_scheduled(self.rec.job.get("platform", "?"), record.get("error_class"), why)
+        self.ending = waiting(record, why=why, delay_s=delay_s)
 
     def finish(self, state: str) -> None:
         events = add_event(self.rec, state)
@@ -255,7 +304,11 @@ class JobRun:
         self.rt.ledger.finish(self.rec, state=state, fields={"steps": self.rec.steps, "events": events}, pipe=pipe)
         self.rt.circuits.reset(pipe, self.job.platform, self.job.shop)
         pipe.execute()
+        if self.campaign is not None:
+            self.campaign.moved(state)
         self.log.info("finished", outcome=state, attempts=self.rec.attempts)
+        metrics.job_finished(self.rec.job.get("platform", "?"), state)
+        self.ending = None
 
     def dead(self, kind: str, error: Exception) -> None:
         record = _error_record(error, self.rec.job.get("platform", "?"))
@@ -268,8 +321,12 @@ class JobRun:
         })
         self.rt.dead_letters.add(entry, pipe)
         pipe.execute()
+        if self.campaign is not None:
+            self.campaign.moved("dead")
         self.rt.dead_letters.trim()
         self.log.warning("dead_lettered", kind=kind, **_brief(record))
+        metrics.job_finished(self.rec.job.get("platform", "?"), "dead", record.get("code"))
+        self.ending = dead_lettered(kind, record)
 
     def reject(self, reason: str) -> None:
         events = add_event(self.rec, "rejected", reason=reason)
@@ -278,7 +335,11 @@ class JobRun:
                               fields={"reject_reason": reason, "events": events})
         pipe.zadd(keys.REJECTED, {self.job_id: now_ms()})
         pipe.execute()
+        if self.campaign is not None:
+            self.campaign.moved("rejected")
         self.log.warning("job_rejected", reason=reason)
+        metrics.job_finished(self.rec.job.get("platform", "?"), "rejected")
+        self.ending = None
 
 
 def _error_record(error: Exception, platform: str) -> dict[str, Any]:

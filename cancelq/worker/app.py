@@ -8,11 +8,12 @@ broker would redeliver it, and the redelivered message then finds the job done.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from celery import Celery, signals
 
-from . import keys
+from . import keys, metrics  # noqa: F401  (metrics: connects the worker_ready handler serving /metrics)
 from .jobs import TASK_NAME
 from .ledger import now_ms
 from .logging import configure, get_logger
@@ -57,7 +58,15 @@ _pump: list[Pump] = []
 
 def publish(job_id: str, summary: str | None = None) -> None:
     app.send_task(TASK_NAME, args=[{"job_id": job_id}], queue=get_settings().queue,
-                  argsrepr=summary or f"job {job_id}")
+                  argsrepr=f"job={job_id} {summary}" if summary else f"job={job_id}")
+
+
+def publish_due(job_id: str) -> None:
+    """The pump's publish: the job's summary read back from the ledger, so Flower shows it on every run."""
+    raw = get_runtime().redis.hget(keys.job(job_id), "job")
+    job = json.loads(raw) if raw else {}
+    publish(job_id, f"{job.get('platform')}/{job.get('shop')} order={job.get('order_id')} reason={job.get('reason')}"
+            if job else None)
 
 
 @signals.worker_init.connect
@@ -81,7 +90,7 @@ def _start_pump(sender: Any = None, **_: Any) -> None:
     def heartbeat() -> None:
         runtime.redis.set(keys.worker(hostname), started, ex=60)
 
-    pump = Pump(runtime.delayed, publish, interval_s=runtime.settings.pump_interval_s, heartbeat=heartbeat,
+    pump = Pump(runtime.delayed, publish_due, interval_s=runtime.settings.pump_interval_s, heartbeat=heartbeat,
                 on_error=lambda exc: log.warning("pump_error", error=f"{type(exc).__name__}: {exc}"))
     pump.start()
     _pump.append(pump)

@@ -10,8 +10,10 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Column, Table
 
+from .cli_campaign import campaign_app
 from .cli_ops import register as register_ops
 from .deadletter import DeadFilter
 from .settings import get_settings
@@ -23,6 +25,7 @@ shops_app = typer.Typer(no_args_is_help=True, help="The shop registry (credentia
 app.add_typer(job_app, name="job")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(shops_app, name="shops")
+app.add_typer(campaign_app, name="campaign")
 out = Console()
 err = Console(stderr=True)
 
@@ -53,7 +56,7 @@ def worker(
     from .app import app as celery_app
 
     argv = ["worker", "--pool", pool, "--concurrency", str(concurrency), "--loglevel", loglevel,
-            "--queues", get_settings().queue, "--without-gossip", "--without-mingle", "--without-heartbeat",
+            "--queues", get_settings().queue, "--without-gossip", "--without-mingle",
             "--task-events"]
     if hostname:
         argv += ["--hostname", hostname]
@@ -126,11 +129,11 @@ def job_show(job_id: str, as_json: Annotated[bool, typer.Option("--json")] = Fal
     out.print(f"  created {_when(record.created_at)}  finished {_when(record.finished_at)}"
               f"  due {_when(record.due_at)}")
     if record.reject_reason:
-        out.print(f"  rejected: {record.reject_reason}")
+        out.print(escape(f"  rejected: {record.reject_reason}"))
     if record.last_error:
         e = record.last_error
-        out.print(f"  last error: {e.get('error_class')} [{e.get('code')}] {e.get('message')}"
-                  f" request_id={e.get('request_id')}")
+        out.print(escape(f"  last error: {e.get('error_class')} [{e.get('code')}] {e.get('message')}"
+                         f" request_id={e.get('request_id')}"))
     table = Table("step", "request id", "at", "data")
     for name, step in record.steps.items():
         table.add_row(name, str(step.get("request_id") or "-"), _when(step.get("at")),

@@ -29,9 +29,9 @@ class Admitted:
         return self.state == "rejected"
 
 
-def check_job(runtime: Runtime, raw: Any) -> Job:
+def check_job(runtime: Runtime, raw: Any, *, schema_checked: bool = False) -> Job:
     """A runnable job, or InvalidJob saying why not."""
-    job = parse_job(raw)
+    job = parse_job(raw, schema_checked=schema_checked)
     if runtime.shops.get(job.platform, job.shop) is None:
         raise InvalidJob(f"shop: no {job.platform} shop named {job.shop!r} in the registry (cancelq shops list)")
     if job.platform == "shopee":

@@ -15,6 +15,7 @@ from cancelq.platforms.reasons import Reason
 
 TASK_NAME = "cancelq.cancel"
 SCHEMA_FILE = "job.schema.json"
+DRY_RUN_PREFIX = "dry-run/"
 
 
 class InvalidJob(ValueError):
@@ -45,6 +46,7 @@ class Job:
     idempotency_key: str
     campaign_id: str | None
     source: str | None
+    dry_run: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -54,6 +56,8 @@ class Job:
         optional = {"note": self.note, "items": list(self.items), "options": self.options,
                     "campaign_id": self.campaign_id, "source": self.source}
         data.update({k: v for k, v in optional.items() if v})
+        if self.dry_run:
+            data["dry_run"] = True
         return data
 
     def request(self) -> CancelRequest:
@@ -69,11 +73,15 @@ def default_idempotency_key(platform: str, shop: str, order_id: str, items: list
     return key
 
 
-def parse_job(raw: Any) -> Job:
-    """Validate a job against the schema and normalise it; raises InvalidJob with every problem found."""
+def parse_job(raw: Any, *, schema_checked: bool = False) -> Job:
+    """Validate a job against the schema and normalise it; raises InvalidJob with every problem found.
+
+    ``schema_checked``: the caller has already validated ``raw`` against the schema (campaign intake does,
+    memoised by shape), so only the normalisation is left.
+    """
     if not isinstance(raw, dict):
         raise InvalidJob(f"a job is a JSON object, got {type(raw).__name__}")
-    errors = sorted(_validator().iter_errors(raw), key=lambda e: list(e.absolute_path))
+    errors = [] if schema_checked else sorted(_validator().iter_errors(raw), key=lambda e: list(e.absolute_path))
     if errors:
         raise InvalidJob("; ".join(_describe(e) for e in errors[:5]))
     order_id = str(raw["order_id"]).strip()
@@ -81,10 +89,14 @@ def parse_job(raw: Any) -> Job:
         raise InvalidJob("order_id: must not be blank")
     items = [dict(i) for i in raw.get("items", [])]
     key = raw.get("idempotency_key") or default_idempotency_key(raw["platform"], raw["shop"], order_id, items)
+    dry_run = bool(raw.get("dry_run"))
+    if dry_run and not key.startswith(DRY_RUN_PREFIX):
+        # A preview must never stand in for the real job (or another campaign's preview) under one key.
+        key = f"{DRY_RUN_PREFIX}{raw.get('campaign_id') or '-'}/{key}"
     return Job(
         platform=raw["platform"], shop=raw["shop"], order_id=order_id, reason=Reason(raw["reason"]),
         note=raw.get("note", ""), items=tuple(items), options=dict(raw.get("options", {})),
-        idempotency_key=key, campaign_id=raw.get("campaign_id"), source=raw.get("source"),
+        idempotency_key=key, campaign_id=raw.get("campaign_id"), source=raw.get("source"), dry_run=dry_run,
     )
 
 

@@ -62,3 +62,27 @@ def circuit(platform: str, shop: str | None = None) -> str:
 def refresh_lock(platform: str, shop: str) -> str:
     """Held while one worker refreshes a shop's token; the others wait and re-read."""
     return f"{PREFIX}:lock:refresh:{platform}:{shop}"
+
+
+CAMPAIGNS = f"{PREFIX}:campaigns"
+"""zset campaign id -> created at (ms)."""
+
+
+def campaign(campaign_id: str) -> str:
+    """hash: the campaign's record (options, times, status) and its live counters."""
+    return f"{PREFIX}:campaign:{campaign_id}"
+
+
+def campaign_rows(campaign_id: str) -> str:
+    """hash input line -> job id, or a JSON object for an invalid row (its reason and what it named)."""
+    return f"{PREFIX}:campaign:{campaign_id}:rows"
+
+
+def campaign_states(campaign_id: str) -> str:
+    """hash job id -> the state the campaign's counters last counted it in."""
+    return f"{PREFIX}:campaign:{campaign_id}:states"
+
+
+def campaign_announced(campaign_id: str, round_: int) -> str:
+    """Set (NX) when the campaign's completion (of one round: the run, then each redo) was announced."""
+    return f"{PREFIX}:campaign:{campaign_id}:announced:{round_}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,39 +20,64 @@ import redis
 from . import keys
 from .jobs import Job
 
-FINAL_STATES = frozenset({"succeeded", "already_cancelled", "dead", "rejected"})
-STATES = ("queued", "running", "waiting", "succeeded", "already_cancelled", "dead", "rejected")
+FINAL_STATES = frozenset({"succeeded", "already_cancelled", "dead", "rejected", "aborted", "previewed"})
+"""``aborted``: its campaign was aborted before the job's write was sent; ``previewed``: a dry run's outcome."""
+STATES = ("queued", "running", "waiting", "succeeded", "already_cancelled", "dead", "rejected", "aborted", "previewed")
 MAX_EVENTS = 40
 MAX_RAW_CHARS = 4000
 
-_INTAKE = """
-local existing = redis.call('GET', KEYS[1])
-if existing then
-  local jk = ARGV[6] .. existing
-  local state = redis.call('HGET', jk, 'state')
-  if state then
-    local final = state == 'succeeded' or state == 'already_cancelled' or state == 'dead' or state == 'rejected'
-    if ARGV[4] ~= '1' or not final then return {existing, 0, state} end
-    redis.call('HSET', jk, 'state', 'queued', 'job', ARGV[2], 'steps', '{}', 'inflight', '', 'attempts', 0,
-               'deliveries', 0, 'finished_at', '', 'due_at', '', 'updated_at', ARGV[3], 'dead_kind', '')
-    redis.call('HINCRBY', jk, 'runs', 1)
-    redis.call('PERSIST', jk)
-    redis.call('PERSIST', KEYS[1])
-    redis.call('ZADD', KEYS[3], tonumber(ARGV[3]) + tonumber(ARGV[5]), existing)
-    return {existing, 1, 'queued'}
+_INTAKE_FN = """
+local function intake(idem_key, job_key, delayed, job_id, job, now, force, safety_net, prefix)
+  local existing = redis.call('GET', idem_key)
+  if existing then
+    local jk = prefix .. existing
+    local state = redis.call('HGET', jk, 'state')
+    if state then
+      local final = state == 'succeeded' or state == 'already_cancelled' or state == 'dead' or state == 'rejected'
+        or state == 'aborted' or state == 'previewed'
+      if force ~= '1' or not final then return {existing, 0, state} end
+      redis.call('HSET', jk, 'state', 'queued', 'job', job, 'steps', '{}', 'inflight', '', 'attempts', 0,
+                 'deliveries', 0, 'finished_at', '', 'due_at', '', 'updated_at', now, 'dead_kind', '')
+      redis.call('HINCRBY', jk, 'runs', 1)
+      redis.call('PERSIST', jk)
+      redis.call('PERSIST', idem_key)
+      redis.call('ZADD', delayed, tonumber(now) + tonumber(safety_net), existing)
+      return {existing, 1, 'queued'}
+    end
   end
+  redis.call('SET', idem_key, job_id)
+  redis.call('HSET', job_key, 'job_id', job_id, 'state', 'queued', 'job', job, 'steps', '{}', 'inflight', '',
+             'attempts', 0, 'deliveries', 0, 'runs', 1, 'created_at', now, 'updated_at', now, 'events', '[]')
+  redis.call('ZADD', delayed, tonumber(now) + tonumber(safety_net), job_id)
+  return {job_id, 1, 'queued'}
 end
-redis.call('SET', KEYS[1], ARGV[1])
-redis.call('HSET', KEYS[2], 'job_id', ARGV[1], 'state', 'queued', 'job', ARGV[2], 'steps', '{}', 'inflight', '',
-           'attempts', 0, 'deliveries', 0, 'runs', 1, 'created_at', ARGV[3], 'updated_at', ARGV[3], 'events', '[]')
-redis.call('ZADD', KEYS[3], tonumber(ARGV[3]) + tonumber(ARGV[5]), ARGV[1])
-return {ARGV[1], 1, 'queued'}
 """
+
+_INTAKE = _INTAKE_FN + "return intake(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])"
+
+_INTAKE_MANY = _INTAKE_FN + """
+local out = {}
+for i = 4, #ARGV do
+  local a = string.find(ARGV[i], '\\n', 1, true)
+  local b = string.find(ARGV[i], '\\n', a + 1, true)
+  local job_id = string.sub(ARGV[i], a + 1, b - 1)
+  local r = intake(string.sub(ARGV[i], 1, a - 1), ARGV[2] .. job_id, KEYS[1], job_id, string.sub(ARGV[i], b + 1),
+                   ARGV[1], '0', ARGV[3], ARGV[2])
+  out[#out + 1] = r[1] .. ' ' .. r[2] .. ' ' .. r[3]
+end
+return table.concat(out, '\\n')
+"""
+"""The intake script's logic for a batch of jobs in one call (campaigns); each job is treated as ``intake`` does.
+
+One argument per job ("idempotency key \\n job id \\n job JSON": compact JSON holds no raw newline) and one
+string back ("job id created state" per line): a Redis client spends more time on many small arguments
+and replies than the server spends on the work."""
 
 _BEGIN = """
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return {'missing'} end
-if state == 'succeeded' or state == 'already_cancelled' or state == 'dead' or state == 'rejected' then
+if state == 'succeeded' or state == 'already_cancelled' or state == 'dead' or state == 'rejected'
+   or state == 'aborted' or state == 'previewed' then
   return {'final', state}
 end
 local now = tonumber(ARGV[2])
@@ -155,6 +181,7 @@ class Ledger:
         self.lease_ms = lease_ms
         self.ttl_s = ttl_s
         self._intake = client.register_script(_INTAKE)
+        self._intake_many = client.register_script(_INTAKE_MANY)
         self._begin = client.register_script(_BEGIN)
 
     def intake(self, job: Job, *, force: bool = False, job_id: str | None = None) -> Intake:
@@ -168,6 +195,16 @@ class Ledger:
                 self.safety_net_ms, f"{keys.PREFIX}:job:"]
         result = self._intake(keys=[keys.idempotency(job.idempotency_key), keys.job(job_id), keys.DELAYED], args=args)
         return Intake(job_id=str(result[0]), created=bool(int(result[1])), state=str(result[2]))
+
+    def intake_many(self, jobs: Sequence[Job]) -> list[Intake]:
+        """``intake`` for a batch of jobs in one script call (each job as ``intake`` would, without ``force``)."""
+        if not jobs:
+            return []
+        args: list[Any] = [now_ms(), f"{keys.PREFIX}:job:", self.safety_net_ms]
+        args += [f"{keys.idempotency(job.idempotency_key)}\n{new_job_id()}\n"
+                 f"{json.dumps(job.to_dict(), separators=(',', ':'))}" for job in jobs]
+        lines = str(self._intake_many(keys=[keys.DELAYED], args=args)).split("\n")
+        return [Intake(job_id=j, created=c == "1", state=st) for j, c, st in (line.split(" ") for line in lines)]
 
     def reject(self, raw: Any, reason: str, *, source: str = "") -> str:
         """Record a job that cannot be run, with why; it is kept and listed, never dropped."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextvars
 import time
 
+from . import metrics
 from .circuit import Circuits
 from .ratelimit import Gate, Limit, app_scope, shop_scope
 from .shops import Shop
@@ -19,6 +20,9 @@ current_job: contextvars.ContextVar[str] = contextvars.ContextVar("cancelq_curre
 probing: contextvars.ContextVar[bool] = contextvars.ContextVar("cancelq_probing", default=False)
 sent: contextvars.ContextVar[int] = contextvars.ContextVar("cancelq_sent", default=0)
 """Calls the gate let through since the orchestrator last reset it (at the start of each step)."""
+campaign_limit: contextvars.ContextVar[tuple[str, Limit] | None] = contextvars.ContextVar(
+    "cancelq_campaign_limit", default=None)
+"""(scope, limit) of the running job's campaign ``--max-rate``, set by the task around the calls it paces."""
 
 
 class Deferred(Exception):
@@ -35,6 +39,7 @@ class Throttle:
         self.gate = gate
         self.limit = limit
         self.short_wait_s = short_wait_s
+        self.platform = shop.platform
         self.scope = shop_scope(shop.platform, shop.name, shop.credentials)
         self.app_scope = app_scope(shop.platform, shop.credentials)
         self.circuits = Circuits.keys_for(shop.platform, shop.name)
@@ -56,6 +61,9 @@ class Throttle:
         busy shop, so the other shops' jobs keep their share of the workers.
         """
         scope, limits = self.scope_for(api), self.limits_for(api)
+        extra = campaign_limit.get()
+        if extra is not None:
+            limits.append(extra)
         budget_s = self.short_wait_s
         while True:
             verdict = self.gate.check(limits=limits, cooldowns=[scope], circuits=self.circuits,
@@ -68,4 +76,5 @@ class Throttle:
             if verdict.wait_s > budget_s:
                 raise Deferred(verdict.wait_s, verdict.why)
             budget_s -= verdict.wait_s
+            metrics.limiter_wait(self.platform, verdict.wait_s, why=verdict.why)
             time.sleep(verdict.wait_s)

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from cancelq.platforms.errors import ReauthRequired
+from cancelq.platforms.errors import PlatformError, ReauthRequired
 from cancelq.platforms.http import Timeouts
 from cancelq.platforms.tokens import refresh_tokens
 
-from . import keys
+from . import keys, metrics
 from .shops import Shop
 from .throttle import Deferred
 
@@ -66,11 +66,16 @@ class TokenKeeper:
             tokens = refresh_tokens(shop.platform, shop.credentials, base_url=shop.base_url,
                                     session=self.rt.session, timeouts=timeouts)
         except ReauthRequired as exc:
+            metrics.token_refresh(shop.platform, ok=False)
             self.rt.shops.mark_reauth(shop, f"{exc.code or 'reauth'}: {exc.message}")
             log.error("shop_needs_reauth", platform=shop.platform, shop=shop.name, code=exc.code,
                       request_id=exc.request_id, action="set new credentials: cancelq shops set-token")
             raise
+        except PlatformError:
+            metrics.token_refresh(shop.platform, ok=False)
+            raise
         refreshed = self.rt.shops.set_tokens(shop, tokens.apply(shop.credentials), tokens.expires_at)
+        metrics.token_refresh(shop.platform, ok=True)
         log.info("token_refreshed", platform=shop.platform, shop=shop.name, expires_at=tokens.expires_at)
         return refreshed
 

@@ -1,0 +1,109 @@
+"""The task's side of campaigns: count a job's moves, honour abort, pause and ``--max-rate``, announce the end.
+
+``JobHook.start`` is the only call the task makes for a job outside a campaign, and it costs nothing then
+(no campaign id). For a campaign's job it reads the campaign's flags from a per-process cache (one
+read per campaign per second, not per job) and counts the job as running; every later move is one
+script call, the one that counts the last job out announces the completion.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import requests
+import structlog
+
+from . import keys
+from .campaigns import Info, cached_info, store, webhook_host
+from .ledger import now_ms
+from .ratelimit import Limit
+from .runtime import Runtime
+from .throttle import Deferred
+
+WEBHOOK_TIMEOUT_S = (3.05, 10.0)
+WEBHOOK_TRIES = 3
+
+log = structlog.get_logger("cancelq.campaign")
+
+
+class Aborted(Exception):
+    """The job's campaign was aborted before the job's write was sent: it ends ``aborted``."""
+
+
+class JobHook:
+    """What the task does for a job of a campaign: count its moves, honour abort, pause and ``--max-rate``."""
+
+    def __init__(self, rt: Runtime, job_id: str, info: Info) -> None:
+        self.rt = rt
+        self.job_id = job_id
+        self.info = info
+
+    @classmethod
+    def start(cls, rt: Runtime, job_id: str, job: dict[str, Any]) -> JobHook | None:
+        """The hook of a job that belongs to a campaign with a record (counted as running now), else None."""
+        campaign_id = job.get("campaign_id")
+        info = cached_info(rt, str(campaign_id)) if campaign_id else None
+        if info is None:
+            return None
+        hook = cls(rt, job_id, info)
+        hook.moved("running")
+        return hook
+
+    @property
+    def limit(self) -> tuple[str, Limit] | None:
+        return self.info.limit
+
+    def check(self, *, dry_run: bool) -> None:
+        """Before a delivery's first call: raise Aborted, or Deferred for a paused dry run (it sends no write
+        for the pause check to hold)."""
+        if self.info.aborted:
+            raise Aborted(f"campaign {self.info.campaign_id} was aborted")
+        if dry_run and self.info.paused:
+            raise Deferred(self.rt.settings.pause_recheck_s, f"paused:campaign:{self.info.campaign_id}")
+
+    def moved(self, state: str) -> None:
+        if store(self.rt).move(self.info.campaign_id, self.job_id, state):
+            announce(self.rt, self.info.campaign_id, background=True)
+
+
+def announce(rt: Runtime, campaign_id: str, *, background: bool) -> bool:
+    """Log the campaign's completion and POST its summary to its webhook: once per round (SET NX)."""
+    campaign = store(rt).get(campaign_id)
+    guard = keys.campaign_announced(campaign_id, campaign.round)
+    if not rt.redis.set(guard, now_ms(), nx=True, ex=int(rt.settings.ledger_ttl_s)):
+        return False
+    summary = campaign.summary()
+    log.info("campaign_finished", **summary)
+    if campaign.webhook:
+        if background:
+            threading.Thread(target=post_webhook, args=(campaign.webhook, summary), daemon=True,
+                             name=f"cancelq-webhook-{campaign_id}").start()
+        else:
+            post_webhook(campaign.webhook, summary)
+    return True
+
+
+def post_webhook(url: str, summary: dict[str, Any]) -> bool:
+    """POST the summary as JSON; a few tries on failure. The URL is never logged (only its host)."""
+    host = webhook_host(url)
+    for attempt in range(1, WEBHOOK_TRIES + 1):
+        try:
+            response = requests.post(url, json={"event": "campaign_finished", **summary}, timeout=WEBHOOK_TIMEOUT_S)
+            if response.status_code < 300:
+                log.info("campaign_webhook", campaign_id=summary["campaign_id"], host=host,
+                         http_status=response.status_code)
+                return True
+            why = f"http {response.status_code}"
+        except requests.RequestException as exc:
+            why = type(exc).__name__
+        log.warning("campaign_webhook_failed", campaign_id=summary["campaign_id"], host=host, why=why,
+                    attempt=attempt)
+        if attempt < WEBHOOK_TRIES:
+            time.sleep(attempt)
+    return False
+
+
+
+__all__ = ["Aborted", "JobHook", "announce", "post_webhook"]

@@ -1,0 +1,267 @@
+"""``cancelq campaign``: run a file of orders as one campaign, follow it, pause, resume or abort it, redo its
+failures, and write its per-row report."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console, Group
+from rich.progress_bar import ProgressBar
+from rich.table import Column, Table
+from rich.text import Text
+
+from .campaigns import COUNTERS, Campaign, CampaignError, CampaignNotFound
+
+if TYPE_CHECKING:
+    from cancelq.api import CancelQ
+
+    from .campaign_intake import IntakeResult
+
+campaign_app = typer.Typer(no_args_is_help=True, help="Bulk campaigns: a file of orders in, a per-row report out.")
+out = Console()
+err = Console(stderr=True)
+SHOWN_INVALID = 20
+RATE_WINDOW_S = 15.0
+
+
+def _client() -> CancelQ:
+    from cancelq.api import CancelQ
+
+    return CancelQ()
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code)
+
+
+def _get(client: CancelQ, campaign_id: str) -> Campaign:
+    try:
+        return client.campaign(campaign_id)
+    except CampaignNotFound as exc:
+        raise _fail(str(exc)) from None
+
+
+@campaign_app.command("run")
+def run(
+    file: Annotated[Path, typer.Argument(help="CSV (with a header) or JSONL", exists=True, dir_okay=False)],
+    platform: Annotated[str | None, typer.Option(help="for rows without a platform")] = None,
+    shop: Annotated[str | None, typer.Option(help="for rows without a shop")] = None,
+    reason: Annotated[str | None, typer.Option(help="for rows without a reason, e.g. OUT_OF_STOCK")] = None,
+    fmt: Annotated[str | None, typer.Option("--format", help="csv or jsonl (default: from the file name)")] = None,
+    campaign_id: Annotated[str | None, typer.Option("--campaign-id", help="resume this campaign, or name a new one")
+                           ] = None,
+    strict: Annotated[bool, typer.Option(help="send nothing if any row is invalid")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="read each order and report what a cancel would do; "
+                                                            "no write call is sent")] = False,
+    max_rate: Annotated[float | None, typer.Option(help="at most this many cancels per second for this campaign")
+                        ] = None,
+    webhook: Annotated[str | None, typer.Option(help="POST the summary here when the campaign ends")] = None,
+    batch: Annotated[int, typer.Option(help="rows per pipelined batch", min=1, max=10_000)] = 500,
+    watch: Annotated[bool, typer.Option(help="follow the campaign to its end with a progress bar")] = False,
+    wait: Annotated[float, typer.Option(help="seconds to wait for the end (exit 1 if not finished)")] = 0.0,
+) -> None:
+    """Send every valid row of FILE as a cancel job of one campaign; invalid rows are listed with their line."""
+    from .campaign_file import CampaignFileError, Defaults
+    from .campaign_intake import RunOptions, run_campaign
+
+    client = _client()
+    options = RunOptions(file, fmt, Defaults(platform, shop, reason), campaign_id, strict, dry_run, max_rate,
+                         webhook, batch)
+    try:
+        with err.status("reading the file...") as status:
+            result = run_campaign(client.rt, options, on_batch=lambda r: status.update(f"{r.read:,} rows read"))
+    except (CampaignFileError, CampaignError) as exc:
+        raise _fail(str(exc), 2) from None
+    _print_invalid(result)
+    if result.refused:
+        raise _fail(f"--strict: {result.invalid_count} invalid row(s) in {result.read} read; nothing was sent", 2)
+    _print_intake(_get(client, result.campaign_id), result)
+    if watch or wait > 0:
+        campaign = follow(client, result.campaign_id, live=watch, timeout_s=wait or None)
+        if not campaign.finished:
+            raise _fail(f"campaign {campaign.id} is still {campaign.status} after {wait:g}s")
+
+
+def _print_invalid(result: IntakeResult) -> None:
+    for line, why in result.invalid[:SHOWN_INVALID]:
+        err.print(f"[yellow]line {line}:[/yellow] {why}", highlight=False, markup=True)
+    more = result.invalid_count - min(len(result.invalid), SHOWN_INVALID)
+    if more > 0:
+        where = "" if result.refused else f" (all in `cancelq campaign report {result.campaign_id}`)"
+        err.print(f"... and {more} more invalid row(s){where}")
+
+
+def _print_intake(campaign: Campaign, result: IntakeResult) -> None:
+    verb = "resumed" if result.resumed else "started"
+    kind = " (dry run: nothing will be cancelled)" if campaign.dry_run else ""
+    out.print(f"campaign [bold]{campaign.id}[/bold] {verb}{kind}")
+    skipped = f", {result.skipped:,} already recorded" if result.skipped else ""
+    out.print(f"  {result.read:,} rows read{skipped}: {result.sent:,} jobs sent, {result.invalid_count:,} invalid "
+              f"({result.rows_per_s:,.0f} rows/s)")
+    c = campaign.counts
+    out.print(f"  campaign: {campaign.total:,} jobs, {c['duplicates']:,} rows already submitted, "
+              f"{c['invalid']:,} invalid rows")
+    out.print(f"  follow it: cancelq campaign status {campaign.id} --watch")
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    hours, rest = divmod(round(seconds), 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+def render(campaign: Campaign, rate_per_s: float | None = None) -> Group:
+    """The progress bar (done of total, rate, ETA) and the counters."""
+    rate = campaign.rate_per_s if rate_per_s is None else rate_per_s
+    total = max(campaign.total, 1)
+    head = Table.grid(padding=(0, 1))
+    head.add_row(Text(f"{campaign.id} {campaign.status}", style="bold"),
+                 ProgressBar(total=total, completed=min(campaign.done, total), width=40),
+                 f"{campaign.done:,}/{campaign.total:,}", f"{100 * campaign.done / total:.0f}%",
+                 f"{rate:,.1f} jobs/s", f"ETA {_duration(campaign.eta_s(rate))}",
+                 f"elapsed {_duration(campaign.elapsed_s)}")
+    counts = Table(*COUNTERS[1:], "invalid rows", "duplicate rows", box=None, padding=(0, 1))
+    c = campaign.counts
+    counts.add_row(*(f"{c[name]:,}" for name in (*COUNTERS[1:], "invalid", "duplicates")))
+    return Group(head, counts)
+
+
+def follow(client: CancelQ, campaign_id: str, *, live: bool, timeout_s: float | None = None,
+           poll_s: float = 0.5) -> Campaign:
+    """Poll the campaign until it finishes (or ``timeout_s``); with ``live``, redraw the bar meanwhile."""
+    from rich.live import Live
+
+    deadline = time.monotonic() + timeout_s if timeout_s else None
+    samples: deque[tuple[float, int]] = deque()
+    campaign = _get(client, campaign_id)
+    with Live(render(campaign), console=out, refresh_per_second=4, transient=False) if live else _Quiet() as view:
+        while not campaign.finished and (deadline is None or time.monotonic() < deadline):
+            time.sleep(poll_s)
+            campaign = _get(client, campaign_id)
+            view.update(render(campaign, _window_rate(samples, campaign.done)))
+    return campaign
+
+
+class _Quiet:
+    def __enter__(self) -> _Quiet:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def update(self, renderable: object) -> None:
+        return None
+
+
+def _window_rate(samples: deque[tuple[float, int]], done: int) -> float | None:
+    now = time.monotonic()
+    samples.append((now, done))
+    while samples and now - samples[0][0] > RATE_WINDOW_S:
+        samples.popleft()
+    first_at, first_done = samples[0]
+    return (done - first_done) / (now - first_at) if now - first_at >= 1.0 else None
+
+
+@campaign_app.command("status")
+def status(campaign_id: str,
+           watch: Annotated[bool, typer.Option(help="follow it to the end")] = False,
+           as_json: Annotated[bool, typer.Option("--json", help="the counters as JSON")] = False) -> None:
+    """A campaign's progress: bar, rate, ETA and counters."""
+    client = _client()
+    campaign = _get(client, campaign_id)
+    if as_json:
+        out.print_json(data=campaign.summary())
+    elif watch:
+        follow(client, campaign_id, live=True)
+    else:
+        out.print(render(campaign))
+
+
+@campaign_app.command("list")
+def list_campaigns(limit: Annotated[int, typer.Option(help="how many, newest first")] = 20) -> None:
+    """Recent campaigns."""
+    table = Table(Column("campaign", no_wrap=True), "status", "started", "file", "jobs", "done", "ok", "already",
+                  "dead", "rejected", "invalid", "dup", "jobs/s")
+    for c in _client().campaigns(limit):
+        n = c.counts
+        table.add_row(c.id + (" (dry run)" if c.dry_run else ""), c.status, c.summary()["created_at"][5:16], c.source,
+                      *(f"{v:,}" for v in (c.total, c.done, n["succeeded"] + n["previewed"], n["already_cancelled"],
+                                           n["dead"], n["rejected"], n["invalid"], n["duplicates"])),
+                      f"{c.rate_per_s:,.1f}")
+    out.print(table)
+
+
+@campaign_app.command("pause")
+def pause(campaign_id: str, reason: Annotated[str, typer.Option(help="for the record")] = "") -> None:
+    """Hold the campaign's write calls on every worker; its jobs wait and continue on resume."""
+    campaign = _control(lambda client: client.pause_campaign(campaign_id, reason))
+    out.print(f"campaign {campaign.id} paused")
+
+
+@campaign_app.command("resume")
+def resume(campaign_id: str) -> None:
+    """Let a paused campaign's jobs write again."""
+    campaign = _control(lambda client: client.resume_campaign(campaign_id))
+    out.print(f"campaign {campaign.id} resumed")
+
+
+@campaign_app.command("abort")
+def abort(campaign_id: str, reason: Annotated[str, typer.Option(help="for the record")] = "",
+          yes: Annotated[bool, typer.Option("--yes", help="do not ask")] = False) -> None:
+    """Stop the campaign for good: jobs whose write was not sent end `aborted`; writes in flight finish."""
+    if not yes and not typer.confirm(f"Abort campaign {campaign_id}? Its unsent cancels will never be sent."):
+        raise typer.Exit(1)
+    campaign = _control(lambda client: client.abort_campaign(campaign_id, reason))
+    pending = campaign.total - campaign.done
+    out.print(f"campaign {campaign.id} aborted: {pending:,} unfinished job(s) end `aborted` unless their write "
+              f"is already in flight (the report says which)")
+
+
+def _control(action: Callable[[CancelQ], Campaign]) -> Campaign:
+    try:
+        campaign: Campaign = action(_client())
+    except CampaignNotFound as exc:
+        raise _fail(str(exc)) from None
+    except CampaignError as exc:
+        raise _fail(str(exc), 2) from None
+    return campaign
+
+
+@campaign_app.command("redo-failed")
+def redo_failed(campaign_id: str) -> None:
+    """Replay the campaign's dead letters (after the cause is fixed); already-cancelled orders end so."""
+    client = _client()
+    _get(client, campaign_id)
+    try:
+        handles = client.redo_failed(campaign_id)
+    except CampaignError as exc:
+        raise _fail(str(exc), 2) from None
+    out.print(f"{len(handles)} dead job(s) of campaign {campaign_id} sent again")
+
+
+@campaign_app.command("report")
+def report(campaign_id: str,
+           output: Annotated[Path | None, typer.Option("--out", help="CSV file (default: stdout)")] = None) -> None:
+    """One CSV row per input row: outcome, platform code and message, request id, attempts, times."""
+    from .campaign_report import write_csv
+
+    client = _client()
+    _get(client, campaign_id)
+    if output is None:
+        write_csv(client.campaign_report(campaign_id), sys.stdout)
+        return
+    with output.open("w", encoding="utf-8", newline="") as handle:
+        count = write_csv(client.campaign_report(campaign_id), handle)
+    out.print(f"{count:,} rows written to {output}")
+
+
+__all__ = ["campaign_app", "follow", "render"]

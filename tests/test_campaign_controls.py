@@ -1,0 +1,224 @@
+"""Dry runs, pause/resume, abort, --max-rate and the completion announcement, run in this process."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+import structlog
+
+from cancelq.api import CancelQ
+from cancelq.sandbox.control import SandboxClient
+from cancelq.tasks.cancel import JobRun
+from cancelq.worker import keys
+from cancelq.worker.campaign_hooks import announce
+from cancelq.worker.campaigns import CampaignError, store
+from cancelq.worker.runtime import Runtime
+
+from .campaign_helpers import add_shops, drain, job_ids, ledger_states, row, seed, write_csv, writes_seen
+from .helpers import wait_until
+
+
+@pytest.fixture()
+def client(redis_client: redis.Redis) -> Iterator[CancelQ]:
+    settings = Runtime().settings.model_copy(update={"pause_recheck_s": 0.1})
+    runtime = Runtime(settings=settings)
+    yield CancelQ(runtime)
+    runtime.session.close()
+
+
+@pytest.fixture()
+def shops(client: CancelQ, sandbox: SandboxClient, sandbox_url: str) -> dict[str, str]:
+    return add_shops(client.rt, sandbox, sandbox_url)
+
+
+class Hooks:
+    """A webhook receiver on loopback: the JSON bodies POSTed to it."""
+
+    def __init__(self) -> None:
+        received: list[dict[str, Any]] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.received = received
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/campaigns?token=s3cr3t-hook-token"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture()
+def hooks() -> Iterator[Hooks]:
+    receiver = Hooks()
+    yield receiver
+    receiver.close()
+
+
+def test_dry_run_reads_every_order_and_changes_none(client: CancelQ, shops: dict[str, str], sandbox: SandboxClient,
+                                                    tmp_path: Path) -> None:
+    seed(sandbox, [("shopee", "S-1", "cancellable"), ("shopee", "S-2", "in_cancel"), ("shopee", "S-3", "cancelled"),
+                   ("lazada", "L-1", "cancellable"), ("lazada", "L-2", "shipped"), ("shopline", "P-1", "cancellable"),
+                   ("shoplazza", "Z-1", "cancellable")])
+    path = write_csv(tmp_path / "dry.csv", [
+        row("shopee", shops, "S-1"), row("shopee", shops, "S-2"), row("shopee", shops, "S-3"),
+        row("lazada", shops, "L-1", "OUT_OF_STOCK"), row("lazada", shops, "L-2", "OUT_OF_STOCK"),
+        row("shopline", shops, "P-1", options={"restock": True}), row("shoplazza", shops, "Z-1"),
+        row("shoplazza", shops, "Z-404")])
+    before = {(o["platform"], o["order_id"]): o["status"] for o in sandbox.orders()}
+
+    result = client.run_campaign(path, dry_run=True)
+    drain(client.rt, job_ids(client.rt, result.campaign_id))
+    assert writes_seen(sandbox) == 0
+    assert sandbox.stats()["calls"]["lazada"].get("OrderCancelValidate") == 1, "Lazada's validate is a read"
+    after = sandbox.orders()
+    assert {(o["platform"], o["order_id"]): o["status"] for o in after} == before
+    assert all(o["cancels_applied"] == 0 for o in after)
+
+    campaign = client.campaign(result.campaign_id)
+    assert campaign.dry_run and campaign.finished and campaign.counts["previewed"] == campaign.total == 8
+    report = {r.order_id: r for r in client.campaign_report(campaign.id)}
+    assert {k: r.preview for k, r in report.items()} == {
+        "S-1": "would_cancel", "S-2": "would_accept_buyer_request", "S-3": "already_cancelled",
+        "L-1": "would_cancel", "L-2": "cannot_cancel", "P-1": "would_cancel", "Z-1": "would_cancel",
+        "Z-404": "cannot_cancel"}
+    assert "stock will be set to 0" in report["L-1"].side_effects
+    assert report["P-1"].side_effects == "restock" and report["Z-404"].code == "not_found"
+    assert all(r.outcome == "previewed" for r in report.values())
+
+    real = client.run_campaign(path)
+    assert real.sent == 8, "a dry run's jobs never stand in for the real ones"
+    drain(client.rt, job_ids(client.rt, real.campaign_id))
+    assert ledger_states(client.rt, job_ids(client.rt, real.campaign_id))["succeeded"] == 5
+
+
+def test_pause_holds_writes_and_resume_lets_them_go(client: CancelQ, shops: dict[str, str], sandbox: SandboxClient,
+                                                    tmp_path: Path) -> None:
+    seed(sandbox, [("lazada", "L-1", "cancellable"), ("shopline", "P-1", "cancellable")])
+    path = write_csv(tmp_path / "p.csv", [row("lazada", shops, "L-1", "OUT_OF_STOCK"), row("shopline", shops, "P-1")])
+    campaign_id = client.run_campaign(path).campaign_id
+    assert client.pause_campaign(campaign_id, "checking stock").status == "paused"
+    ids = job_ids(client.rt, campaign_id)
+    for job_id in ids:
+        JobRun(client.rt, job_id).run()
+    records = [client.job(j) for j in ids]
+    assert all(r.state == "waiting" and r.events[-1]["why"] == f"paused:campaign:{campaign_id}" for r in records)
+    assert all(r.attempts == 0 for r in records) and writes_seen(sandbox) == 0
+    assert client.campaign(campaign_id).counts["waiting"] == 2
+
+    assert client.resume_campaign(campaign_id).status == "running"
+    drain(client.rt, ids)
+    campaign = client.campaign(campaign_id)
+    assert campaign.counts["succeeded"] == 2 and campaign.finished
+    assert sandbox.stats()["cancels_applied"] == 2
+
+
+def test_abort_ends_unsent_jobs_and_is_final(client: CancelQ, shops: dict[str, str], sandbox: SandboxClient,
+                                             tmp_path: Path) -> None:
+    seed(sandbox, [("shoplazza", f"Z-{i}", "cancellable") for i in range(4)])
+    sandbox.fault("shoplazza", "error", endpoint="cancel_order", order_id="Z-1", http_status=429, retry_after_s=60)
+    path = write_csv(tmp_path / "a.csv", [row("shoplazza", shops, f"Z-{i}") for i in range(4)])
+    campaign_id = client.run_campaign(path).campaign_id
+    ids = {client.job(j).job["order_id"]: j for j in job_ids(client.rt, campaign_id)}
+    drain(client.rt, [ids["Z-0"]])
+    JobRun(client.rt, ids["Z-1"]).run()
+    assert client.job(ids["Z-1"]).state == "waiting"
+
+    store(client.rt).abort(campaign_id)
+    due = client.rt.redis.zscore(keys.DELAYED, ids["Z-1"])
+    assert due is not None and due <= client.job(ids["Z-1"]).due_at - 50_000, "the long wait was called forward"
+    drain(client.rt, list(ids.values()))
+    states = {order: client.job(j).state for order, j in ids.items()}
+    assert states == {"Z-0": "succeeded", "Z-1": "aborted", "Z-2": "aborted", "Z-3": "aborted"}
+    campaign = client.campaign(campaign_id)
+    assert campaign.status == "aborted" and campaign.finished
+    assert (campaign.counts["succeeded"], campaign.counts["aborted"]) == (1, 3)
+    assert sandbox.stats()["calls"]["shoplazza"]["cancel_order"] == 2, "Z-2 and Z-3 sent nothing"
+    report = {r.order_id: r for r in client.campaign_report(campaign_id)}
+    assert report["Z-2"].message.startswith("not sent") and report["Z-0"].message == "cancelled"
+    with pytest.raises(CampaignError, match="aborted"):
+        client.resume_campaign(campaign_id)
+    with pytest.raises(CampaignError, match="aborted"):
+        client.run_campaign(path, campaign_id=campaign_id)
+
+
+def test_max_rate_paces_the_campaign_writes(client: CancelQ, shops: dict[str, str], sandbox: SandboxClient,
+                                            tmp_path: Path) -> None:
+    seed(sandbox, [("shopline", f"P-{i}", "cancellable") for i in range(5)])
+    path = write_csv(tmp_path / "r.csv", [row("shopline", shops, f"P-{i}") for i in range(5)])
+    campaign_id = client.run_campaign(path, max_rate=4.0).campaign_id
+    ids = job_ids(client.rt, campaign_id)
+    drain(client.rt, ids)
+    at = sorted(client.job(j).steps["cancel"]["at"] for j in ids)
+    gaps = [b - a for a, b in itertools.pairwise(at)]
+    assert min(gaps) >= 200, f"writes closer than 1/4 s apart: {gaps}"
+    assert client.rt.redis.exists(keys.limit(f"campaign:{campaign_id}"))
+    assert ledger_states(client.rt, ids) == {"succeeded": 5}
+
+
+def test_completion_is_announced_once_in_the_log_and_to_the_webhook(client: CancelQ, shops: dict[str, str],
+                                                                    sandbox: SandboxClient, hooks: Hooks,
+                                                                    tmp_path: Path) -> None:
+    seed(sandbox, [("shopee", "S-1", "cancellable"), ("shopee", "S-2", "shipped")])
+    path = write_csv(tmp_path / "w.csv", [row("shopee", shops, "S-1"), row("shopee", shops, "S-2")])
+    with structlog.testing.capture_logs() as logs:
+        campaign_id = client.run_campaign(path, webhook=hooks.url).campaign_id
+        drain(client.rt, job_ids(client.rt, campaign_id))
+        wait_until(lambda: hooks.received, what="the webhook POST")
+        assert not store(client.rt).intake_done(campaign_id)
+        assert not announce(client.rt, campaign_id, background=False)
+        client.run_campaign(path, campaign_id=campaign_id)
+    finished = [e for e in logs if e["event"] == "campaign_finished"]
+    assert len(finished) == 1 and finished[0]["campaign_id"] == campaign_id
+    assert len(hooks.received) == 1
+    body = hooks.received[0]
+    assert body["event"] == "campaign_finished" and body["campaign_id"] == campaign_id
+    assert (body["total"], body["succeeded"], body["dead"], body["status"]) == (2, 1, 1, "finished")
+    assert body["webhook"] == "127.0.0.1" and "s3cr3t-hook-token" not in json.dumps(logs)
+    assert "s3cr3t" not in json.dumps(client.campaign(campaign_id).summary())
+
+
+def test_campaign_commands_pause_resume_status_and_refuse_what_they_cannot_do(
+        client: CancelQ, shops: dict[str, str], tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from cancelq.worker.cli import app
+    from cancelq.worker.runtime import reset_runtime
+
+    reset_runtime()
+    cli = CliRunner()
+    path = write_csv(tmp_path / "c.csv", [{"order_id": "P-1"}, {"order_id": "P-2"}], ["order_id"])
+    refused = cli.invoke(app, ["campaign", "run", str(path), "--platform", "shopline", "--strict"])
+    assert refused.exit_code == 2 and "line 2: reason" in refused.output and "nothing was sent" in refused.output
+    ran = cli.invoke(app, ["campaign", "run", str(path), "--platform", "shopline", "--shop", shops["shopline"],
+                           "--reason", "other", "--campaign-id", "cli-1", "--max-rate", "3"])
+    assert ran.exit_code == 0 and "2 jobs sent" in ran.output
+    assert cli.invoke(app, ["campaign", "pause", "cli-1"]).exit_code == 0
+    status = cli.invoke(app, ["campaign", "status", "cli-1", "--json"])
+    assert status.exit_code == 0 and json.loads(status.output)["status"] == "paused"
+    assert json.loads(status.output)["max_rate"] == 3.0 and json.loads(status.output)["queued"] == 2
+    assert cli.invoke(app, ["campaign", "resume", "cli-1"]).exit_code == 0
+    assert client.campaign("cli-1").status == "running"
+    missing = cli.invoke(app, ["campaign", "status", "no-such"])
+    assert missing.exit_code == 1 and "no campaign no-such" in missing.output
+    assert cli.invoke(app, ["campaign", "abort", "cli-1", "--yes"]).exit_code == 0
+    again = cli.invoke(app, ["campaign", "pause", "cli-1"])
+    assert again.exit_code == 2 and "was aborted" in again.output
+    bad = cli.invoke(app, ["campaign", "run", str(path), "--campaign-id", "bad id!"])
+    assert bad.exit_code == 2 and "campaign id" in bad.output

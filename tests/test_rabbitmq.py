@@ -1,0 +1,121 @@
+"""Scaling past one host: RabbitMQ carries the messages while Redis keeps the ledger, limiter and dead letters.
+
+Runs against the RabbitMQ on this machine (amqp://guest:guest@127.0.0.1:5672//), each test on a queue of its
+own that it deletes afterwards. When no RabbitMQ answers, the tests are skipped and say so.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from celery import Celery
+from kombu.connection import Connection
+from prometheus_client.parser import text_string_to_metric_families
+
+from cancelq.sandbox.control import SandboxClient
+from cancelq.worker.app import make_app
+from cancelq.worker.health import Probe, check_health
+from cancelq.worker.intake import admit, summary
+from cancelq.worker.jobs import TASK_NAME
+from cancelq.worker.runtime import Runtime
+from cancelq.worker.settings import Settings
+
+from .helpers import WorkerProcess, add_kit_shop, wait_until
+from .kits.lazada import KIT as LAZADA
+from .kits.shopee import KIT as SHOPEE
+
+AMQP_URL = os.environ.get("CANCELQ_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
+CANCELQ = str(Path(sys.executable).parent / "cancelq")
+
+
+@pytest.fixture(scope="module")
+def amqp_url() -> str:
+    try:
+        with Connection(AMQP_URL, connect_timeout=2) as conn:
+            conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=2)
+    except Exception as exc:
+        pytest.skip(f"RabbitMQ is not reachable at {AMQP_URL} ({type(exc).__name__}: {exc}): "
+                    "the RabbitMQ broker tests did not run")
+    return AMQP_URL
+
+
+@pytest.fixture()
+def queue(amqp_url: str) -> Iterator[str]:
+    name = f"cancelq-test-{uuid.uuid4().hex[:8]}"
+    yield name
+    with Connection(amqp_url) as conn:
+        conn.default_channel.queue_delete(name)
+
+
+@pytest.fixture()
+def producer(amqp_url: str, queue: str) -> Iterator[Celery]:
+    """What a producer on another host runs: the Celery app on the RabbitMQ broker."""
+    app = make_app(Settings(broker_url=amqp_url, queue=queue))
+    yield app
+    app.close()
+
+
+@pytest.fixture()
+def runtime(redis_client: redis.Redis) -> Iterator[Runtime]:
+    rt = Runtime()
+    yield rt
+    rt.session.close()
+
+
+def test_a_worker_on_rabbitmq_completes_jobs_recorded_in_redis(
+        amqp_url: str, queue: str, producer: Celery, runtime: Runtime, redis_client: redis.Redis,
+        sandbox: SandboxClient, sandbox_url: str, redis_url: str, tmp_path: Path) -> None:
+    shopee = add_kit_shop(SHOPEE, sandbox, runtime.shops, sandbox_url)
+    lazada = add_kit_shop(LAZADA, sandbox, runtime.shops, sandbox_url)
+    sandbox.add_order("shopee", SHOPEE.shop_ref, "RMQ-1", state="cancellable")
+    sandbox.add_order("lazada", LAZADA.shop_ref, "RMQ-2", state="cancellable")
+    admitted = admit(runtime, {"platform": "shopee", "shop": shopee, "order_id": "RMQ-1",
+                               "reason": "CUSTOMER_REQUEST"})
+    assert admitted.job is not None
+    foreign = {"platform": "lazada", "shop": lazada, "order_id": "RMQ-2", "reason": "CUSTOMER_REQUEST"}
+    env = {"CANCELQ_BROKER_URL": amqp_url, "CANCELQ_QUEUE": queue, "CANCELQ_METRICS_PORT": "0"}
+
+    with WorkerProcess(tmp_path / "worker.log", redis_url, name="rabbit", env=env):
+        producer.send_task(TASK_NAME, args=[{"job_id": admitted.job_id}], queue=queue,
+                           argsrepr=summary(admitted.job))
+        producer.send_task(TASK_NAME, args=[foreign], queue=queue)  # a foreign client: the task does intake
+        first = wait_until(lambda: _final(runtime, admitted.job_id), timeout_s=30, what="the RabbitMQ job")
+        record = wait_until(lambda: runtime.ledger.find(f"lazada/{lazada}/RMQ-2"), timeout_s=30,
+                            what="the foreign client's job in the ledger")
+        second = wait_until(lambda: _final(runtime, record.job_id), timeout_s=30, what="the foreign job")
+
+    assert (first, second) == ("succeeded", "succeeded")
+    assert sandbox.stats()["cancels_applied"] == 2
+    assert not redis_client.exists(queue), "no message went through Redis"
+
+
+def _final(runtime: Runtime, job_id: str) -> str | None:
+    record = runtime.ledger.get(job_id)
+    return record.state if record is not None and record.final else None
+
+
+def test_metrics_and_health_read_the_rabbitmq_broker(amqp_url: str, queue: str, producer: Celery,
+                                                     redis_client: redis.Redis) -> None:
+    for i in range(2):
+        producer.send_task(TASK_NAME, args=[{"job_id": f"waiting-{i}"}], queue=queue)
+    env = {**os.environ, "CANCELQ_BROKER_URL": amqp_url, "CANCELQ_QUEUE": queue}
+
+    scrape = subprocess.run([CANCELQ, "metrics"], capture_output=True, text=True, timeout=60, env=env)
+
+    assert scrape.returncode == 0, scrape.stderr
+    gauges = {f.name: f.samples[0].value for f in text_string_to_metric_families(scrape.stdout) if f.samples}
+    assert (gauges["cancelq_broker_up"], gauges["cancelq_queue_depth"], gauges["cancelq_queue_consumers"]) == (1, 2, 0)
+    healthy = check_health(Settings(broker_url=amqp_url), Probe(min_workers=0))
+    refused = check_health(Settings(broker_url="amqp://guest:guest-pw@127.0.0.1:1//"),
+                           Probe(min_workers=0, timeout_s=1))
+    assert healthy.healthy, healthy.to_dict()
+    assert [c.name for c in refused.failures] == ["broker"]
+    assert "amqp://guest:**@127.0.0.1:1//" in refused.failures[0].detail
+    assert "guest-pw" not in refused.failures[0].detail
