@@ -261,7 +261,9 @@ def main() -> None:
             sandbox.fault(platform, "latency", latency_ms=args.latency_ms, times=None)
         ours, theirs = _orders(args.orders, "C", rng), _orders(args.orders, "B", rng)
         plain = _orders(args.orders, "P", rng) if args.plain else []
-        sandbox.add_orders([{**o, "shop": kits[o["platform"]].shop_ref} for o in ours + theirs + plain])
+        seeded = [{**o, "shop": kits[o["platform"]].shop_ref} for o in ours + theirs + plain]
+        for i in range(0, len(seeded), 2000):  # the control API takes bodies up to 1 MB
+            sandbox.add_orders(seeded[i:i + 2000])
         sandbox.add_order("shopline", kits["shopline"].shop_ref, "WARM-UP", state="cancellable")
         calls_before = _calls(sandbox)
         cq_s, counts = run_cancelq(args, env, work, ours, shops)

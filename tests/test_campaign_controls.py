@@ -205,7 +205,8 @@ def test_campaign_commands_pause_resume_status_and_refuse_what_they_cannot_do(
     cli = CliRunner()
     path = write_csv(tmp_path / "c.csv", [{"order_id": "P-1"}, {"order_id": "P-2"}], ["order_id"])
     refused = cli.invoke(app, ["campaign", "run", str(path), "--platform", "shopline", "--strict"])
-    assert refused.exit_code == 2 and "line 2: reason" in refused.output and "nothing was sent" in refused.output
+    assert refused.exit_code == 2 and "nothing was sent" in refused.output
+    assert "line 2: shop: missing (no value in the row and no --shop); reason: missing" in refused.output
     ran = cli.invoke(app, ["campaign", "run", str(path), "--platform", "shopline", "--shop", shops["shopline"],
                            "--reason", "other", "--campaign-id", "cli-1", "--max-rate", "3"])
     assert ran.exit_code == 0 and "2 jobs sent" in ran.output

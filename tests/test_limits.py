@@ -212,3 +212,9 @@ def test_an_app_wide_limit_holds_all_its_shops_together(rt: Runtime, sandbox: Sa
         JobRun(rt, job_id).run()
     assert [_state(rt, j).state for j in ids] == ["succeeded", "succeeded", "waiting"]
     assert _state(rt, ids[2]).events[-1]["why"] == "rate_limit"
+
+
+def test_resume_does_not_lift_a_campaign_abort(redis_client: redis.Redis) -> None:
+    redis_client.hset("cq:pauses", "campaign:c1", '{"at": 1, "reason": "stop", "abort": true}')
+    assert not controls.resume(redis_client, "campaign:c1")
+    assert controls.paused_scope(redis_client, {"platform": "shopee", "shop": "s", "campaign_id": "c1"}) == "campaign:c1"

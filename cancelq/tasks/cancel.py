@@ -302,7 +302,8 @@ class JobRun:
         events = add_event(self.rec, state)
         pipe = self.rt.redis.pipeline(transaction=True)
         self.rt.ledger.finish(self.rec, state=state, fields={"steps": self.rec.steps, "events": events}, pipe=pipe)
-        self.rt.circuits.reset(pipe, self.job.platform, self.job.shop)
+        if state in ("succeeded", "already_cancelled"):
+            self.rt.circuits.reset(pipe, self.job.platform, self.job.shop)
         pipe.execute()
         if self.campaign is not None:
             self.campaign.moved(state)

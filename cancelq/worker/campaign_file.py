@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -200,6 +201,15 @@ def _root_properties(sub: dict[str, Any]) -> Iterator[tuple[str, Any]]:
             yield from _root_properties(sub[key])
 
 
+_REQUIRED = re.compile(r"job: '(\w+)' is a required property")
+
+
+def _missing(match: re.Match[str]) -> str:
+    name = match.group(1)
+    default = f" and no --{name.replace('_', '-')}" if name in ("platform", "shop", "reason") else ""
+    return f"{name}: missing (no value in the row{default})"
+
+
 def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
@@ -238,7 +248,10 @@ class RowChecker:
         if row.error:
             raise InvalidJob(row.error)
         raw = self.raw_job(row)
-        return check_job(self.rt, raw, schema_checked=self.memo.is_valid(raw))
+        try:
+            return check_job(self.rt, raw, schema_checked=self.memo.is_valid(raw))
+        except InvalidJob as exc:
+            raise InvalidJob(_REQUIRED.sub(_missing, str(exc))) from None
 
 
     def describe(self, row: Row) -> dict[str, str]:

@@ -55,14 +55,15 @@ end
 """
 
 _ACCOUNT = _FINAL_LUA + """
-local n, i, send = tonumber(ARGV[4]), 5, {}
+local n, i, send, add = tonumber(ARGV[4]), 5, {}, {}
+local function count(name) add[name] = (add[name] or 0) + 1 end
 for _ = 1, n do
   local line, job, created, state = string.match(ARGV[i], '^(%S+) (%S+) (%S+) (%S+)$')
   i = i + 1
   if redis.call('HSETNX', KEYS[2], line, job) == 1 then
     if redis.call('HEXISTS', KEYS[3], job) == 1 then
       redis.call('HSET', KEYS[2], line, '=' .. job)
-      redis.call('HINCRBY', KEYS[1], 'duplicates', 1)
+      count('duplicates')
     else
       local ours = created == '1'
       if not ours then
@@ -72,13 +73,13 @@ for _ = 1, n do
       end
       if ours then
         redis.call('HSET', KEYS[3], job, state)
-        redis.call('HINCRBY', KEYS[1], 'total', 1)
-        redis.call('HINCRBY', KEYS[1], state, 1)
-        if FINAL[state] then redis.call('HINCRBY', KEYS[1], 'done', 1) end
+        count('total')
+        count(state)
+        if FINAL[state] then count('done') end
         if state == 'queued' then send[#send + 1] = job end
       else
         redis.call('HSET', KEYS[2], line, '~' .. job)
-        redis.call('HINCRBY', KEYS[1], 'duplicates', 1)
+        count('duplicates')
       end
     end
   elseif redis.call('HGET', KEYS[3], job) == 'queued' then
@@ -86,9 +87,10 @@ for _ = 1, n do
   end
 end
 while i < #ARGV do
-  if redis.call('HSETNX', KEYS[2], ARGV[i], ARGV[i + 1]) == 1 then redis.call('HINCRBY', KEYS[1], 'invalid', 1) end
+  if redis.call('HSETNX', KEYS[2], ARGV[i], ARGV[i + 1]) == 1 then count('invalid') end
   i = i + 2
 end
+for name, k in pairs(add) do redis.call('HINCRBY', KEYS[1], name, k) end
 if tonumber(ARGV[3]) > tonumber(redis.call('HGET', KEYS[1], 'lines_done') or '0') then
   redis.call('HSET', KEYS[1], 'lines_done', ARGV[3])
 end

@@ -45,6 +45,10 @@ def pause(client: redis.Redis, scope: str, reason: str = "") -> None:
 
 
 def resume(client: redis.Redis, scope: str) -> bool:
+    """Lift a pause; a campaign's abort marker stays (an aborted campaign does not come back)."""
+    value = client.hget(keys.PAUSES, scope)
+    if value is None or json.loads(value).get("abort"):
+        return False
     return bool(client.hdel(keys.PAUSES, scope))
 
 
