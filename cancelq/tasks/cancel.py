@@ -12,7 +12,7 @@ from typing import Any
 
 import structlog
 
-from cancelq.platforms.base import OrderState, Outcome, Platform, StepSpec
+from cancelq.platforms.base import OrderState, Outcome, StepSpec
 from cancelq.platforms.errors import AlreadyCancelled, PermanentError, PlatformError, RateLimited, TransientError
 from cancelq.worker import keys, metrics
 from cancelq.worker.app import app
@@ -359,4 +359,4 @@ def _context(job: dict[str, Any]) -> dict[str, Any]:
     return {k: job.get(k) for k in ("platform", "shop", "order_id", "campaign_id")}
 
 
-__all__ = ["JobRun", "Platform", "accept_message", "cancel"]
+__all__ = ["JobRun", "accept_message", "cancel"]

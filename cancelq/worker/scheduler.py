@@ -60,10 +60,6 @@ class Delayed:
         if job_ids:
             self.r.zrem(keys.CLAIMED, *job_ids)
 
-    def next_due_ms(self) -> int | None:
-        first = self.r.zrange(keys.DELAYED, 0, 0, withscores=True)
-        return int(first[0][1]) if first else None
-
 
 class Pump(threading.Thread):
     """Moves due jobs from the delayed set to the broker, every ``interval_s``."""
