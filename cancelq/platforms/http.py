@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -45,9 +46,30 @@ class Reply:
     snippet: str = ""
 
 
+class _Session(requests.Session):
+    """Reads proxy and CA settings from the environment once per host, not on every request.
+
+    ``requests`` scans ``os.environ`` for proxies on each call, which costs more CPU than
+    the rest of a small signed request; the environment of a running worker does not change.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._environment: dict[tuple[str, str], Any] = {}
+
+    def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any) -> Any:
+        if proxies or verify is not None or cert is not None or stream is not None:
+            return super().merge_environment_settings(url, proxies, stream, verify, cert)
+        parts = urlsplit(str(url))
+        host = (parts.scheme, parts.netloc)
+        if host not in self._environment:
+            self._environment[host] = super().merge_environment_settings(url, proxies, stream, verify, cert)
+        return dict(self._environment[host])
+
+
 def new_session(pool_maxsize: int = 64) -> requests.Session:
     """A pooled session; one per process is enough for every adapter."""
-    session = requests.Session()
+    session = _Session()
     adapter = HTTPAdapter(pool_connections=16, pool_maxsize=pool_maxsize, max_retries=0)
     session.mount("http://", adapter)
     session.mount("https://", adapter)

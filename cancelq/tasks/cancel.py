@@ -25,7 +25,7 @@ from cancelq.worker.jobs import TASK_NAME, InvalidJob, Job, parse_job
 from cancelq.worker.ledger import add_event, now_ms
 from cancelq.worker.runtime import Runtime, get_runtime
 from cancelq.worker.shops import Shop
-from cancelq.worker.throttle import Deferred, campaign_limit, current_job, probing, sent
+from cancelq.worker.throttle import Deferred, campaign_limit, circuit_dirty, current_job, probing, sent
 
 from .policy import decide
 
@@ -77,6 +77,7 @@ class JobRun:
     def run(self) -> None:
         current_job.set(self.job_id)
         probing.set(False)
+        circuit_dirty.set(False)
         campaign_limit.set(None)
         begin = self.rt.ledger.begin(self.job_id)
         if begin.kind == "busy" and begin.at_ms is not None:
@@ -94,7 +95,7 @@ class JobRun:
                 code="poison"))
             return
         try:
-            self.job = parse_job(self.rec.job)
+            self.job = parse_job(self.rec.job, schema_checked=True)  # checked at intake; normalised again here
             self.shop = self._shop(self.job)
             self.adapter = self.rt.adapter(self.shop)
         except InvalidJob as exc:
@@ -124,7 +125,8 @@ class JobRun:
         request = self.job.request()
         if self.rec.inflight and self.reconcile():
             return
-        for spec in self.adapter.plan(request):
+        plan = self.adapter.plan(request)
+        for index, spec in enumerate(plan):
             if spec.name in self.rec.steps:
                 continue
             self.current = spec
@@ -149,7 +151,8 @@ class JobRun:
             if result.outcome is not None:
                 self.finish(result.outcome.value)
                 return
-            self.rt.ledger.save(self.rec, steps=self.rec.steps, inflight="")
+            if index < len(plan) - 1:  # the last step's result is written by finish
+                self.rt.ledger.save(self.rec, steps=self.rec.steps, inflight="")
         self.finish(Outcome.SUCCEEDED.value)
 
     def preview(self) -> None:
@@ -300,9 +303,9 @@ class JobRun:
 
     def finish(self, state: str) -> None:
         events = add_event(self.rec, state)
-        pipe = self.rt.redis.pipeline(transaction=True)
+        pipe = self.rt.redis.pipeline(transaction=False)  # a partial write only leaves a timer that finds it final
         self.rt.ledger.finish(self.rec, state=state, fields={"steps": self.rec.steps, "events": events}, pipe=pipe)
-        if state in ("succeeded", "already_cancelled"):
+        if state in ("succeeded", "already_cancelled") and circuit_dirty.get():
             self.rt.circuits.reset(pipe, self.job.platform, self.job.shop)
         pipe.execute()
         if self.campaign is not None:

@@ -27,42 +27,47 @@ MAX_EVENTS = 40
 MAX_RAW_CHARS = 4000
 
 _INTAKE_FN = """
-local function intake(idem_key, job_key, delayed, job_id, job, now, force, safety_net, prefix)
-  local existing = redis.call('GET', idem_key)
-  if existing then
-    local jk = prefix .. existing
-    local state = redis.call('HGET', jk, 'state')
-    if state then
-      local final = state == 'succeeded' or state == 'already_cancelled' or state == 'dead' or state == 'rejected'
-        or state == 'aborted' or state == 'previewed'
-      if force ~= '1' or not final then return {existing, 0, state} end
-      redis.call('HSET', jk, 'state', 'queued', 'job', job, 'steps', '{}', 'inflight', '', 'attempts', 0,
-                 'deliveries', 0, 'finished_at', '', 'due_at', '', 'updated_at', now, 'dead_kind', '')
-      redis.call('HINCRBY', jk, 'runs', 1)
-      redis.call('PERSIST', jk)
-      redis.call('PERSIST', idem_key)
-      redis.call('ZADD', delayed, tonumber(now) + tonumber(safety_net), existing)
-      return {existing, 1, 'queued'}
-    end
+local function intake(idem_key, job_key, delayed, job_id, job, now, force, safety_net, prefix, ttl)
+  if redis.call('SET', idem_key, job_id, 'NX', 'EX', ttl) then
+    redis.call('HSET', job_key, 'job_id', job_id, 'state', 'queued', 'job', job, 'steps', '{}', 'inflight', '',
+               'attempts', 0, 'deliveries', 0, 'runs', 1, 'created_at', now, 'updated_at', now, 'events', '[]')
+    redis.call('ZADD', delayed, tonumber(now) + tonumber(safety_net), job_id)
+    return {job_id, 1, 'queued'}
   end
-  redis.call('SET', idem_key, job_id)
-  redis.call('HSET', job_key, 'job_id', job_id, 'state', 'queued', 'job', job, 'steps', '{}', 'inflight', '',
-             'attempts', 0, 'deliveries', 0, 'runs', 1, 'created_at', now, 'updated_at', now, 'events', '[]')
-  redis.call('ZADD', delayed, tonumber(now) + tonumber(safety_net), job_id)
-  return {job_id, 1, 'queued'}
+  local existing = redis.call('GET', idem_key)
+  local jk = prefix .. existing
+  local state = redis.call('HGET', jk, 'state')
+  if not state then
+    redis.call('SET', idem_key, job_id, 'EX', ttl)
+    redis.call('HSET', job_key, 'job_id', job_id, 'state', 'queued', 'job', job, 'steps', '{}', 'inflight', '',
+               'attempts', 0, 'deliveries', 0, 'runs', 1, 'created_at', now, 'updated_at', now, 'events', '[]')
+    redis.call('ZADD', delayed, tonumber(now) + tonumber(safety_net), job_id)
+    return {job_id, 1, 'queued'}
+  end
+  local final = state == 'succeeded' or state == 'already_cancelled' or state == 'dead' or state == 'rejected'
+    or state == 'aborted' or state == 'previewed'
+  if force ~= '1' or not final then return {existing, 0, state} end
+  redis.call('HSET', jk, 'state', 'queued', 'job', job, 'steps', '{}', 'inflight', '', 'attempts', 0,
+             'deliveries', 0, 'finished_at', '', 'due_at', '', 'updated_at', now, 'dead_kind', '', 'lease_until', '')
+  redis.call('HINCRBY', jk, 'runs', 1)
+  redis.call('PERSIST', jk)
+  redis.call('EXPIRE', idem_key, ttl)
+  redis.call('ZADD', delayed, tonumber(now) + tonumber(safety_net), existing)
+  return {existing, 1, 'queued'}
 end
 """
 
-_INTAKE = _INTAKE_FN + "return intake(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])"
+_INTAKE = _INTAKE_FN + ("return intake(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], "
+                        "ARGV[6], ARGV[7])")
 
 _INTAKE_MANY = _INTAKE_FN + """
 local out = {}
-for i = 4, #ARGV do
+for i = 5, #ARGV do
   local a = string.find(ARGV[i], '\\n', 1, true)
   local b = string.find(ARGV[i], '\\n', a + 1, true)
   local job_id = string.sub(ARGV[i], a + 1, b - 1)
   local r = intake(string.sub(ARGV[i], 1, a - 1), ARGV[2] .. job_id, KEYS[1], job_id, string.sub(ARGV[i], b + 1),
-                   ARGV[1], '0', ARGV[3], ARGV[2])
+                   ARGV[1], '0', ARGV[3], ARGV[2], ARGV[4])
   out[#out + 1] = r[1] .. ' ' .. r[2] .. ' ' .. r[3]
 end
 return table.concat(out, '\\n')
@@ -74,26 +79,36 @@ string back ("job id created state" per line): a Redis client spends more time o
 and replies than the server spends on the work."""
 
 _BEGIN = """
-local state = redis.call('HGET', KEYS[1], 'state')
-if not state then return {'missing'} end
+local flat = redis.call('HGETALL', KEYS[1])
+if #flat == 0 then return {'missing'} end
+local h = {}
+for i = 1, #flat, 2 do h[flat[i]] = flat[i + 1] end
+local state = h['state']
 if state == 'succeeded' or state == 'already_cancelled' or state == 'dead' or state == 'rejected'
    or state == 'aborted' or state == 'previewed' then
   return {'final', state}
 end
 local now = tonumber(ARGV[2])
-local lease = redis.call('ZSCORE', KEYS[2], ARGV[1])
-if lease and tonumber(lease) > now then return {'busy', lease} end
+local lease = tonumber(h['lease_until'] or '')
+if state == 'running' and lease and lease > now then return {'busy', tostring(lease)} end
 if state == 'waiting' then
   local due = redis.call('ZSCORE', KEYS[3], ARGV[1])
   if due and tonumber(due) > now then return {'early', due} end
 end
-redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[1])
-redis.call('ZREM', KEYS[3], ARGV[1])
-redis.call('ZREM', KEYS[4], ARGV[1])
-redis.call('HINCRBY', KEYS[1], 'deliveries', 1)
-redis.call('HSET', KEYS[1], 'state', 'running', 'updated_at', ARGV[2])
-return {'run', redis.call('HGETALL', KEYS[1])}
+local until_ = now + tonumber(ARGV[3])
+local deliveries = tonumber(h['deliveries'] or '0') + 1
+redis.call('ZADD', KEYS[2], until_, ARGV[1])
+redis.call('HSET', KEYS[1], 'state', 'running', 'updated_at', ARGV[2], 'deliveries', deliveries, 'lease_until', until_)
+h['state'], h['updated_at'] = 'running', ARGV[2]
+h['deliveries'], h['lease_until'] = tostring(deliveries), tostring(until_)
+local out = {}
+for k, v in pairs(h) do out[#out + 1] = k; out[#out + 1] = v end
+return {'run', out}
 """
+"""Take the lease: one read of the job and two writes. The lease's expiry is in the job (``lease_until``, what
+``busy`` is judged by) and in ``cq:leases`` (where the pump finds it when its holder died). The job's safety-net
+entry on the delayed set stays until the job waits or ends; if it comes due first, the message it sends finds
+the job busy. The pump releases its own claims after publishing."""
 
 
 def now_ms() -> int:
@@ -124,6 +139,7 @@ class JobRecord:
     dead_kind: str = ""
     reject_reason: str = ""
     events: list[dict[str, Any]] = field(default_factory=list)
+    lease_until: int | None = None
 
     @property
     def final(self) -> bool:
@@ -143,7 +159,7 @@ class JobRecord:
             finished_at=num("finished_at"), due_at=num("due_at"),
             last_error=json.loads(h["last_error"]) if h.get("last_error") else None,
             dead_kind=h.get("dead_kind", ""), reject_reason=h.get("reject_reason", ""),
-            events=json.loads(h.get("events") or "[]"),
+            events=json.loads(h.get("events") or "[]"), lease_until=num("lease_until"),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -192,7 +208,7 @@ class Ledger:
         """
         job_id = job_id or new_job_id()
         args: list[Any] = [job_id, json.dumps(job.to_dict(), separators=(",", ":")), now_ms(), "1" if force else "0",
-                self.safety_net_ms, f"{keys.PREFIX}:job:"]
+                self.safety_net_ms, f"{keys.PREFIX}:job:", self.ttl_s]
         result = self._intake(keys=[keys.idempotency(job.idempotency_key), keys.job(job_id), keys.DELAYED], args=args)
         return Intake(job_id=str(result[0]), created=bool(int(result[1])), state=str(result[2]))
 
@@ -200,7 +216,7 @@ class Ledger:
         """``intake`` for a batch of jobs in one script call (each job as ``intake`` would, without ``force``)."""
         if not jobs:
             return []
-        args: list[Any] = [now_ms(), f"{keys.PREFIX}:job:", self.safety_net_ms]
+        args: list[Any] = [now_ms(), f"{keys.PREFIX}:job:", self.safety_net_ms, self.ttl_s]
         args += [f"{keys.idempotency(job.idempotency_key)}\n{new_job_id()}\n"
                  f"{json.dumps(job.to_dict(), separators=(',', ':'))}" for job in jobs]
         lines = str(self._intake_many(keys=[keys.DELAYED], args=args)).split("\n")
@@ -234,7 +250,7 @@ class Ledger:
 
     def begin(self, job_id: str) -> Begin:
         """Take the job's lease and mark it running, unless it is final, leased, or not yet due."""
-        result = self._begin(keys=[keys.job(job_id), keys.LEASES, keys.DELAYED, keys.CLAIMED],
+        result = self._begin(keys=[keys.job(job_id), keys.LEASES, keys.DELAYED],
                              args=[job_id, now_ms(), self.lease_ms])
         kind = str(result[0])
         if kind == "run":
@@ -245,33 +261,51 @@ class Ledger:
         return Begin(kind, state=str(result[1]) if len(result) > 1 else None)
 
     def save(self, record: JobRecord, pipe: redis.client.Pipeline | None = None, **fields: Any) -> list[Any]:
-        """Write the fields the runner changed (the lease holder is the only writer) and renew its lease.
+        """Write the fields the runner changed (the lease holder is the only writer).
 
-        With ``pipe``, the writes join the caller's pipeline and its results are returned.
+        The lease is renewed with them once a third of it has passed. With ``pipe``, the writes join
+        the caller's pipeline and its results are returned.
         """
+        now = now_ms()
+        if record.lease_until is not None and record.lease_until - now < self.lease_ms * 2 // 3:
+            record.lease_until = now + self.lease_ms
+            fields = {**fields, "lease_until": record.lease_until}
+            renew = True
+        else:
+            renew = False
+        if pipe is None and not renew:
+            self.r.hset(keys.job(record.job_id), mapping=_encode(fields))
+            return []
         pipe = pipe if pipe is not None else self.r.pipeline(transaction=False)
         pipe.hset(keys.job(record.job_id), mapping=_encode(fields))
-        pipe.zadd(keys.LEASES, {record.job_id: now_ms() + self.lease_ms}, xx=True)
+        if renew:
+            pipe.zadd(keys.LEASES, {record.job_id: now + self.lease_ms}, xx=True)
         return list(pipe.execute())
 
     def wait(self, record: JobRecord, *, due_ms: int, fields: dict[str, Any]) -> None:
         """Park the job until ``due_ms`` on the delayed set and give up the lease."""
         pipe = self.r.pipeline(transaction=True)
         pipe.hset(keys.job(record.job_id), mapping=_encode({**fields, "state": "waiting", "due_at": due_ms,
-                                                             "deliveries": 0, "updated_at": now_ms()}))
+                                                             "deliveries": 0, "updated_at": now_ms(),
+                                                             "lease_until": ""}))
         pipe.zadd(keys.DELAYED, {record.job_id: due_ms})
         pipe.zrem(keys.LEASES, record.job_id)
         pipe.execute()
 
     def finish(self, record: JobRecord, *, state: str, fields: dict[str, Any],
                pipe: redis.client.Pipeline | None = None) -> None:
+        """Record the outcome and drop the job's lease and timers; the record then lives ``ttl_s``.
+
+        Without ``pipe`` the writes are not a transaction: if only some land, the lease or timer left
+        behind sends one more message, and that delivery finds the job final.
+        """
         own = pipe is None
-        pipe = pipe if pipe is not None else self.r.pipeline(transaction=True)
+        pipe = pipe if pipe is not None else self.r.pipeline(transaction=False)
         now = now_ms()
         pipe.hset(keys.job(record.job_id), mapping=_encode({**fields, "state": state, "finished_at": now,
-                                                             "updated_at": now, "inflight": "", "due_at": ""}))
+                                                             "updated_at": now, "inflight": "", "due_at": "",
+                                                             "lease_until": ""}))
         pipe.expire(keys.job(record.job_id), self.ttl_s)
-        pipe.expire(keys.idempotency(record.job.get("idempotency_key", "")), self.ttl_s)
         pipe.zrem(keys.LEASES, record.job_id)
         pipe.zrem(keys.DELAYED, record.job_id)
         if own:

@@ -23,15 +23,18 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 local n_limits, n_cool, n_circ = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local job, probe_ms = ARGV[4], tonumber(ARGV[5])
-local wait, why = 0, ''
+local wait, why, dirty = 0, '', 0
+local half_open = {}
 for i = n_limits + n_cool + 1, n_limits + n_cool + n_circ do
-  local open_until = tonumber(redis.call('HGET', KEYS[i], 'open_until') or '0')
+  local c = redis.call('HMGET', KEYS[i], 'open_until', 'probe', 'probe_until', 'failures')
+  local open_until = tonumber(c[1] or '0')
+  if c[4] then dirty = 1 end
   if open_until > now then
     if open_until - now > wait then wait, why = open_until - now, 'circuit_open' end
   elseif open_until > 0 then
-    local holder = redis.call('HGET', KEYS[i], 'probe')
-    local until_ = tonumber(redis.call('HGET', KEYS[i], 'probe_until') or '0')
-    if holder and holder ~= job and until_ > now then
+    half_open[#half_open + 1] = KEYS[i]
+    local until_ = tonumber(c[3] or '0')
+    if c[2] and c[2] ~= job and until_ > now then
       if until_ - now > wait then wait, why = until_ - now, 'circuit_probe' end
     end
   end
@@ -40,7 +43,7 @@ for i = n_limits + 1, n_limits + n_cool do
   local pttl = redis.call('PTTL', KEYS[i])
   if pttl > wait then wait, why = pttl, 'cooldown' end
 end
-if wait > 0 then return {0, math.ceil(wait), why} end
+if wait > 0 then return {0, math.ceil(wait), why, dirty} end
 local tats = {}
 for i = 1, n_limits do
   local interval, burst = tonumber(ARGV[4 + 2 * i]), tonumber(ARGV[5 + 2 * i])
@@ -49,18 +52,16 @@ for i = 1, n_limits do
   if over > 1e-6 and over > wait then wait, why = over, 'rate_limit' end
   tats[i] = tat
 end
-if wait > 0 then return {0, math.ceil(wait), why} end
+if wait > 0 then return {0, math.ceil(wait), why, dirty} end
 for i = 1, n_limits do
   redis.call('SET', KEYS[i], tats[i], 'PX', math.ceil(tats[i] - now + 1000))
 end
 local role = ''
-for i = n_limits + n_cool + 1, n_limits + n_cool + n_circ do
-  if tonumber(redis.call('HGET', KEYS[i], 'open_until') or '0') > 0 then
-    redis.call('HSET', KEYS[i], 'probe', job, 'probe_until', now + probe_ms)
-    role = 'probe'
-  end
+for _, key in ipairs(half_open) do
+  redis.call('HSET', key, 'probe', job, 'probe_until', now + probe_ms)
+  role = 'probe'
 end
-return {1, 0, role}
+return {1, 0, role, dirty}
 """
 
 
@@ -105,6 +106,8 @@ class Verdict:
     allowed: bool
     wait_s: float = 0.0
     why: str = ""
+    dirty: bool = False
+    """A circuit of the call counts failures: a job that ends well must reset it."""
 
 
 def app_scope(platform: str, credentials: Mapping[str, Any]) -> str:
@@ -128,8 +131,9 @@ class Gate:
         for _, limit in limits:
             args += [1000.0 / limit.rate_per_s, limit.burst]
         key_list = [keys.limit(s) for s, _ in limits] + [keys.cooldown(s) for s in cooldowns] + list(circuits)
-        allowed, wait_ms, why = self._gate(keys=key_list, args=args)
-        return Verdict(bool(int(allowed)), int(wait_ms) / 1000, why.decode() if isinstance(why, bytes) else str(why))
+        allowed, wait_ms, why, dirty = self._gate(keys=key_list, args=args)
+        return Verdict(bool(int(allowed)), int(wait_ms) / 1000, why.decode() if isinstance(why, bytes) else str(why),
+                       bool(int(dirty)))
 
     def cool_down(self, scope: str, seconds: float) -> None:
         """Hold ``scope`` for every worker (a platform's retry-after, a ban)."""

@@ -75,7 +75,8 @@ class Settings(BaseSettings):
 
     dlq_max_entries: int = 100_000
     dlq_max_age_s: float = 30 * 86400.0
-    ledger_ttl_s: float = Field(30 * 86400.0, description="finished job records expire after this")
+    ledger_ttl_s: float = Field(30 * 86400.0, description="finished job records expire after this, and "
+                                                           "idempotency keys this long after intake")
 
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: str = "INFO"

@@ -20,6 +20,8 @@ current_job: contextvars.ContextVar[str] = contextvars.ContextVar("cancelq_curre
 probing: contextvars.ContextVar[bool] = contextvars.ContextVar("cancelq_probing", default=False)
 sent: contextvars.ContextVar[int] = contextvars.ContextVar("cancelq_sent", default=0)
 """Calls the gate let through since the orchestrator last reset it (at the start of each step)."""
+circuit_dirty: contextvars.ContextVar[bool] = contextvars.ContextVar("cancelq_circuit_dirty", default=False)
+"""The gate saw failures counted on the running job's circuits: the job's good end must reset them."""
 campaign_limit: contextvars.ContextVar[tuple[str, Limit] | None] = contextvars.ContextVar(
     "cancelq_campaign_limit", default=None)
 """(scope, limit) of the running job's campaign ``--max-rate``, set by the task around the calls it paces."""
@@ -68,6 +70,8 @@ class Throttle:
         while True:
             verdict = self.gate.check(limits=limits, cooldowns=[scope], circuits=self.circuits,
                                       job_id=current_job.get())
+            if verdict.dirty:
+                circuit_dirty.set(True)
             if verdict.allowed:
                 sent.set(sent.get() + 1)
                 if verdict.why == "probe":
