@@ -236,15 +236,20 @@ def bare_message(args: list[str]) -> str:
     })
 
 
-def bare_workers(b: Bed, count: int, concurrency: int, *, pool: str = "threads") -> list[subprocess.Popen[bytes]]:
-    """``count`` bare Celery workers running ``bare_app.bare_cancel``; warmed up with one task."""
+def bare_workers(b: Bed, count: int, concurrency: int, *, pool: str = "threads", events: bool = False
+                 ) -> list[subprocess.Popen[bytes]]:
+    """``count`` bare Celery workers running ``bare_app.bare_cancel``; warmed up with one task.
+
+    ``events``: with task events on (``-E``), as cancelq runs for Flower.
+    """
     import redis
 
     bare_env = {**b.env, "PYTHONPATH": os.pathsep.join([str(BENCH_DIR), b.env.get("PYTHONPATH", "")])}
     procs = [start([sys.executable, "-m", "celery", "-A", "bare_app:bare", "worker", "--pool", pool,
                     "--concurrency", str(concurrency), "--queues", BARE_QUEUE, "--without-gossip",
                     "--without-mingle", "--without-heartbeat", "--loglevel", "warning", "--hostname",
-                    f"bare{i}@bench"], bare_env, b.work / "bare-worker.log") for i in range(count)]
+                    f"bare{i}@bench", *(["--task-events"] if events else [])], bare_env, b.work / "bare-worker.log")
+             for i in range(count)]
     r = redis.Redis.from_url(b.redis_url)
     b.sandbox.add_order("shopline", b.kits["shopline"].shop_ref, "WARM-UP", state="cancellable")
     r.set(BARE_DONE, 0)

@@ -5,6 +5,8 @@ worker processes with the same pool and concurrency drain N orders, first as can
 leases, limiter, logging, metrics), then as a bare Celery task making the same HTTP calls
 (bench/bare_app.py). The sandbox adds ``--latency-ms`` to every platform call; limits are out of the way.
 
+A third run, "bare+ev", is the bare task with Celery's task events on: the part of the gap that is Flower's.
+
 Printed per flow: jobs/s of each and their ratio (target: cancelq >= 80% of bare); Redis commands per
 job during the cancelq drain, from INFO commandstats (the bench's own polling subtracted; the workers'
 idle traffic, such as broker polls and heartbeats, included; target <= 12 for the one-call flow); and
@@ -57,8 +59,9 @@ def drain_cancelq(b: common.Bed, rt: object, batch: list[dict[str, object]], arg
     return Drain(elapsed, len(batch), cpu, cmds)
 
 
-def drain_bare(b: common.Bed, batch: list[dict[str, object]], args: argparse.Namespace) -> Drain:
-    procs = common.bare_workers(b, args.workers, args.concurrency)
+def drain_bare(b: common.Bed, batch: list[dict[str, object]], args: argparse.Namespace, *, events: bool = False
+               ) -> Drain:
+    procs = common.bare_workers(b, args.workers, args.concurrency, events=events)
     try:
         time.sleep(1.0)
         polls = [0]
@@ -97,23 +100,29 @@ def main() -> None:
         for flow in args.flows.split(","):
             ours = common.orders(args.orders, "Q", rng, {flow: 1.0}, shipped=0, cancelled=0)
             theirs = common.orders(args.orders, "B", rng, {flow: 1.0}, shipped=0, cancelled=0)
-            b.seed(ours + theirs)
+            evented = common.orders(args.orders, "E", rng, {flow: 1.0}, shipped=0, cancelled=0)
+            b.seed(ours + theirs + evented)
             calls0 = b.calls()
             cq = drain_cancelq(b, rt, ours, args, f"{flow}-cq")
             calls_cq = b.calls() - calls0
             bare = drain_bare(b, theirs, args)
             calls_bare = b.calls() - calls0 - calls_cq - 1
-            rows.append((flow, cq, bare, calls_cq, calls_bare))
+            bare_events = drain_bare(b, evented, args, events=True)
+            rows.append((flow, cq, bare, bare_events, calls_cq, calls_bare))
         twice = b.sandbox.stats()["cancelled_twice"]
     print(f"{args.orders:,} orders per flow, sandbox latency {args.latency_ms} ms, limits off, "
           f"{args.workers} worker process(es) x {args.concurrency} threads (logs in {work})")
-    print(f"{'flow':22} {'cancelq/s':>9} {'bare/s':>8} {'ratio':>6} {'cmds/job':>8} {'bare':>5} "
-          f"{'CPU s/1k cq':>11} {'CPU s/1k bare':>13} {'calls cq/bare':>14}")
-    for flow, cq, bare, calls_cq, calls_bare in rows:
-        per_job = (cq.commands or 0) / cq.jobs
-        print(f"{FLOWS[flow]:22} {cq.rate:9.1f} {bare.rate:8.1f} {cq.rate / bare.rate:6.2f} {per_job:8.1f} {(bare.commands or 0) / bare.jobs:5.1f} "
-              f"{cq.cpu_s / cq.jobs * 1000:11.1f} {bare.cpu_s / bare.jobs * 1000:13.1f} "
-              f"{calls_cq:>7,}/{calls_bare:<,}")
+    print(f"{'':22} {'jobs/s':>27} {'cancelq/':>15} {'Redis commands/job':>26} {'CPU s/1,000 jobs':>22}")
+    print(f"{'flow':22} {'cancelq':>8} {'bare':>8} {'bare+ev':>8} {'bare':>7} {'bare+ev':>7} "
+          f"{'cancelq':>8} {'bare':>6} {'own':>6} {'cancelq':>8} {'bare':>6} {'bare+ev':>7}  calls cq/bare")
+    for flow, cq, bare, ev, calls_cq, calls_bare in rows:
+        cmds, bare_cmds = (cq.commands or 0) / cq.jobs, (bare.commands or 0) / bare.jobs
+        print(f"{FLOWS[flow]:22} {cq.rate:8.1f} {bare.rate:8.1f} {ev.rate:8.1f} {cq.rate / bare.rate:7.2f} "
+              f"{cq.rate / ev.rate:7.2f} {cmds:8.1f} {bare_cmds:6.1f} {cmds - bare_cmds:6.1f} "
+              f"{cq.cpu_s / cq.jobs * 1000:8.2f} {bare.cpu_s / bare.jobs * 1000:6.2f} "
+              f"{ev.cpu_s / ev.jobs * 1000:7.2f}  {calls_cq:,}/{calls_bare:,}")
+    print("bare+ev: the bare task with Celery task events on, as cancelq sends them for Flower. own: cancelq's "
+          "commands beyond the broker's (the bare task's, incl. its one INCR).")
     print(f"orders cancelled twice: {len(twice)}")
 
 

@@ -223,3 +223,24 @@ def test_campaign_commands_pause_resume_status_and_refuse_what_they_cannot_do(
     assert again.exit_code == 2 and "was aborted" in again.output
     bad = cli.invoke(app, ["campaign", "run", str(path), "--campaign-id", "bad id!"])
     assert bad.exit_code == 2 and "campaign id" in bad.output
+
+
+
+def test_a_final_move_is_counted_when_the_server_lost_its_scripts(client: CancelQ, shops: dict[str, str],
+                                                                 sandbox: SandboxClient, tmp_path: Path) -> None:
+    """The task queues the final count in the ledger's pipeline by script hash; after a SCRIPT FLUSH (a
+    restarted Redis) that fails with NOSCRIPT and the move is run on its own, so nothing goes uncounted."""
+    seed(sandbox, [("shopee", "S-1", "cancellable")])
+    campaign_id = client.run_campaign(write_csv(tmp_path / "f.csv", [row("shopee", shops, "S-1")])).campaign_id
+    [job_id] = job_ids(client.rt, campaign_id)
+    drain(client.rt, [job_id])
+    campaigns = store(client.rt)
+    campaigns.move(campaign_id, job_id, "running")  # as if the job were running again (a replay)
+    client.rt.redis.script_flush()
+    pipe = client.rt.redis.pipeline(transaction=False)
+    campaigns.move_in(pipe, campaign_id, job_id, "succeeded")
+    [result] = pipe.execute(raise_on_error=False)
+    assert isinstance(result, redis.exceptions.NoScriptError)
+    assert campaigns.moved_by(result, campaign_id, job_id, "succeeded") is True, "the last job out finishes it"
+    campaign = client.campaign(campaign_id)
+    assert campaign.finished and campaign.counts["succeeded"] == 1 and campaign.counts.get("running", 0) == 0

@@ -10,6 +10,7 @@ import redis
 
 from cancelq.sandbox.control import SandboxClient
 from cancelq.tasks.cancel import JobRun, accept_message
+from cancelq.worker import keys
 from cancelq.worker.deadletter import DeadFilter
 from cancelq.worker.intake import admit
 from cancelq.worker.ledger import JobRecord, now_ms
@@ -126,6 +127,29 @@ def test_duplicate_submissions_share_one_job(rt: Runtime, sandbox: SandboxClient
     assert forced.created and forced.job_id == first.job_id
     assert _run_until_final(rt, forced.job_id).state == "already_cancelled"
     assert sandbox.order("shopee", "ORD-1")["cancels_applied"] == 1
+
+    idem = rt.redis.ttl(keys.idempotency(f"shopee/{shop}/ORD-1"))
+    assert 0 < idem <= rt.settings.ledger_ttl_s, "the idempotency key lives ledger_ttl_s from intake"
+
+
+def test_a_lease_is_held_until_it_expires_and_renewed_once_a_third_is_used(rt: Runtime, sandbox: SandboxClient,
+                                                                           sandbox_url: str) -> None:
+    shop = add_kit_shop(SHOPEE, sandbox, rt.shops, sandbox_url)
+    job_id = _submit(rt, _job(SHOPEE, shop))
+    first = rt.ledger.begin(job_id)
+    assert first.kind == "run" and first.record is not None and first.record.lease_until is not None
+    assert rt.ledger.begin(job_id).kind == "busy", "a second delivery must not run a leased job"
+    record = first.record
+    lease = rt.redis.zscore(keys.LEASES, job_id)
+    rt.ledger.save(record, inflight="")
+    assert rt.redis.zscore(keys.LEASES, job_id) == lease, "a fresh lease is not renewed on every write"
+    record.lease_until = now_ms() + rt.ledger.lease_ms // 2  # half of it used up
+    rt.ledger.save(record, inflight="")
+    assert rt.redis.zscore(keys.LEASES, job_id) > lease  # type: ignore[operator]
+    assert int(rt.redis.hget(keys.job(job_id), "lease_until")) == record.lease_until  # type: ignore[arg-type]
+    rt.redis.hset(keys.job(job_id), "lease_until", now_ms() - 1)  # its holder died and the lease ran out
+    again = rt.ledger.begin(job_id)
+    assert again.kind == "run" and again.record is not None and again.record.deliveries == 2
 
 
 def test_transient_faults_are_retried_to_success(kit: Kit, rt: Runtime, sandbox: SandboxClient,

@@ -10,6 +10,7 @@ import random
 import time
 from typing import Any
 
+import redis
 import structlog
 
 from cancelq.platforms.base import OrderState, Outcome, StepSpec
@@ -307,12 +308,22 @@ class JobRun:
         self.rt.ledger.finish(self.rec, state=state, fields={"steps": self.rec.steps, "events": events}, pipe=pipe)
         if state in ("succeeded", "already_cancelled") and circuit_dirty.get():
             self.rt.circuits.reset(pipe, self.job.platform, self.job.shop)
-        pipe.execute()
-        if self.campaign is not None:
-            self.campaign.moved(state)
+        self._count(pipe, state)
         self.log.info("finished", outcome=state, attempts=self.rec.attempts)
         metrics.job_finished(self.rec.job.get("platform", "?"), state)
         self.ending = None
+
+    def _count(self, pipe: redis.client.Pipeline, state: str) -> None:
+        """Run the final write's pipeline, with the campaign's count of the move in it when there is one."""
+        if self.campaign is None:
+            pipe.execute()
+            return
+        self.campaign.move_with(pipe, state)
+        results = pipe.execute(raise_on_error=False)
+        failed = next((r for r in results[:-1] if isinstance(r, Exception)), None)
+        if failed is not None:
+            raise failed
+        self.campaign.after(results)
 
     def dead(self, kind: str, error: Exception) -> None:
         record = _error_record(error, self.rec.job.get("platform", "?"))
@@ -324,9 +335,7 @@ class JobRun:
             "attempts": self.rec.attempts + (1 if kind == "exhausted" else 0),
         })
         self.rt.dead_letters.add(entry, pipe)
-        pipe.execute()
-        if self.campaign is not None:
-            self.campaign.moved("dead")
+        self._count(pipe, "dead")
         self.rt.dead_letters.trim()
         self.log.warning("dead_lettered", kind=kind, **_brief(record))
         metrics.job_finished(self.rec.job.get("platform", "?"), "dead", record.get("code"))
@@ -338,9 +347,7 @@ class JobRun:
         self.rt.ledger.finish(self.rec, state="rejected", pipe=pipe,
                               fields={"reject_reason": reason, "events": events})
         pipe.zadd(keys.REJECTED, {self.job_id: now_ms()})
-        pipe.execute()
-        if self.campaign is not None:
-            self.campaign.moved("rejected")
+        self._count(pipe, "rejected")
         self.log.warning("job_rejected", reason=reason)
         metrics.job_finished(self.rec.job.get("platform", "?"), "rejected")
         self.ending = None

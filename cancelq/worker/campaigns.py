@@ -394,10 +394,27 @@ class Campaigns:
 
     def move(self, campaign_id: str, job_id: str, state: str = "") -> bool:
         """Count ``job_id`` in ``state`` (default: the ledger's state now); True when that finished the campaign."""
-        result = self._move(keys=[keys.campaign_states(campaign_id), keys.campaign(campaign_id),
-                                  keys.campaign_rows(campaign_id)],
-                            args=[job_id, state, now_ms(), self.ttl_s, f"{keys.PREFIX}:job:"])
+        return int(self._move(keys=self._move_keys(campaign_id), args=self._move_args(job_id, state))) == 2
+
+    def move_in(self, pipe: redis.client.Pipeline, campaign_id: str, job_id: str, state: str) -> None:
+        """``move`` queued on the caller's pipeline by its hash alone (a Script object would add a SCRIPT EXISTS
+        round trip); ``moved_by`` reads the result and runs the move itself if the server had lost the script."""
+        move_keys = self._move_keys(campaign_id)
+        pipe.evalsha(self._move.sha, len(move_keys), *move_keys, *self._move_args(job_id, state))
+
+    def moved_by(self, result: Any, campaign_id: str, job_id: str, state: str) -> bool:
+        if isinstance(result, redis.exceptions.NoScriptError):
+            return self.move(campaign_id, job_id, state)
+        if isinstance(result, Exception):
+            raise result
         return int(result) == 2
+
+    @staticmethod
+    def _move_keys(campaign_id: str) -> list[str]:
+        return [keys.campaign_states(campaign_id), keys.campaign(campaign_id), keys.campaign_rows(campaign_id)]
+
+    def _move_args(self, job_id: str, state: str) -> list[Any]:
+        return [job_id, state, now_ms(), self.ttl_s, f"{keys.PREFIX}:job:"]
 
     # --- operator controls ---
 
