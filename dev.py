@@ -4,6 +4,7 @@
     python3 dev.py demo      # embedded Valkey + sandbox + worker + a few hundred orders, then a summary
     python3 dev.py test      # the test suite (extra arguments go to pytest)
     python3 dev.py lint      # ruff and mypy --strict
+    python3 dev.py chaos     # the chaos run of issue 7 (--short: the CI form; --help for its knobs)
     python3 dev.py cancelq … # any cancelq command inside the environment
 """
 
@@ -52,6 +53,8 @@ def main(argv: list[str]) -> int:
         ruff = subprocess.run([python, "-m", "ruff", "check", "cancelq", "tests", "bench", "dev.py"], cwd=ROOT)
         mypy = subprocess.run([python, "-m", "mypy"], cwd=ROOT)
         return ruff.returncode or mypy.returncode
+    elif command == "chaos":
+        args = [python, "-m", "tests.chaos.driver", *rest]
     elif command == "cancelq":
         args = [python, "-m", "cancelq.worker.cli", *rest]
     else:

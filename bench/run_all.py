@@ -24,6 +24,8 @@ HERE = Path(__file__).resolve().parent
 
 RUNS: list[tuple[str, list[str], list[str]]] = [
     ("overhead", ["overhead.py"], ["--orders", "300"]),
+    ("redis cost, one call", ["redis_cost.py"], ["--orders", "50"]),
+    ("redis cost, three calls", ["redis_cost.py", "--flow", "lazada"], ["--orders", "50"]),
     ("limiter fidelity", ["limiter_fidelity.py"], ["--jobs", "100"]),
     ("campaign intake", ["campaign_intake.py"], ["--rows", "5000"]),
     ("campaign drain", ["campaign_drain.py", "--plain"], ["--orders", "400"]),

@@ -63,13 +63,13 @@ class WorkerProcess:
         client = redis.Redis.from_url(self.redis_url)
         client.delete(f"cq:worker:{self.hostname}")
         with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
+            self.proc = proc = subprocess.Popen(
                 [sys.executable, "-m", "cancelq.worker.cli", "worker", "--concurrency", str(self.concurrency),
                  "--hostname", self.hostname, "--loglevel", "warning"],
                 stdout=log, stderr=subprocess.STDOUT, env=self.env)
-        wait_until(lambda: client.exists(f"cq:worker:{self.hostname}") or self.proc.poll() is not None,
+        wait_until(lambda: client.exists(f"cq:worker:{self.hostname}") or proc.poll() is not None,
                    timeout_s=30, what="the worker's heartbeat")
-        assert self.proc.poll() is None, f"worker exited: {self.log_path.read_text()[-2000:]}"
+        assert proc.poll() is None, f"worker exited: {self.log_path.read_text()[-2000:]}"
         return self
 
     def kill(self) -> None:

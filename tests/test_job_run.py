@@ -13,8 +13,9 @@ from cancelq.tasks.cancel import JobRun, accept_message
 from cancelq.worker import keys
 from cancelq.worker.deadletter import DeadFilter
 from cancelq.worker.intake import admit
-from cancelq.worker.ledger import JobRecord, now_ms
+from cancelq.worker.ledger import JobRecord, Ledger, now_ms
 from cancelq.worker.runtime import Runtime
+from cancelq.worker.scheduler import Delayed, Pump
 
 from .helpers import add_kit_shop, wait_until
 from .kits import Kit
@@ -136,21 +137,22 @@ def test_a_lease_is_held_until_it_expires_and_renewed_once_a_third_is_used(rt: R
                                                                            sandbox_url: str) -> None:
     shop = add_kit_shop(SHOPEE, sandbox, rt.shops, sandbox_url)
     job_id = _submit(rt, _job(SHOPEE, shop))
-    first = rt.ledger.begin(job_id)
+    ledger = Ledger(rt.redis, lease_ms=60_000)
+    first = ledger.begin(job_id)
     assert first.kind == "run" and first.record is not None and first.record.lease_until is not None
-    assert rt.ledger.begin(job_id).kind == "busy", "a second delivery must not run a leased job"
+    assert ledger.begin(job_id).kind == "busy", "a second delivery must not run a leased job"
     record = first.record
     lease = rt.redis.zscore(keys.LEASES, job_id)
-    rt.ledger.save(record, inflight="")
+    ledger.save(record, inflight="")
     assert rt.redis.zscore(keys.LEASES, job_id) == lease, "a fresh lease is not renewed on every write"
-    record.lease_until = now_ms() + rt.ledger.lease_ms // 2  # half of it used up
-    rt.ledger.save(record, inflight="")
-    assert rt.redis.zscore(keys.LEASES, job_id) > lease  # type: ignore[operator]
+    record.lease_until = now_ms() + 20_000  # two thirds of it used up
+    before = now_ms()
+    ledger.save(record, inflight="")
+    assert rt.redis.zscore(keys.LEASES, job_id) >= before + 60_000  # type: ignore[operator]
     assert int(rt.redis.hget(keys.job(job_id), "lease_until")) == record.lease_until  # type: ignore[arg-type]
     rt.redis.hset(keys.job(job_id), "lease_until", now_ms() - 1)  # its holder died and the lease ran out
-    again = rt.ledger.begin(job_id)
+    again = ledger.begin(job_id)
     assert again.kind == "run" and again.record is not None and again.record.deliveries == 2
-
 
 def test_transient_faults_are_retried_to_success(kit: Kit, rt: Runtime, sandbox: SandboxClient,
                                                  sandbox_url: str) -> None:
@@ -273,3 +275,24 @@ def test_dead_letter_export_and_purge(rt: Runtime, sandbox: SandboxClient, sandb
     assert rt.dead_letters.purge(DeadFilter(shop="other")) == 0
     assert rt.dead_letters.purge(DeadFilter(platform="shopee")) == 3
     assert rt.dead_letters.size() == 0
+
+
+def test_a_message_the_pump_sent_and_the_broker_lost_is_sent_again(rt: Runtime, sandbox: SandboxClient,
+                                                                    sandbox_url: str) -> None:
+    """The pump's claim on a job it re-sent stays until a worker begins the job: a message lost on its way (a
+    worker killed between taking it and beginning) is sent again when the claim expires, and only then."""
+    shop = add_kit_shop(SHOPEE, sandbox, rt.shops, sandbox_url)
+    job_id = _submit(rt, _job(SHOPEE, shop))
+    begun = rt.ledger.begin(job_id)
+    assert begun.record is not None
+    rt.ledger.wait(begun.record, due_ms=now_ms() - 1, fields={})
+    delayed = Delayed(rt.redis, claim_ms=300)
+    lost: list[str] = []
+    assert Pump(delayed, lost.append).pump_once() == 1 and lost == [job_id]
+    assert delayed.claim_due() == [], "claimed: not sent twice while the message may still arrive"
+    wait_until(lambda: delayed.claim_due() == [job_id], timeout_s=5, what="the lost message to be sent again")
+    assert rt.ledger.begin(job_id).kind == "run"
+    assert rt.redis.zscore(keys.CLAIMED, job_id) is None, "begin settles the claim"
+    rt.redis.zadd(keys.CLAIMED, {job_id: now_ms() - 1})  # a stale duplicate claim: begin saw the job before
+    JobRun(rt, job_id).run()  # a leftover message, while the job runs: busy, and the claim is settled
+    assert rt.redis.zscore(keys.CLAIMED, job_id) is None

@@ -339,6 +339,19 @@ def test_buyer_request_accepted_after_a_rejected_cancel(shop: SandboxClient, ada
     assert view["calls"] == {"cancel_order": 1, "get_order_detail": 1, "handle_buyer_cancellation": 1}
 
 
+
+def test_a_refusal_that_cannot_be_checked_is_retried_not_final(shop: SandboxClient, adapter: ShopeeAdapter) -> None:
+    """The refused cancel's follow-up read fails for a passing reason: the refusal is not final (the order may
+    be IN_CANCEL, which the other write takes), so the read's transient error is raised and the job retries."""
+    shop.add_order("shopee", SHOP, "B5", state="in_cancel")
+    shop.fault("shopee", "error", endpoint="get_order_detail", code="error_server", times=1)
+    with pytest.raises(TransientError) as caught:
+        adapter.run_step("cancel", customer("B5"), {})
+    assert caught.value.code == "error_server"
+    result = run_flow(adapter, customer("B5"))
+    assert result.data["operation"] == "handle_buyer_cancellation"
+    assert shop.order("shopee", "B5")["history"] == ["handle_buyer_cancellation ACCEPT"]
+
 def test_in_cancel_status_error_leads_to_accept(shop: SandboxClient, adapter: ShopeeAdapter) -> None:
     shop.add_order("shopee", SHOP, "B3", state="in_cancel")
     shop.fault("shopee", "error", endpoint="cancel_order", code="order.order_status_invalid",

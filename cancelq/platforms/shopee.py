@@ -340,10 +340,14 @@ class ShopeeAdapter:
         return StepResult(data=data, request_id=rid)
 
     def _after_rejection(self, request: CancelRequest, exc: PermanentError, *, tried: str) -> StepResult:
-        """A write refused on the order's state: read it once and take the one write that fits, if any."""
+        """A write refused on the order's state: read it once and take the one write that fits, if any.
+
+        When that read fails for a passing reason, the refusal cannot be judged (the order may be
+        IN_CANCEL, which the other write takes), so the read's error is raised: the job retries.
+        """
         try:
             order, rid = self._read_order(request, step="cancel")
-        except PlatformError:
+        except PermanentError:
             raise exc from None
         raw = str(order.get("order_status", ""))
         if raw == "CANCELLED":

@@ -72,6 +72,7 @@ def _control_routes() -> list[web.RouteDef]:
         web.get(f"{p}/orders", _list_orders),
         web.post(f"{p}/faults", _add_fault),
         web.delete(f"{p}/faults", _clear_faults),
+        web.delete(f"{p}/faults/{{fault_id}}", _remove_fault),
         web.post(f"{p}/tokens/expire", _expire_token),
         web.post(f"{p}/limits", _set_limits),
         web.get(f"{p}/stats", _stats),
@@ -173,6 +174,14 @@ async def _add_fault(request: web.Request) -> web.Response:
 async def _clear_faults(request: web.Request) -> web.Response:
     _store(request).faults.clear()
     return json_response({"ok": True})
+
+
+async def _remove_fault(request: web.Request) -> web.Response:
+    raw = request.match_info["fault_id"]
+    fault = _store(request).faults.remove(int(raw)) if raw.isdigit() else None
+    if fault is None:
+        raise web.HTTPNotFound(text=f"no fault {raw}")
+    return json_response({"fault": fault.view()})
 
 
 async def _expire_token(request: web.Request) -> web.Response:

@@ -68,6 +68,11 @@ class SandboxClient:
         result: dict[str, Any] = self._call("POST", "/faults", {"platform": platform, "kind": kind, **spec})
         return result["faults"][0]  # type: ignore[no-any-return]
 
+    def remove_fault(self, fault_id: int) -> dict[str, Any]:
+        """Take one fault out by its id (``fault(...)["id"]``); answers it with its final ``hits`` and ``seen``."""
+        result: dict[str, Any] = self._call("DELETE", f"/faults/{fault_id}")
+        return result["fault"]  # type: ignore[no-any-return]
+
     def clear_faults(self) -> None:
         self._call("DELETE", "/faults")
 

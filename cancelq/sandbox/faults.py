@@ -87,6 +87,14 @@ class FaultBook:
                 hit[fault.kind] = fault
         return list(hit.values())
 
+    def remove(self, fault_id: int) -> Fault | None:
+        """Take one fault out by id (the others keep their counters); None when there is no such fault."""
+        with self._lock:
+            for n, fault in enumerate(self._faults):
+                if fault.id == fault_id:
+                    return self._faults.pop(n)
+        return None
+
     def clear(self) -> None:
         with self._lock:
             self._faults.clear()

@@ -80,10 +80,14 @@ and replies than the server spends on the work."""
 
 _BEGIN = """
 local flat = redis.call('HGETALL', KEYS[1])
-if #flat == 0 then return {'missing'} end
+if #flat == 0 then
+  redis.call('ZREM', KEYS[4], ARGV[1])
+  return {'missing'}
+end
 local h = {}
 for i = 1, #flat, 2 do h[flat[i]] = flat[i + 1] end
 local state = h['state']
+if state ~= 'queued' then redis.call('ZREM', KEYS[4], ARGV[1]) end
 if state == 'succeeded' or state == 'already_cancelled' or state == 'dead' or state == 'rejected'
    or state == 'aborted' or state == 'previewed' then
   return {'final', state}
@@ -106,9 +110,13 @@ for k, v in pairs(h) do out[#out + 1] = k; out[#out + 1] = v end
 return {'run', out}
 """
 """Take the lease: one read of the job and two writes. The lease's expiry is in the job (``lease_until``, what
-``busy`` is judged by) and in ``cq:leases`` (where the pump finds it when its holder died). The job's safety-net
-entry on the delayed set stays until the job waits or ends; if it comes due first, the message it sends finds
-the job busy. The pump releases its own claims after publishing."""
+``busy`` is judged by) and in ``cq:leases`` (where the pump finds it when its holder died).
+
+A job the pump sent (a wait come due, an expired lease, a queued job's safety net) keeps the pump's claim
+until this script sees it, so a message lost on its way (a worker killed between taking it from the
+broker and beginning) is sent again when the claim expires. A fresh queued job skips that write: it has
+no claim unless its safety net fired, and a claim left over only sends one more message, which finds it
+running or final. The job's safety-net entry on the delayed set stays until the job waits or ends."""
 
 
 def now_ms() -> int:
@@ -250,7 +258,7 @@ class Ledger:
 
     def begin(self, job_id: str) -> Begin:
         """Take the job's lease and mark it running, unless it is final, leased, or not yet due."""
-        result = self._begin(keys=[keys.job(job_id), keys.LEASES, keys.DELAYED],
+        result = self._begin(keys=[keys.job(job_id), keys.LEASES, keys.DELAYED, keys.CLAIMED],
                              args=[job_id, now_ms(), self.lease_ms])
         kind = str(result[0])
         if kind == "run":

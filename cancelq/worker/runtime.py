@@ -72,7 +72,7 @@ class Runtime:
 
     @cached_property
     def delayed(self) -> Delayed:
-        return Delayed(self.redis)
+        return Delayed(self.redis, claim_ms=int(max(self.settings.lease_s, 30) * 1000))
 
     @cached_property
     def session(self) -> requests.Session:

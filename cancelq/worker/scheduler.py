@@ -5,10 +5,10 @@ through the visibility timeout, so a long wait could run twice or vanish with
 the process. cancelq never uses them: a waiting job is a member of a sorted set
 scored by its due time, and each worker runs a small pump that claims due jobs
 atomically and publishes them. A claim is itself a lease: if the pump dies
-between claiming and publishing, the claim expires and another pump sends the
-job. The same script hands back the jobs of runners whose lease expired (a
-worker killed mid-job), so they are taken over without waiting for the
-broker's visibility timeout.
+between claiming and publishing, or the message is lost before a worker begins
+the job, the claim expires and a pump sends the job again. The same script
+hands back the jobs of runners whose lease expired (a worker killed mid-job),
+so they are taken over without waiting for the broker's visibility timeout.
 """
 
 from __future__ import annotations
@@ -56,10 +56,6 @@ class Delayed:
         result = self._claim(keys=[keys.DELAYED, keys.CLAIMED, keys.LEASES], args=[now_ms(), limit, self.claim_ms])
         return [str(i) for i in result]
 
-    def release(self, job_ids: list[str]) -> None:
-        if job_ids:
-            self.r.zrem(keys.CLAIMED, *job_ids)
-
 
 class Pump(threading.Thread):
     """Moves due jobs from the delayed set to the broker, every ``interval_s``."""
@@ -96,10 +92,10 @@ class Pump(threading.Thread):
             self._beat_at = time.monotonic()
 
     def pump_once(self) -> int:
+        """Publish the due jobs; their claims stay until ``Ledger.begin`` sees the job (or expire: sent again)."""
         due = self.delayed.claim_due(self.batch)
         for job_id in due:
             self.publish(job_id)
-        self.delayed.release(due)
         return len(due)
 
     def stop(self) -> None:

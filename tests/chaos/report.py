@@ -1,0 +1,305 @@
+"""What a chaos run did, counted from the ledger (Redis job hashes) and from the sandbox's own counters."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from cancelq.sandbox.control import SandboxClient, is_cancelled
+from cancelq.worker import keys
+from cancelq.worker.campaigns import store
+from cancelq.worker.ledger import FINAL_STATES, STATES, JobRecord
+from cancelq.worker.runtime import Runtime
+
+from .world import INVALID_SOURCE, Order
+
+CANCELLED_STATES = frozenset({"succeeded", "already_cancelled"})
+SHOWN = 8
+"""How many examples a failure line lists."""
+
+
+@dataclass
+class ChaosLog:
+    """What the driver did to the system, for the table and for the test's "the chaos happened" checks."""
+
+    kills: int = 0
+    redis_restarts: int = 0
+    redis_down_s: float = 0.0
+    outage_platform: str = ""
+    outage_s: float = 0.0
+    outage_hits: int = 0
+    expired: list[tuple[str, str]] = field(default_factory=list)
+    """(platform, shop ref) whose access token the sandbox expired mid-run."""
+    ships: int = 0
+    bursts: int = 0
+    campaigns: list[str] = field(default_factory=list)
+    campaign_invalid_expected: int = 0
+    campaign_invalid_seen: int = 0
+    singles: int = 0
+    wire: int = 0
+    duplicates: int = 0
+    duplicates_created: int = 0
+    """Duplicate submissions that created a job or sent one: each is a failure."""
+    invalid_submitted: int = 0
+    submit_s: float = 0.0
+    drain_s: float = 0.0
+    elapsed_s: float = 0.0
+
+
+@dataclass
+class Report:
+    log: ChaosLog
+    rows: list[list[str]]
+    submitted: int
+    final: int
+    unfinished: list[str]
+    cancelled_twice: list[str]
+    ledger_only: list[str]
+    platform_only: list[str]
+    decoys_touched: list[str]
+    wrong_outcome: list[str]
+    credited_after_ambiguity: int
+    dead: int
+    dead_letters: Counter[str]
+    dead_not_permanent: list[str]
+    dead_unexplained: list[str]
+    dead_letters_unmatched: list[str]
+    rejected: int
+    rejected_valid: list[str]
+    campaigns_off: list[str]
+    """Campaigns not finished, or whose live counters differ from their jobs' states in the ledger."""
+    refreshes: dict[str, int]
+    needs_reauth: list[str]
+    faults_hit: Counter[str]
+    retried: int
+    redelivered: int
+    max_deliveries: int
+    slowest: tuple[float, str]
+    """The longest a job took beyond its own stated waits (seconds, job): kills and lost messages show here."""
+
+    def failures(self) -> list[str]:
+        """Every broken promise, one line each (empty: the run is sound)."""
+        checks = [
+            (self.unfinished, "jobs not final (lost or stuck)"),
+            (self.cancelled_twice, "orders cancelled more than once"),
+            (self.ledger_only, "cancelled per the ledger but not on the platform"),
+            (self.platform_only, "cancelled on the platform but not succeeded/already_cancelled in the ledger"),
+            (self.dead_not_permanent, "dead letters without a permanent cause"),
+            (self.dead_unexplained, "dead jobs whose order never shipped"),
+            (self.dead_letters_unmatched, "dead jobs and dead-letter entries that do not match"),
+            (self.rejected_valid, "valid jobs rejected"),
+            (self.decoys_touched, "orders without a job that were called"),
+            (self.wrong_outcome, "jobs whose outcome contradicts the platform's count of our cancels"),
+            (self.needs_reauth, "shops parked for re-authorisation"),
+            (self.campaigns_off, "campaigns unfinished or counting differently from the ledger"),
+        ]
+        out = [f"{len(items)} {what}: {', '.join(items[:SHOWN])}" for items, what in checks if items]
+        if self.rejected != self.log.invalid_submitted:
+            out.append(f"rejected {self.rejected} jobs, {self.log.invalid_submitted} invalid ones were submitted")
+        if self.log.campaign_invalid_seen != self.log.campaign_invalid_expected:
+            out.append(f"campaign invalid rows: {self.log.campaign_invalid_seen}, "
+                       f"expected {self.log.campaign_invalid_expected}")
+        if self.log.duplicates_created:
+            out.append(f"{self.log.duplicates_created} duplicate submissions created or sent a job")
+        unrefreshed = [shop for shop, n in self.refreshes.items() if n < 1]
+        if unrefreshed:
+            out.append(f"expired tokens never refreshed: {', '.join(unrefreshed)}")
+        return out
+
+    def table(self) -> str:
+        log = self.log
+        outcome = _table(["platform", "orders", "succeeded", "already_cancelled", "dead", "rejected", "unfinished",
+                          "cancelled (platform)", "cancelled (ledger)", "mismatched", "cancelled twice"], self.rows)
+        checks = _table(["check", "count", "ok"], [
+            ["jobs submitted / final", f"{self.submitted} / {self.final}", _ok(self.submitted == self.final)],
+            ["orders cancelled twice (sandbox)", str(len(self.cancelled_twice)), _ok(not self.cancelled_twice)],
+            ["ledger vs platform mismatches", f"{len(self.ledger_only)} ledger only, {len(self.platform_only)} "
+             "platform only", _ok(not (self.ledger_only or self.platform_only))],
+            ["dead letters (by kind)", _counts(self.dead_letters) or "0", _ok(not self.dead_not_permanent)],
+            ["dead jobs / dead letters", f"{self.dead} / {sum(self.dead_letters.values())}",
+             _ok(not self.dead_letters_unmatched)],
+            ["dead on an order that never shipped", str(len(self.dead_unexplained)), _ok(not self.dead_unexplained)],
+            ["rejected / invalid submitted", f"{self.rejected} / {log.invalid_submitted}",
+             _ok(self.rejected == log.invalid_submitted and not self.rejected_valid)],
+            ["campaign invalid rows / expected", f"{log.campaign_invalid_seen} / {log.campaign_invalid_expected}",
+             _ok(log.campaign_invalid_seen == log.campaign_invalid_expected)],
+            ["duplicates submitted / sent again", f"{log.duplicates} / {log.duplicates_created}",
+             _ok(not log.duplicates_created)],
+            ["campaigns finished, counters = ledger", f"{len(log.campaigns) - len(self.campaigns_off)} / "
+             f"{len(log.campaigns)}", _ok(not self.campaigns_off)],
+            ["decoy orders called", str(len(self.decoys_touched)), _ok(not self.decoys_touched)],
+            ["outcome vs our cancels applied", f"{len(self.wrong_outcome)} contradict ("
+             f"{self.credited_after_ambiguity} credited to us after an ambiguous answer)", _ok(not self.wrong_outcome)],
+            ["token refreshes after expiry", _counts(Counter(self.refreshes)) or "none expired",
+             _ok(all(n >= 1 for n in self.refreshes.values()) and not self.needs_reauth)],
+        ])
+        chaos = _table(["chaos", "done"], [
+            ["elapsed", f"{log.elapsed_s:.1f}s (submitting {log.submit_s:.1f}s, draining {log.drain_s:.1f}s)"],
+            ["submitted", f"{len(log.campaigns)} campaigns, {log.singles} single jobs, {log.wire} from a "
+                          f"foreign Celery client"],
+            ["worker SIGKILLs (each restarted)", str(log.kills)],
+            ["Redis restarts (AOF on)", f"{log.redis_restarts} (down {log.redis_down_s:.1f}s)"],
+            ["platform outage", f"{log.outage_platform} {log.outage_s:.1f}s, {log.outage_hits} calls refused"],
+            ["tokens expired", ", ".join(f"{p}/{r}" for p, r in log.expired) or "none"],
+            ["orders shipped mid-run (control API)", str(log.ships)],
+            ["429/ban bursts", str(log.bursts)],
+            ["jobs retried", str(self.retried)],
+            ["jobs run again without a wait (taken over) / most runs", f"{self.redelivered} / {self.max_deliveries}"],
+            ["longest time a job spent beyond its own waits", f"{self.slowest[0]:.1f}s ({self.slowest[1]})"],
+            ["faults hit (scripted, all kinds)", str(sum(self.faults_hit.values()))],
+            *([f"  {name}", str(n)] for name, n in sorted(self.faults_hit.items())),
+        ])
+        return f"{outcome}\n\n{checks}\n\n{chaos}"
+
+
+def collect(rt: Runtime, sandbox: SandboxClient, orders: list[Order], job_ids: dict[tuple[str, str], str],
+            log: ChaosLog) -> Report:
+    """Count the run's outcome. ``job_ids`` maps each submitted order to its job (absent: never recorded)."""
+    records = _records(rt, list(job_ids.values()))
+    views = {(o["platform"], o["order_id"]): o for o in sandbox.orders()}
+    stats = sandbox.stats()
+    submitted = [o for o in orders if not o.decoy]
+    by_order = {o.key: records.get(job_ids.get(o.key, "")) for o in submitted}
+    ledger_cancelled = {k for k, r in by_order.items() if r is not None and r.state in CANCELLED_STATES}
+    platform_cancelled = {o.key for o in submitted if is_cancelled(views[o.key])}
+    dead = {k: r for k, r in by_order.items() if r is not None and r.state == "dead"}
+    dlq = list(rt.dead_letters.iter())
+    rejected = _records(rt, [str(i) for i in rt.redis.zrange(keys.REJECTED, 0, -1)])
+    wrong, ambiguous = _wrong_outcomes(submitted, by_order, views)
+    return Report(
+        log=log,
+        rows=_rows(submitted, by_order, views, stats["cancelled_twice"], ledger_cancelled ^ platform_cancelled),
+        submitted=len(submitted),
+        final=sum(1 for r in by_order.values() if r is not None and r.final),
+        unfinished=[f"{o.platform}/{o.order_id}={_where(r)}" for o in submitted
+                    if (r := by_order[o.key]) is None or not r.final],
+        cancelled_twice=list(stats["cancelled_twice"]),
+        ledger_only=_names(ledger_cancelled - platform_cancelled, by_order),
+        platform_only=_names(platform_cancelled - ledger_cancelled, by_order),
+        decoys_touched=[f"{o.platform}/{o.order_id}" for o in orders if o.decoy and _called(views[o.key])],
+        wrong_outcome=wrong,
+        credited_after_ambiguity=ambiguous,
+        dead=len(dead),
+        dead_letters=Counter(str(e.get("kind")) for e in dlq),
+        dead_not_permanent=[f"{e['job_id']}({e.get('kind')}:{(e.get('error') or {}).get('code')})" for e in dlq
+                            if e.get("kind") != "permanent"],
+        dead_unexplained=[f"{k[0]}/{k[1]}={r.job_id}" for k, r in dead.items()
+                          if not _shipped(views[k]) and _seeded(orders, k) != "shipped"],
+        dead_letters_unmatched=sorted({r.job_id for r in dead.values()} ^ {str(e["job_id"]) for e in dlq}),
+        rejected=len(rejected),
+        rejected_valid=[f"{r.job_id}({r.reject_reason[:60]})" for r in rejected.values()
+                        if r.job.get("source") != INVALID_SOURCE],
+        campaigns_off=[off for cid in log.campaigns if (off := _campaign_off(rt, cid))],
+        refreshes={f"{p}/{ref}": int(sandbox.shop(p, ref)["refreshes"]) for p, ref in log.expired},
+        needs_reauth=[f"{s.platform}/{s.name}" for s in rt.shops.all() if s.needs_reauth],
+        faults_hit=_fault_hits(stats["faults_pending"]),
+        retried=sum(1 for r in records.values() if r.attempts > 0),
+        redelivered=sum(1 for r in records.values() if r.deliveries > 1),
+        max_deliveries=max((r.deliveries for r in records.values()), default=0),
+        slowest=max((_beyond_waits(r) for r in records.values() if r.finished_at), default=(0.0, "")),
+    )
+
+
+def _records(rt: Runtime, ids: list[str]) -> dict[str, JobRecord]:
+    pipe = rt.redis.pipeline(transaction=False)
+    for job_id in ids:
+        pipe.hgetall(keys.job(job_id))
+    return {job_id: JobRecord.from_hash(h) for job_id, h in zip(ids, pipe.execute(), strict=True) if h}
+
+
+def _rows(orders: list[Order], by_order: dict[tuple[str, str], JobRecord | None], views: dict[Any, Any],
+          twice: list[str], mismatched: set[tuple[str, str]]) -> list[list[str]]:
+    rows = []
+    for platform in [*sorted({o.platform for o in orders}), "all"]:
+        mine = [o for o in orders if platform in ("all", o.platform)]
+        states = Counter(r.state if r is not None else "missing" for r in (by_order[o.key] for o in mine))
+        unfinished = sum(n for s, n in states.items() if s not in FINAL_STATES)
+        rows.append([platform, str(len(mine)), *(str(states[s]) for s in ("succeeded", "already_cancelled", "dead",
+                                                                          "rejected")),
+                     str(unfinished), str(sum(1 for o in mine if is_cancelled(views[o.key]))),
+                     str(sum(states[s] for s in CANCELLED_STATES)), str(sum(1 for o in mine if o.key in mismatched)),
+                     str(sum(1 for t in twice if platform in ("all", t.split("/")[0])))])
+    return rows
+
+
+def _wrong_outcomes(orders: list[Order], by_order: dict[tuple[str, str], JobRecord | None],
+                    views: dict[Any, Any]) -> tuple[list[str], int]:
+    """Outcomes that contradict the platform's count of our cancels; and how many orders cancelled before were
+    credited to us after an ambiguous answer (allowed: after a 5xx nobody can tell whose cancel it was)."""
+    wrong, ambiguous = [], 0
+    for order in orders:
+        record = by_order[order.key]
+        if record is None or record.state not in CANCELLED_STATES:
+            continue
+        applied = int(views[order.key]["cancels_applied"])
+        if record.state == "succeeded" and applied == 0 and order.state == "cancelled":
+            ambiguous += 1
+        elif (record.state == "succeeded") != (applied == 1):
+            wrong.append(f"{order.platform}/{order.order_id}={record.job_id}({record.state}, seeded {order.state}, "
+                         f"{applied} applied)")
+    return wrong, ambiguous
+
+
+def _campaign_off(rt: Runtime, campaign_id: str) -> str:
+    """Empty when the campaign finished and its counters hold its jobs' ledger states, else what differs."""
+    campaign = store(rt).get(campaign_id)
+    ids = [str(i) for i in rt.redis.hkeys(keys.campaign_states(campaign_id))]
+    actual = Counter(r.state for r in _records(rt, ids).values())
+    off = {s: f"{campaign.counts.get(s, 0)}!={actual[s]}" for s in STATES
+           if s in campaign.counts and campaign.counts.get(s, 0) != actual[s]}
+    if campaign.finished and not off:
+        return ""
+    return f"{campaign_id}({campaign.status}{', ' if off else ''}{', '.join(f'{k} {v}' for k, v in off.items())})"
+
+
+def _beyond_waits(record: JobRecord) -> tuple[float, str]:
+    waited_s = sum(float(e.get("delay_s") or 0) for e in record.events if e.get("event") == "retry")
+    return ((record.finished_at or 0) - record.created_at) / 1000 - waited_s, record.job_id
+
+
+def _names(keys_: set[tuple[str, str]], by_order: dict[tuple[str, str], JobRecord | None]) -> list[str]:
+    return [f"{p}/{o}={_where(by_order[(p, o)])}" for p, o in sorted(keys_)]
+
+
+def _where(record: JobRecord | None) -> str:
+    if record is None:
+        return "no record"
+    return f"{record.job_id}:{record.state}" + (f"({record.dead_kind})" if record.dead_kind else "")
+
+
+def _shipped(view: dict[str, Any]) -> bool:
+    return "shipped" in view.get("history", [])
+
+
+def _seeded(orders: list[Order], key: tuple[str, str]) -> str:
+    return next(o.state for o in orders if o.key == key)
+
+
+def _called(view: dict[str, Any]) -> bool:
+    return bool(view["calls"]) or bool(view["cancels_applied"])
+
+
+def _fault_hits(pending: list[dict[str, Any]]) -> Counter[str]:
+    hits: Counter[str] = Counter()
+    for fault in pending:
+        label = fault.get("code") or fault.get("http_status") or ""
+        where = f"{fault.get('endpoint') or 'any'}{' after the write' if fault.get('after_write') else ''}"
+        hits[f"{fault['platform']} {fault['kind']} {label} on {where}".replace("  ", " ")] += int(fault["hits"])
+    return Counter({k: v for k, v in hits.items() if v})
+
+
+def _counts(counter: Counter[str]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(counter.items()))
+
+
+def _ok(good: bool) -> str:
+    return "ok" if good else "FAIL"
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(str(row[i])) for row in [headers, *rows]) for i in range(len(headers))]
+    lines = ["  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+             for row in [headers, ["-" * w for w in widths], *rows]]
+    return "\n".join(lines)
+
