@@ -14,6 +14,7 @@ from typing import Any
 from celery import Celery, signals
 
 from . import keys, metrics  # noqa: F401  (metrics: connects the worker_ready handler serving /metrics)
+from .broker import reuse_clients
 from .jobs import TASK_NAME
 from .ledger import now_ms
 from .logging import configure, get_logger
@@ -24,6 +25,7 @@ from .settings import Settings, get_settings
 
 def make_app(settings: Settings | None = None) -> Celery:
     settings = settings or get_settings()
+    reuse_clients()
     redis_url = resolve_redis_url(settings)
     app = Celery("cancelq", broker=settings.broker_url or redis_url, include=["cancelq.tasks.cancel"])
     app.conf.update(
