@@ -12,11 +12,11 @@ from typer.testing import CliRunner
 
 from cancelq.sandbox.control import SandboxClient
 from cancelq.tasks.cancel import JobRun
-from cancelq.worker import controls
+from cancelq.worker import controls, keys
 from cancelq.worker.cli import app as cli_app
 from cancelq.worker.intake import admit
 from cancelq.worker.ledger import now_ms
-from cancelq.worker.ratelimit import Gate, Limit, shop_scope
+from cancelq.worker.ratelimit import Gate, Limit, WriteMark, shop_scope
 from cancelq.worker.runtime import Runtime, reset_runtime
 from cancelq.worker.settings import Settings, get_settings
 
@@ -90,6 +90,28 @@ def test_all_limits_that_apply_are_honoured(redis_client: redis.Redis) -> None:
     other = gate.check(limits=[("app", app_limit), ("shop-b", shop_limit)], cooldowns=[], circuits=[], job_id="j")
     assert first.allowed and not second.allowed and other.allowed
 
+
+
+def test_a_write_is_recorded_in_flight_by_the_call_that_lets_it_go(redis_client: redis.Redis) -> None:
+    """One script checks the pauses, takes the slot and records the step in flight, before the request leaves;
+    a held write records nothing and takes no slot."""
+    gate = Gate(redis_client)
+    limit = Limit(rate_per_s=1, burst=1)
+    job_key = keys.job("J-1")
+    mark = WriteMark(job_key, "cancel", ["all", "shop:shopee/s1"])
+    controls.pause(redis_client, "shop:shopee/s1", "maintenance")
+    held = gate.check(limits=[("s", limit)], cooldowns=[], circuits=[], job_id="J-1", mark=mark)
+    assert not held.allowed and held.paused is not None and held.paused[0] == "shop:shopee/s1"
+    assert "maintenance" in held.paused[1]
+    assert redis_client.hget(job_key, "inflight") is None and redis_client.get(keys.limit("s")) is None
+    controls.resume(redis_client, "shop:shopee/s1")
+    allowed = gate.check(limits=[("s", limit)], cooldowns=[], circuits=[], job_id="J-1", mark=mark)
+    assert allowed.allowed and allowed.paused is None
+    assert redis_client.hget(job_key, "inflight") == "cancel"
+    denied = gate.check(limits=[("s", limit)], cooldowns=[], circuits=[], job_id="J-2",
+                        mark=WriteMark(keys.job("J-2"), "cancel", ["all"]))
+    assert not denied.allowed and denied.why == "rate_limit"
+    assert redis_client.hget(keys.job("J-2"), "inflight") is None, "a write the limiter holds is not in flight"
 
 def test_a_ban_cools_the_scope_down_for_every_worker(rt: Runtime, sandbox: SandboxClient, sandbox_url: str) -> None:
     shop = add_kit_shop(LAZADA, sandbox, rt.shops, sandbox_url)

@@ -18,15 +18,23 @@ from cancelq.platforms.errors import AlreadyCancelled, PermanentError, PlatformE
 from cancelq.worker import keys, metrics
 from cancelq.worker.app import app
 from cancelq.worker.campaign_hooks import Aborted, JobHook
-from cancelq.worker.campaigns import is_abort
 from cancelq.worker.controls import job_scopes
 from cancelq.worker.flower_events import DeadLettered, dead_lettered, waiting
 from cancelq.worker.intake import admit
 from cancelq.worker.jobs import TASK_NAME, InvalidJob, Job, parse_job
 from cancelq.worker.ledger import add_event, now_ms
+from cancelq.worker.ratelimit import WriteMark
 from cancelq.worker.runtime import Runtime, get_runtime
 from cancelq.worker.shops import Shop
-from cancelq.worker.throttle import Deferred, campaign_limit, circuit_dirty, current_job, probing, sent
+from cancelq.worker.throttle import (
+    Deferred,
+    campaign_limit,
+    circuit_dirty,
+    current_job,
+    probing,
+    sent,
+    write_mark,
+)
 
 from .policy import decide
 
@@ -79,6 +87,7 @@ class JobRun:
         current_job.set(self.job_id)
         probing.set(False)
         circuit_dirty.set(False)
+        write_mark.set(None)
         campaign_limit.set(None)
         begin = self.rt.ledger.begin(self.job_id)
         if begin.kind == "busy" and begin.at_ms is not None:
@@ -132,8 +141,8 @@ class JobRun:
                 continue
             self.current = spec
             self.writing = spec if spec.writes else None
-            if spec.writes:
-                self.mark_in_flight(spec)
+            write_mark.set(WriteMark(keys.job(self.job_id), spec.name, job_scopes(self.rec.job)) if spec.writes
+                           else None)
             campaign_limit.set(self.campaign.limit if self.campaign is not None and spec.writes else None)
             sent.set(0)
             started = self.step_started = time.perf_counter()
@@ -149,6 +158,7 @@ class JobRun:
             self.log.info("step", step=spec.name, api=spec.api, attempt=self.rec.attempts + 1,
                           request_id=result.request_id, duration_ms=round((time.perf_counter() - started) * 1000, 1),
                           outcome=result.outcome.value if result.outcome else "ok")
+            write_mark.set(None)
             if result.outcome is not None:
                 self.finish(result.outcome.value)
                 return
@@ -172,20 +182,6 @@ class JobRun:
         self.log.info("step", step="preview", order_state=data["state"], request_id=request_id)
         self.finish("previewed")
 
-    def mark_in_flight(self, spec: StepSpec) -> None:
-        """Record the write as in flight, in one round trip with the pause check; a pause defers the job."""
-        scopes = job_scopes(self.rec.job)
-        pipe = self.rt.redis.pipeline(transaction=False)
-        pipe.hmget(keys.PAUSES, scopes)
-        flags = self.rt.ledger.save(self.rec, pipe=pipe, inflight=spec.name, step=spec.name)[0]
-        paused = next(((scope, flag) for scope, flag in zip(scopes, flags, strict=True) if flag is not None), None)
-        if paused is not None:
-            self.rt.ledger.save(self.rec, inflight="")
-            if is_abort(paused[1]):
-                raise Aborted(f"{paused[0]} was aborted")
-            raise Deferred(self.settings.pause_recheck_s, f"paused:{paused[0]}")
-        self.rec.inflight = spec.name
-
     def reconcile(self, error: PlatformError | None = None) -> bool:
         """Read the order before any second write; True when that settled the job."""
         status = self.adapter.read_status(self.job.request())
@@ -207,20 +203,20 @@ class JobRun:
         return False
 
     def handle(self, error: Exception) -> None:
-        if self.step_started is not None and self.current is not None and not isinstance(error, Deferred):
+        write_mark.set(None)  # what follows (a reconcile read, a retry's refresh) is not the write
+        if self.step_started is not None and self.current is not None and not isinstance(error, Deferred | Aborted):
             metrics.step_observed(self.job.platform, self.current.name, time.perf_counter() - self.step_started,
                                   ok=False)
         self.step_started = None
         if isinstance(error, Aborted):
             self.finish("aborted")
             return
+        if self.writing is not None and sent.get():
+            self.rec.inflight = self.writing.name  # the gate recorded it as it let the write go
         if isinstance(error, Deferred):
-            if self.writing is not None and sent.get() == 0 and self.rec.inflight:
-                self.rt.ledger.save(self.rec, inflight="")  # held at the gate: nothing of this step was sent
-                self.rec.inflight = ""
             self.defer(error)
             return
-        if isinstance(error, PlatformError) and self.writing is not None:
+        if isinstance(error, PlatformError) and self.writing is not None and self.rec.inflight:
             if error.check_status:
                 try:
                     if self.reconcile(error):

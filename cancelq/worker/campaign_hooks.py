@@ -21,16 +21,12 @@ from .campaigns import Info, cached_info, store, webhook_host
 from .ledger import now_ms
 from .ratelimit import Limit
 from .runtime import Runtime
-from .throttle import Deferred
+from .throttle import Aborted, Deferred
 
 WEBHOOK_TIMEOUT_S = (3.05, 10.0)
 WEBHOOK_TRIES = 3
 
 log = structlog.get_logger("cancelq.campaign")
-
-
-class Aborted(Exception):
-    """The job's campaign was aborted before the job's write was sent: it ends ``aborted``."""
 
 
 class JobHook:

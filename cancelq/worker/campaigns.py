@@ -276,16 +276,6 @@ def forget_info(campaign_id: str) -> None:
         _info_cache.pop(key, None)
 
 
-def is_abort(pause_value: str | None) -> bool:
-    """Whether a pause-scope value is a campaign abort (``abort`` sets one; the task reads it before writes)."""
-    if not pause_value or "abort" not in pause_value:
-        return False
-    try:
-        return bool(json.loads(pause_value).get("abort"))
-    except (ValueError, AttributeError):
-        return False
-
-
 class Campaigns:
     """The campaign store."""
 
@@ -505,4 +495,4 @@ def store(rt: Runtime) -> Campaigns:
 
 
 __all__ = ["COUNTERS", "TALLIES", "Campaign", "CampaignError", "CampaignNotFound", "Campaigns", "Info", "cached_info",
-           "forget_info", "is_abort", "store"]
+           "forget_info", "store"]

@@ -40,6 +40,16 @@ def job_scopes(job: dict[str, Any]) -> list[str]:
     return scopes
 
 
+def is_abort(pause_value: str | None) -> bool:
+    """Whether a pause-scope value is a campaign abort (``abort`` sets one; the gate reads it before writes)."""
+    if not pause_value or "abort" not in pause_value:
+        return False
+    try:
+        return bool(json.loads(pause_value).get("abort"))
+    except (ValueError, AttributeError):
+        return False
+
+
 def pause(client: redis.Redis, scope: str, reason: str = "") -> None:
     client.hset(keys.PAUSES, scope, json.dumps({"at": int(time.time() * 1000), "reason": reason}))
 

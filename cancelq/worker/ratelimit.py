@@ -24,6 +24,15 @@ local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 local n_limits, n_cool, n_circ = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local job, probe_ms = ARGV[4], tonumber(ARGV[5])
 local wait, why, dirty = 0, '', 0
+local n_keys = n_limits + n_cool + n_circ
+local mark_at = 6 + 2 * n_limits
+local n_pauses = tonumber(ARGV[mark_at] or '0')
+if n_pauses > 0 then
+  local flags = redis.call('HMGET', KEYS[n_keys + 1], unpack(ARGV, mark_at + 2, mark_at + 1 + n_pauses))
+  for i = 1, n_pauses do
+    if flags[i] then return {0, 0, 'paused', 0, ARGV[mark_at + 1 + i], flags[i]} end
+  end
+end
 local half_open = {}
 for i = n_limits + n_cool + 1, n_limits + n_cool + n_circ do
   local c = redis.call('HMGET', KEYS[i], 'open_until', 'probe', 'probe_until', 'failures')
@@ -61,6 +70,7 @@ for _, key in ipairs(half_open) do
   redis.call('HSET', key, 'probe', job, 'probe_until', now + probe_ms)
   role = 'probe'
 end
+if n_pauses > 0 then redis.call('HSET', KEYS[n_keys + 2], 'inflight', ARGV[mark_at + 1], 'step', ARGV[mark_at + 1]) end
 return {1, 0, role, dirty}
 """
 
@@ -108,6 +118,18 @@ class Verdict:
     why: str = ""
     dirty: bool = False
     """A circuit of the call counts failures: a job that ends well must reset it."""
+    paused: tuple[str, str] | None = None
+    """The write is held by a pause: (scope, the pause's value)."""
+
+
+@dataclass(frozen=True)
+class WriteMark:
+    """A write is about to go: hold it if one of ``scopes`` is paused, else record ``step`` in flight on
+    ``job_key`` in the same script that takes its slot, before the request leaves."""
+
+    job_key: str
+    step: str
+    scopes: Sequence[str]
 
 
 def app_scope(platform: str, credentials: Mapping[str, Any]) -> str:
@@ -118,6 +140,10 @@ def shop_scope(platform: str, shop: str, credentials: Mapping[str, Any]) -> str:
     return f"{app_scope(platform, credentials)}:{shop}"
 
 
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 class Gate:
     def __init__(self, client: redis.Redis, *, probe_s: float = 30.0) -> None:
         self.r = client
@@ -125,15 +151,18 @@ class Gate:
         self._gate = client.register_script(_GATE)
 
     def check(self, *, limits: Sequence[tuple[str, Limit]], cooldowns: Sequence[str], circuits: Sequence[str],
-              job_id: str) -> Verdict:
+              job_id: str, mark: WriteMark | None = None) -> Verdict:
         """Take a slot in every limit, or say how long to wait and why (nothing is taken then)."""
         args: list[Any] = [len(limits), len(cooldowns), len(circuits), job_id, self.probe_ms]
         for _, limit in limits:
             args += [1000.0 / limit.rate_per_s, limit.burst]
         key_list = [keys.limit(s) for s, _ in limits] + [keys.cooldown(s) for s in cooldowns] + list(circuits)
-        allowed, wait_ms, why, dirty = self._gate(keys=key_list, args=args)
-        return Verdict(bool(int(allowed)), int(wait_ms) / 1000, why.decode() if isinstance(why, bytes) else str(why),
-                       bool(int(dirty)))
+        if mark is not None:
+            args += [len(mark.scopes), mark.step, *mark.scopes]
+            key_list += [keys.PAUSES, mark.job_key]
+        allowed, wait_ms, why, dirty, *paused = self._gate(keys=key_list, args=args)
+        return Verdict(bool(int(allowed)), int(wait_ms) / 1000, _text(why), bool(int(dirty)),
+                       (_text(paused[0]), _text(paused[1])) if paused else None)
 
     def cool_down(self, scope: str, seconds: float) -> None:
         """Hold ``scope`` for every worker (a platform's retry-after, a ban)."""

@@ -98,7 +98,8 @@ class Runtime:
         return Limit.parse(override) if override else DEFAULT_LIMITS[shop.platform]
 
     def throttle(self, shop: Shop) -> Throttle:
-        return Throttle(self.gate, shop, self.limit_for(shop), short_wait_s=self.settings.short_wait_s)
+        return Throttle(self.gate, shop, self.limit_for(shop), short_wait_s=self.settings.short_wait_s,
+                        pause_recheck_s=self.settings.pause_recheck_s)
 
     def adapter(self, shop: Shop) -> Platform:
         """The shop's adapter, rebuilt only when its credentials, endpoint or limit change."""

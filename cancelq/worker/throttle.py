@@ -13,7 +13,8 @@ import time
 
 from . import metrics
 from .circuit import Circuits
-from .ratelimit import Gate, Limit, app_scope, shop_scope
+from .controls import is_abort
+from .ratelimit import Gate, Limit, WriteMark, app_scope, shop_scope
 from .shops import Shop
 
 current_job: contextvars.ContextVar[str] = contextvars.ContextVar("cancelq_current_job", default="-")
@@ -22,6 +23,8 @@ sent: contextvars.ContextVar[int] = contextvars.ContextVar("cancelq_sent", defau
 """Calls the gate let through since the orchestrator last reset it (at the start of each step)."""
 circuit_dirty: contextvars.ContextVar[bool] = contextvars.ContextVar("cancelq_circuit_dirty", default=False)
 """The gate saw failures counted on the running job's circuits: the job's good end must reset them."""
+write_mark: contextvars.ContextVar[WriteMark | None] = contextvars.ContextVar("cancelq_write_mark", default=None)
+"""Set by the task around a write step: the gate checks its pauses and records it in flight as it lets it go."""
 campaign_limit: contextvars.ContextVar[tuple[str, Limit] | None] = contextvars.ContextVar(
     "cancelq_campaign_limit", default=None)
 """(scope, limit) of the running job's campaign ``--max-rate``, set by the task around the calls it paces."""
@@ -36,11 +39,17 @@ class Deferred(Exception):
         self.why = why
 
 
+class Aborted(Exception):
+    """The job's campaign was aborted before the job's write was sent: it ends ``aborted``."""
+
+
 class Throttle:
-    def __init__(self, gate: Gate, shop: Shop, limit: Limit, *, short_wait_s: float) -> None:
+    def __init__(self, gate: Gate, shop: Shop, limit: Limit, *, short_wait_s: float,
+                 pause_recheck_s: float = 30.0) -> None:
         self.gate = gate
         self.limit = limit
         self.short_wait_s = short_wait_s
+        self.pause_recheck_s = pause_recheck_s
         self.platform = shop.platform
         self.scope = shop_scope(shop.platform, shop.name, shop.credentials)
         self.app_scope = app_scope(shop.platform, shop.credentials)
@@ -67,9 +76,15 @@ class Throttle:
         if extra is not None:
             limits.append(extra)
         budget_s = self.short_wait_s
+        mark = write_mark.get()
         while True:
             verdict = self.gate.check(limits=limits, cooldowns=[scope], circuits=self.circuits,
-                                      job_id=current_job.get())
+                                      job_id=current_job.get(), mark=mark)
+            if verdict.paused is not None:
+                paused_scope, value = verdict.paused
+                if is_abort(value):
+                    raise Aborted(f"{paused_scope} was aborted")
+                raise Deferred(self.pause_recheck_s, f"paused:{paused_scope}")
             if verdict.dirty:
                 circuit_dirty.set(True)
             if verdict.allowed:
