@@ -35,8 +35,9 @@ FAST_SETTINGS = {
 }
 
 
-def wait_until(condition: Callable[[], T], *, timeout_s: float = 20.0, what: str = "condition") -> T:
-    """Poll ``condition`` until it returns something truthy; fail with ``what`` after ``timeout_s``."""
+def wait_until(condition: Callable[[], T], *, timeout_s: float = 20.0, what: str = "condition",
+               poll_s: float = 0.02) -> T:
+    """Poll ``condition`` every ``poll_s`` until it returns something truthy; fail with ``what`` after ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
     while True:
         value = condition()
@@ -44,7 +45,7 @@ def wait_until(condition: Callable[[], T], *, timeout_s: float = 20.0, what: str
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
-        time.sleep(0.02)  # the poll interval of a condition wait, not a synchronisation
+        time.sleep(poll_s)  # the poll interval of a condition wait, not a synchronisation
 
 
 class WorkerProcess:

@@ -309,11 +309,11 @@ class ChaosRun:
             if self.verbose and time.monotonic() - shown[0] > 5:
                 shown[0] = time.monotonic()
                 self._say(f"draining: {len(pending)} jobs not final")
-            time.sleep(0.2)  # the poll interval: each poll reads every pending job
             return not pending
 
         with contextlib.suppress(AssertionError):  # the report lists what did not finish
-            wait_until(settled, timeout_s=self.c.drain_timeout_s, what="every job to be final")
+            wait_until(settled, timeout_s=self.c.drain_timeout_s, what="every job to be final",
+                       poll_s=0.2)  # each poll reads every pending job
         self.log.drain_s = time.monotonic() - started
 
     def _say(self, what: str) -> None:
