@@ -5,7 +5,10 @@ may leave now. Several limits can apply to one call (per app, per shop, per API)
 and all are honoured with GCRA (a token bucket of ``burst`` refilled at
 ``rate_per_s``). A cooldown, set when a platform says "slow down", holds its
 scope for every worker. An open circuit holds its shop (or platform) until it
-half-opens, when exactly one caller gets through as the probe.
+half-opens, when exactly one caller gets through as the probe. For a write, the
+same script first checks the job's pause scopes and, as it lets the call go,
+records the step in flight on the job: one round trip, and the mark is durable
+before the request leaves.
 """
 
 from __future__ import annotations
