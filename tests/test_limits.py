@@ -239,4 +239,7 @@ def test_an_app_wide_limit_holds_all_its_shops_together(rt: Runtime, sandbox: Sa
 def test_resume_does_not_lift_a_campaign_abort(redis_client: redis.Redis) -> None:
     redis_client.hset("cq:pauses", "campaign:c1", '{"at": 1, "reason": "stop", "abort": true}')
     assert not controls.resume(redis_client, "campaign:c1")
-    assert controls.paused_scope(redis_client, {"platform": "shopee", "shop": "s", "campaign_id": "c1"}) == "campaign:c1"
+    mark = WriteMark(keys.job("J-1"), "cancel", controls.job_scopes({"platform": "shopee", "shop": "s",
+                                                                     "campaign_id": "c1"}))
+    held = Gate(redis_client).check(limits=[], cooldowns=[], circuits=[], job_id="J-1", mark=mark)
+    assert held.paused is not None and held.paused[0] == "campaign:c1" and controls.is_abort(held.paused[1])

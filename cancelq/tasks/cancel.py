@@ -319,7 +319,7 @@ class JobRun:
         failed = next((r for r in results[:-1] if isinstance(r, Exception)), None)
         if failed is not None:
             raise failed
-        self.campaign.after(results)
+        self.campaign.after(results, state)
 
     def dead(self, kind: str, error: Exception) -> None:
         record = _error_record(error, self.rec.job.get("platform", "?"))

@@ -36,7 +36,6 @@ class JobHook:
         self.rt = rt
         self.job_id = job_id
         self.info = info
-        self.pending = ""
 
     @classmethod
     def start(cls, rt: Runtime, job_id: str, job: dict[str, Any]) -> JobHook | None:
@@ -68,10 +67,9 @@ class JobHook:
     def move_with(self, pipe: redis.client.Pipeline, state: str) -> None:
         """Count the move in the caller's pipeline (with the ledger's own write); ``after`` reads its result."""
         store(self.rt).move_in(pipe, self.info.campaign_id, self.job_id, state)
-        self.pending = state
 
-    def after(self, results: list[Any]) -> None:
-        if store(self.rt).moved_by(results[-1], self.info.campaign_id, self.job_id, self.pending):
+    def after(self, results: list[Any], state: str) -> None:
+        if store(self.rt).moved_by(results[-1], self.info.campaign_id, self.job_id, state):
             announce(self.rt, self.info.campaign_id, background=True)
 
 

@@ -62,15 +62,6 @@ def resume(client: redis.Redis, scope: str) -> bool:
     return bool(client.hdel(keys.PAUSES, scope))
 
 
-def paused_scope(client: redis.Redis, job: dict[str, Any]) -> str | None:
-    """The first paused scope this job falls in, if any (one HMGET)."""
-    scopes = job_scopes(job)
-    for scope, value in zip(scopes, client.hmget(keys.PAUSES, scopes), strict=True):
-        if value is not None:
-            return scope
-    return None
-
-
 @dataclass
 class Snapshot:
     paused: list[str] = field(default_factory=list)

@@ -268,27 +268,20 @@ class Ledger:
             return Begin(kind, at_ms=int(float(result[1])))
         return Begin(kind, state=str(result[1]) if len(result) > 1 else None)
 
-    def save(self, record: JobRecord, pipe: redis.client.Pipeline | None = None, **fields: Any) -> list[Any]:
+    def save(self, record: JobRecord, **fields: Any) -> None:
         """Write the fields the runner changed (the lease holder is the only writer).
 
-        The lease is renewed with them once a third of it has passed. With ``pipe``, the writes join
-        the caller's pipeline and its results are returned.
+        The lease is renewed with them once a third of it has passed.
         """
         now = now_ms()
-        if record.lease_until is not None and record.lease_until - now < self.lease_ms * 2 // 3:
-            record.lease_until = now + self.lease_ms
-            fields = {**fields, "lease_until": record.lease_until}
-            renew = True
-        else:
-            renew = False
-        if pipe is None and not renew:
+        if record.lease_until is None or record.lease_until - now >= self.lease_ms * 2 // 3:
             self.r.hset(keys.job(record.job_id), mapping=_encode(fields))
-            return []
-        pipe = pipe if pipe is not None else self.r.pipeline(transaction=False)
-        pipe.hset(keys.job(record.job_id), mapping=_encode(fields))
-        if renew:
-            pipe.zadd(keys.LEASES, {record.job_id: now + self.lease_ms}, xx=True)
-        return list(pipe.execute())
+            return
+        record.lease_until = now + self.lease_ms
+        pipe = self.r.pipeline(transaction=False)
+        pipe.hset(keys.job(record.job_id), mapping=_encode({**fields, "lease_until": record.lease_until}))
+        pipe.zadd(keys.LEASES, {record.job_id: record.lease_until}, xx=True)
+        pipe.execute()
 
     def wait(self, record: JobRecord, *, due_ms: int, fields: dict[str, Any]) -> None:
         """Park the job until ``due_ms`` on the delayed set and give up the lease."""

@@ -45,7 +45,7 @@ class Aborted(Exception):
 
 class Throttle:
     def __init__(self, gate: Gate, shop: Shop, limit: Limit, *, short_wait_s: float,
-                 pause_recheck_s: float = 30.0) -> None:
+                 pause_recheck_s: float) -> None:
         self.gate = gate
         self.limit = limit
         self.short_wait_s = short_wait_s
