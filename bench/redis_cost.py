@@ -98,6 +98,14 @@ def main() -> None:
         by[(who, lua)] += 1
         names[(who, command.split(" ")[0].upper())] += 1
     idle_share = idle_per_s * seconds / n
+    idle_seconds = max(0.1, recorder.lines[-1][0] - ended - 0.5) if idle else 1.0
+    idle_owned: Counter[str] = Counter()
+    last_idle_owner = "cancelq"
+    for _, command, lua in idle:
+        who = last_idle_owner if lua else owner(command)
+        if not lua:
+            last_idle_owner = who
+        idle_owned[who] += 1
     print(f"{n} {args.flow} jobs through one worker x {args.concurrency} threads in {seconds:.1f} s "
           f"(logs in {work}); commands per job, as the server ran them:")
     print(f"  {'':10} {'sent by client':>15} {'run by a script':>16} {'all':>6}")
@@ -107,6 +115,10 @@ def main() -> None:
     total = sum(by.values()) / n
     print(f"  {'all':10} {'':15} {'':16} {total:6.1f}   (idle traffic, pump and heartbeats: "
           f"{idle_per_s:.0f}/s, {idle_share:.2f} per job at this rate)")
+    for who in ("cancelq", "broker"):
+        own = (by[(who, False)] + by[(who, True)]) / n
+        print(f"  {who} per job, net of its idle polling ({idle_owned[who] / idle_seconds:.0f}/s when idle): "
+              f"{own - idle_owned[who] / idle_seconds * seconds / n:.1f}")
     print("  by command (per job):")
     for who in ("cancelq", "broker"):
         parts = ", ".join(f"{name} {count / n:.1f}" for (w, name), count in names.most_common() if w == who

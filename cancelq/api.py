@@ -70,7 +70,7 @@ class CancelQ:
 
         admitted = admit(self.rt, dict(job), force=force, source=source)
         if admitted.created and not admitted.rejected and admitted.job is not None:
-            publish(admitted.job_id, summary(admitted.job))
+            publish(admitted.job_id, summary(admitted.job), admitted.job.to_dict())
         return JobHandle(admitted.job_id, admitted.created, admitted.state, admitted.reason, self)
 
     def job(self, job_id: str) -> JobRecord:

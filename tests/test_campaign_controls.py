@@ -168,7 +168,7 @@ def test_max_rate_paces_the_campaign_writes(client: CancelQ, shops: dict[str, st
     at = sorted(client.job(j).steps["cancel"]["at"] for j in ids)
     gaps = [b - a for a, b in itertools.pairwise(at)]
     assert min(gaps) >= 200, f"writes closer than 1/4 s apart: {gaps}"
-    assert client.rt.redis.exists(keys.limit(f"campaign:{campaign_id}"))
+    assert client.rt.redis.hexists(keys.GATE, keys.tat_field(f"campaign:{campaign_id}"))
     assert ledger_states(client.rt, ids) == {"succeeded": 5}
 
 

@@ -142,14 +142,14 @@ def test_a_lease_is_held_until_it_expires_and_renewed_once_a_third_is_used(rt: R
     assert first.kind == "run" and first.record is not None and first.record.lease_until is not None
     assert ledger.begin(job_id).kind == "busy", "a second delivery must not run a leased job"
     record = first.record
-    lease = rt.redis.zscore(keys.LEASES, job_id)
+    lease = rt.redis.hget(keys.job(job_id), "lease_until")
     ledger.save(record, inflight="")
-    assert rt.redis.zscore(keys.LEASES, job_id) == lease, "a fresh lease is not renewed on every write"
+    assert rt.redis.hget(keys.job(job_id), "lease_until") == lease, "a fresh lease is not renewed on every write"
     record.lease_until = now_ms() + 20_000  # two thirds of it used up
     before = now_ms()
     ledger.save(record, inflight="")
-    assert rt.redis.zscore(keys.LEASES, job_id) >= before + 60_000  # type: ignore[operator]
     assert int(rt.redis.hget(keys.job(job_id), "lease_until")) == record.lease_until  # type: ignore[arg-type]
+    assert record.lease_until >= before + 60_000
     rt.redis.hset(keys.job(job_id), "lease_until", now_ms() - 1)  # its holder died and the lease ran out
     again = ledger.begin(job_id)
     assert again.kind == "run" and again.record is not None and again.record.deliveries == 2
@@ -296,3 +296,27 @@ def test_a_message_the_pump_sent_and_the_broker_lost_is_sent_again(rt: Runtime, 
     rt.redis.zadd(keys.CLAIMED, {job_id: now_ms() - 1})  # a stale duplicate claim: begin saw the job before
     JobRun(rt, job_id).run()  # a leftover message, while the job runs: busy, and the claim is settled
     assert rt.redis.zscore(keys.CLAIMED, job_id) is None
+
+
+def test_a_running_jobs_timer_follows_its_lease_and_hands_it_over_when_the_lease_runs_out(
+        rt: Runtime, sandbox: SandboxClient, sandbox_url: str) -> None:
+    """No lease index is written per job: the safety net set at intake stays while the job runs, and when it
+    comes due the pump reads the lease in the job and looks again at its expiry, or sends the job on if its
+    holder died. A job that ended loses its timer."""
+    shop = add_kit_shop(SHOPEE, sandbox, rt.shops, sandbox_url)
+    job_id = _submit(rt, _job(SHOPEE, shop))
+    begun = rt.ledger.begin(job_id)
+    assert begun.kind == "run" and begun.record is not None and begun.record.lease_until is not None
+    delayed = Delayed(rt.redis, claim_ms=60_000)
+    rt.redis.zadd(keys.DELAYED, {job_id: now_ms() - 1})  # the safety net comes due while the job runs
+    assert delayed.claim_due() == [], "a live lease is not sent again"
+    assert rt.redis.zscore(keys.DELAYED, job_id) == begun.record.lease_until
+    rt.redis.hset(keys.job(job_id), "lease_until", now_ms() - 1)  # its holder died and the lease ran out
+    rt.redis.zadd(keys.DELAYED, {job_id: now_ms() - 1})
+    assert delayed.claim_due() == [job_id]
+    taken = rt.ledger.begin(job_id)
+    assert taken.kind == "run" and taken.record is not None and taken.record.deliveries == 2
+    assert rt.redis.zscore(keys.DELAYED, job_id) == taken.record.lease_until, "a taken-over job gets a timer"
+    rt.ledger.finish(taken.record, state="succeeded", fields={})
+    rt.redis.zadd(keys.DELAYED, {job_id: now_ms() - 1})  # a timer left by a partial write
+    assert delayed.claim_due() == [] and rt.redis.zscore(keys.DELAYED, job_id) is None

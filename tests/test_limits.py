@@ -103,7 +103,7 @@ def test_a_write_is_recorded_in_flight_by_the_call_that_lets_it_go(redis_client:
     held = gate.check(limits=[("s", limit)], cooldowns=[], circuits=[], job_id="J-1", mark=mark)
     assert not held.allowed and held.paused is not None and held.paused[0] == "shop:shopee/s1"
     assert "maintenance" in held.paused[1]
-    assert redis_client.hget(job_key, "inflight") is None and redis_client.get(keys.limit("s")) is None
+    assert redis_client.hget(job_key, "inflight") is None and not redis_client.hexists(keys.GATE, keys.tat_field("s"))
     controls.resume(redis_client, "shop:shopee/s1")
     allowed = gate.check(limits=[("s", limit)], cooldowns=[], circuits=[], job_id="J-1", mark=mark)
     assert allowed.allowed and allowed.paused is None
@@ -237,7 +237,7 @@ def test_an_app_wide_limit_holds_all_its_shops_together(rt: Runtime, sandbox: Sa
 
 
 def test_resume_does_not_lift_a_campaign_abort(redis_client: redis.Redis) -> None:
-    redis_client.hset("cq:pauses", "campaign:c1", '{"at": 1, "reason": "stop", "abort": true}')
+    redis_client.hset(keys.GATE, keys.pause_field("campaign:c1"), '{"at": 1, "reason": "stop", "abort": true}')
     assert not controls.resume(redis_client, "campaign:c1")
     mark = WriteMark(keys.job("J-1"), "cancel", controls.job_scopes({"platform": "shopee", "shop": "s",
                                                                      "campaign_id": "c1"}))

@@ -42,7 +42,7 @@ from .kits.shopee import KIT as SHOPEE
 CANCELQ = str(Path(sys.executable).parent / "cancelq")
 FLOWER_USER, FLOWER_PASSWORD = "ops", "flower-test-pw-7Qx"
 JOB_FAMILIES = ("cancelq_jobs_finished", "cancelq_step_duration_seconds", "cancelq_retries",
-                "cancelq_limiter_wait_seconds", "cancelq_token_refreshes")
+                "cancelq_limiter_wait_seconds", "cancelq_token_refreshes", "cancelq_jobs_running")
 
 
 def _cancelq(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -118,7 +118,7 @@ def test_metrics_functions_count_with_bounded_labels() -> None:
 
 
 def _seed_fleet_state(client: redis.Redis) -> None:
-    """Two dead letters, a delayed job, a running and an expired lease, a rejected job, three queued messages,
+    """Two dead letters, a delayed job and an overdue one, a rejected job, three queued messages,
     a live worker's heartbeat, a pause, a cooldown and an open circuit, each through the code that writes it."""
     from cancelq.worker.app import app
 
@@ -130,7 +130,7 @@ def _seed_fleet_state(client: redis.Redis) -> None:
         pipe.execute()
     Delayed(client).schedule("later-1", 4_102_444_800_000)
     now_ms = int(client.time()[0]) * 1000
-    client.zadd(keys.LEASES, {"running-1": now_ms + 600_000, "expired-1": now_ms - 1_000})
+    Delayed(client).schedule("overdue-1", now_ms - 60_000)
     Ledger(client).reject({"platform": "nope"}, "platform: unknown", source="test")
     client.set(keys.worker("w9@elsewhere"), now_ms, ex=60)
     for i in range(3):
@@ -147,8 +147,8 @@ def test_cancelq_metrics_prints_the_fleet_state(redis_client: redis.Redis) -> No
 
     assert result.returncode == 0, result.stderr
     families = _samples(result.stdout)
-    expected = {"cancelq_redis_up": 1, "cancelq_broker_up": 1, "cancelq_dead_letters": 2, "cancelq_delayed": 1,
-                "cancelq_running": 1, "cancelq_expired_leases": 1, "cancelq_rejected": 1, "cancelq_workers": 1,
+    expected = {"cancelq_redis_up": 1, "cancelq_broker_up": 1, "cancelq_dead_letters": 2, "cancelq_delayed": 2,
+                "cancelq_overdue": 1, "cancelq_rejected": 1, "cancelq_workers": 1,
                 "cancelq_queue_depth": 3, "cancelq_paused_scopes": 1, "cancelq_cooldowns": 1,
                 "cancelq_open_circuits": 1}
     assert {name: _value(families, name) for name in expected} == expected

@@ -6,6 +6,7 @@ adapter does the platform calls, ``policy.decide`` says what an error means.
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from typing import Any
@@ -22,12 +23,15 @@ from cancelq.worker.controls import job_scopes
 from cancelq.worker.flower_events import DeadLettered, dead_lettered, waiting
 from cancelq.worker.intake import admit
 from cancelq.worker.jobs import TASK_NAME, InvalidJob, Job, parse_job
-from cancelq.worker.ledger import add_event, now_ms
-from cancelq.worker.ratelimit import WriteMark
+from cancelq.worker.ledger import JobRecord, add_event, now_ms
+from cancelq.worker.ratelimit import BeginHere, WriteMark
 from cancelq.worker.runtime import Runtime, get_runtime
 from cancelq.worker.shops import Shop
 from cancelq.worker.throttle import (
+    BeginFirst,
     Deferred,
+    begin_here,
+    begun,
     campaign_limit,
     circuit_dirty,
     current_job,
@@ -46,35 +50,48 @@ _rng = random.Random()
 def cancel(self: Any, *args: Any, **kwargs: Any) -> None:
     """Takes one JSON object: a job as in the schema, or ``{"job_id": ...}`` for a job already recorded."""
     runtime = get_runtime()
-    job_id = accept_message(runtime, args, kwargs)
-    if job_id is not None:
-        run = JobRun(runtime, job_id)
-        run.run()
+    accepted = accept_message(runtime, args, kwargs)
+    if accepted is not None:
+        run = JobRun(runtime, *accepted)
+        with metrics.JOBS_RUNNING.track_inprogress():
+            run.run()
         if run.ending is not None:
             raise run.ending  # Flower: a dead letter as FAILURE, a wait as RETRY (acked either way)
 
 
-def accept_message(runtime: Runtime, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
+def accept_message(runtime: Runtime, args: tuple[Any, ...],
+                   kwargs: dict[str, Any]) -> tuple[str, dict[str, Any] | None] | None:
+    """(job id, the job if the message carried it) of a job to run; None when there is nothing to run."""
     if len(args) != 1 or kwargs or not isinstance(args[0], dict):
         reason = "the task takes exactly one argument: a JSON object (see cancelq/schemas/job.schema.json)"
         runtime.ledger.reject({"args": list(args), "kwargs": kwargs}, reason, source="broker")
         return None
     payload: dict[str, Any] = args[0]
     if set(payload) == {"job_id"}:
-        return str(payload["job_id"])
+        return str(payload["job_id"]), None
+    if set(payload) == {"job_id", "job"}:
+        return str(payload["job_id"]), payload["job"] if isinstance(payload["job"], dict) else None
     admitted = admit(runtime, payload, source="broker")
     if admitted.rejected:
         log.warning("job_rejected", job_id=admitted.job_id, reason=admitted.reason)
         return None
-    return admitted.job_id if admitted.created else None
+    if not admitted.created:
+        return None
+    return admitted.job_id, admitted.job.to_dict() if admitted.job is not None else None
 
 
 class JobRun:
-    """One delivery of one job."""
+    """One delivery of one job.
 
-    def __init__(self, runtime: Runtime, job_id: str) -> None:
+    ``job`` is the job as its message carried it. For a plain job that needs nothing before its first call,
+    the lease is then taken by that call's gate script (``ratelimit.BeginHere``), and the ledger's record is
+    taken up after the call; any other delivery begins with ``Ledger.begin``.
+    """
+
+    def __init__(self, runtime: Runtime, job_id: str, job: dict[str, Any] | None = None) -> None:
         self.rt = runtime
         self.job_id = job_id
+        self.hint = job
         self.settings = runtime.settings
         self.refreshed = False
         self.writing: StepSpec | None = None
@@ -89,12 +106,58 @@ class JobRun:
         circuit_dirty.set(False)
         write_mark.set(None)
         campaign_limit.set(None)
+        begin_here.set(None)
+        begun.set(None)
+        if self.hint is not None and self.begin_on_first_call(self.hint):
+            self.log = log.bind(job_id=self.job_id, **_context(self.rec.job))
+            try:
+                self.execute()
+            except Exception as exc:
+                self.handle(exc)
+        elif self.begin():
+            self.run_recorded()
+
+    def begin_on_first_call(self, hint: dict[str, Any]) -> bool:
+        """Prepare the gate to take the lease in the first call, where nothing must happen before it."""
+        try:
+            job = parse_job(hint, schema_checked=True)
+        except InvalidJob:
+            return False
+        shop = self.rt.shops.get(job.platform, job.shop)
+        if job.campaign_id or shop is None or shop.needs_reauth or self.rt.tokens.due(shop):
+            return False
+        self.job, self.shop, self.adapter = job, shop, self.rt.adapter(shop)
+        self.rec = JobRecord(job_id=self.job_id, state="running", job=hint, deliveries=1, created_at=now_ms())
+        self.resumed_write = False
+        begin_here.set(BeginHere(keys.job(self.job_id), json.dumps(hint, separators=(",", ":")), now_ms(),
+                                 self.rt.ledger.lease_ms))
+        return True
+
+    def begin(self) -> bool:
+        """Take the job's lease from the ledger; False when this delivery has nothing to do."""
+        begin_here.set(None)
         begin = self.rt.ledger.begin(self.job_id)
         if begin.kind == "busy" and begin.at_ms is not None:
             self.rt.delayed.schedule(self.job_id, begin.at_ms + 50)
         if begin.kind != "run" or begin.record is None:
-            return
+            return False
         self.rec = begin.record
+        return True
+
+    def settled(self) -> bool:
+        """After a call: the ledger's record in hand, lease held (begun by the gate, or now). False: not ours."""
+        if begin_here.get() is not None:  # the first call never reached the gate
+            return self.begin()
+        taken = begun.get()
+        if taken is not None:
+            begun.set(None)
+            steps = self.rec.steps
+            self.rec = JobRecord.from_hash(taken)
+            self.rec.steps = {**self.rec.steps, **steps}
+        return True
+
+    def run_recorded(self) -> None:
+        """Run the job from the ledger's record (after ``begin``)."""
         self.campaign = JobHook.start(self.rt, self.job_id, self.rec.job)
         self.resumed_write = bool(self.rec.inflight)
         self.log = log.bind(job_id=self.job_id, **_context(self.rec.job))
@@ -148,6 +211,8 @@ class JobRun:
             started = self.step_started = time.perf_counter()
             state = {name: step["data"] for name, step in self.rec.steps.items()}
             result = self.adapter.run_step(spec.name, request, state)
+            if not self.settled():
+                return
             self.rec.steps[spec.name] = {"data": dict(result.data), "request_id": result.request_id, "at": now_ms()}
             self.rec.inflight = ""
             self.step_started = None
@@ -178,6 +243,8 @@ class JobRun:
             data = {"state": "cancelled" if isinstance(exc, AlreadyCancelled) else "not_cancellable",
                     "raw_status": "", "side_effects": [], "code": exc.code, "message": exc.message}
             request_id = exc.request_id
+        if not self.settled():
+            return
         self.rec.steps["preview"] = {"data": data, "request_id": request_id, "at": now_ms()}
         self.log.info("step", step="preview", order_state=data["state"], request_id=request_id)
         self.finish("previewed")
@@ -204,6 +271,11 @@ class JobRun:
 
     def handle(self, error: Exception) -> None:
         write_mark.set(None)  # what follows (a reconcile read, a retry's refresh) is not the write
+        if not self.settled():
+            return
+        if isinstance(error, BeginFirst):
+            self.run_recorded()
+            return
         if self.step_started is not None and self.current is not None and not isinstance(error, Deferred | Aborted):
             metrics.step_observed(self.job.platform, self.current.name, time.perf_counter() - self.step_started,
                                   ok=False)

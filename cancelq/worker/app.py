@@ -58,8 +58,10 @@ app = make_app()
 _pump: list[Pump] = []
 
 
-def publish(job_id: str, summary: str | None = None) -> None:
-    app.send_task(TASK_NAME, args=[{"job_id": job_id}], queue=get_settings().queue,
+def publish(job_id: str, summary: str | None = None, job: dict[str, Any] | None = None) -> None:
+    """Send a recorded job to the workers; with ``job`` (as recorded), the worker need not read it first."""
+    app.send_task(TASK_NAME, args=[{"job_id": job_id, "job": job} if job is not None else {"job_id": job_id}],
+                  queue=get_settings().queue,
                   argsrepr=f"job={job_id} {summary}" if summary else f"job={job_id}")
 
 

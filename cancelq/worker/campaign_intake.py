@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -167,7 +168,8 @@ def _flush(rt: Runtime, campaign_id: str, batch: _Batch, publisher: Publisher, r
 
 
 class Publisher:
-    """Sends ``{"job_id": ...}`` messages for task ``cancelq.cancel``: one pipeline a batch on a Redis broker."""
+    """Sends ``{"job_id": ...[, "job": ...]}`` messages for task ``cancelq.cancel``: one pipeline a batch on a Redis
+    broker."""
 
     def __init__(self, rt: Runtime) -> None:
         broker = rt.settings.broker_url or rt.redis_url
@@ -178,22 +180,26 @@ class Publisher:
             self.client = rt.redis if broker == rt.redis_url else redis.Redis.from_url(broker)
         self.origin = f"cancelq-campaign@{socket.gethostname()}"
 
-    def send(self, job_ids: list[str], summaries: dict[str, str] | None = None) -> None:
+    def send(self, job_ids: list[str], summaries: dict[str, str] | None = None,
+             jobs: dict[str, dict[str, Any]] | None = None) -> None:
+        """``jobs``: the jobs as recorded, by id, for the messages to carry (see ``app.publish``)."""
         if not job_ids:
             return
-        summaries = summaries or {}
+        summaries, jobs = summaries or {}, jobs or {}
         if self.client is None:
             from .app import publish
 
             for job_id in job_ids:
-                publish(job_id, summaries.get(job_id))
+                publish(job_id, summaries.get(job_id), jobs.get(job_id))
             return
-        self.client.lpush(self.queue, *(self.message(job_id, summaries.get(job_id)) for job_id in job_ids))
+        self.client.lpush(self.queue, *(self.message(job_id, summaries.get(job_id), jobs.get(job_id))
+                                        for job_id in job_ids))
 
-    def message(self, job_id: str, summary: str | None = None) -> str:
+    def message(self, job_id: str, summary: str | None = None, job: dict[str, Any] | None = None) -> str:
         """The message kombu's Redis transport would store for ``app.publish`` (Celery protocol 2)."""
         task_id = str(uuid.uuid4())
-        body = base64.b64encode(json.dumps([[{"job_id": job_id}], {}, EMBED]).encode()).decode()
+        args = {"job_id": job_id, "job": job} if job is not None else {"job_id": job_id}
+        body = base64.b64encode(json.dumps([[args], {}, EMBED]).encode()).decode()
         return self._template % {"body": body, "id": task_id, "tag": task_id,
                                  "argsrepr": json.dumps(f"job={job_id} {summary}" if summary else f"job={job_id}")}
 

@@ -432,7 +432,7 @@ class Campaigns:
         campaign = self._controllable(campaign_id)
         marker = json.dumps({"at": now_ms(), "reason": reason or "campaign aborted", "abort": True})
         pipe = self.r.pipeline(transaction=True)
-        pipe.hset(keys.PAUSES, controls.scope_name("campaign", campaign.id), marker)
+        pipe.hset(keys.GATE, keys.pause_field(controls.scope_name("campaign", campaign.id)), marker)
         pipe.hset(keys.campaign(campaign.id), mapping={"status": "aborted", "status_reason": reason,
                                                        "aborted_at": now_ms()})
         pipe.execute()

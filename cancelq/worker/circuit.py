@@ -19,19 +19,26 @@ from . import keys
 _FAIL = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local threshold, base_ms, max_ms, force = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4] == '1'
-local failures = redis.call('HINCRBY', KEYS[1], 'failures', 1)
-local open_until = tonumber(redis.call('HGET', KEYS[1], 'open_until') or '0')
+local threshold, base_ms, max_ms, force = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6] == '1'
+local state = redis.call('HMGET', KEYS[1], ARGV[1], ARGV[2])
+local failures = 1
+if state[2] then
+  local count, last = string.match(state[2], '^(%S+) (%S+)$')
+  if now - tonumber(last) <= tonumber(ARGV[7]) then failures = tonumber(count) + 1 end
+end
+local open_until, open_ms = 0, 0
+if state[1] then
+  local u, ms = string.match(state[1], '^(%S+) (%S+)')
+  open_until, open_ms = tonumber(u), tonumber(ms)
+end
 local was_probing = open_until > 0 and open_until <= now
 if force or failures >= threshold or was_probing then
-  local open_ms = tonumber(redis.call('HGET', KEYS[1], 'open_ms') or '0')
   if was_probing and open_ms > 0 then open_ms = math.min(open_ms * 2, max_ms) else open_ms = base_ms end
-  redis.call('HSET', KEYS[1], 'open_until', now + open_ms, 'open_ms', open_ms, 'failures', 0)
-  redis.call('HDEL', KEYS[1], 'probe', 'probe_until')
-  redis.call('PEXPIRE', KEYS[1], open_ms + 86400000)
+  redis.call('HSET', KEYS[1], ARGV[1], (now + open_ms) .. ' ' .. open_ms .. ' - 0')
+  redis.call('HDEL', KEYS[1], ARGV[2])
   return 1
 end
-redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[5]))
+redis.call('HSET', KEYS[1], ARGV[2], failures .. ' ' .. now)
 return 0
 """
 
@@ -54,25 +61,30 @@ class Circuits:
         self._fail = client.register_script(_FAIL)
 
     @staticmethod
-    def keys_for(platform: str, shop: str) -> list[str]:
-        return [keys.circuit(platform, shop), keys.circuit(platform)]
+    def names_for(platform: str, shop: str) -> list[str]:
+        return [keys.circuit_name(platform, shop), keys.circuit_name(platform)]
 
     def reset(self, pipe: redis.client.Pipeline, platform: str, shop: str) -> None:
         """A job ended well: the failure counts start again (queued on the caller's pipeline)."""
-        for key in self.keys_for(platform, shop):
-            pipe.hdel(key, "failures")
+        pipe.hdel(keys.GATE, *(keys.fail_field(n) for n in self.names_for(platform, shop)))
 
     def success(self, platform: str, shop: str) -> None:
-        """A call went through: both circuits close (one DEL each, pipelined)."""
-        self.r.delete(*self.keys_for(platform, shop))
+        """A probe went through: both circuits close."""
+        names = self.names_for(platform, shop)
+        self.r.hdel(keys.GATE, *(keys.circuit_field(n) for n in names), *(keys.fail_field(n) for n in names))
 
     def failure(self, platform: str, shop: str, *, store_locked: bool = False) -> bool:
         """A transient failure; True when this opened the shop's circuit."""
         s = self.settings
-        opened = bool(self._fail(keys=[keys.circuit(platform, shop)], args=[
-            s.shop_threshold, int((s.lock_open_s if store_locked else s.open_s) * 1000), int(s.max_open_s * 1000),
-            "1" if store_locked else "0", int(s.window_s * 1000)]))
+        shop_circuit, platform_circuit = self.names_for(platform, shop)
+        opened = self._count(shop_circuit, s.shop_threshold, s.lock_open_s if store_locked else s.open_s,
+                             force=store_locked)
         if not store_locked:
-            self._fail(keys=[keys.circuit(platform)], args=[
-                s.platform_threshold, int(s.open_s * 1000), int(s.max_open_s * 1000), "0", int(s.window_s * 1000)])
+            self._count(platform_circuit, s.platform_threshold, s.open_s, force=False)
         return opened
+
+    def _count(self, name: str, threshold: int, open_s: float, *, force: bool) -> bool:
+        s = self.settings
+        return bool(self._fail(keys=[keys.GATE], args=[
+            keys.circuit_field(name), keys.fail_field(name), threshold, int(open_s * 1000), int(s.max_open_s * 1000),
+            "1" if force else "0", int(s.window_s * 1000)]))

@@ -51,15 +51,15 @@ def is_abort(pause_value: str | None) -> bool:
 
 
 def pause(client: redis.Redis, scope: str, reason: str = "") -> None:
-    client.hset(keys.PAUSES, scope, json.dumps({"at": int(time.time() * 1000), "reason": reason}))
+    client.hset(keys.GATE, keys.pause_field(scope), json.dumps({"at": int(time.time() * 1000), "reason": reason}))
 
 
 def resume(client: redis.Redis, scope: str) -> bool:
     """Lift a pause; a campaign's abort marker stays (an aborted campaign does not come back)."""
-    value = client.hget(keys.PAUSES, scope)
+    value = client.hget(keys.GATE, keys.pause_field(scope))
     if value is None or json.loads(value).get("abort"):
         return False
-    return bool(client.hdel(keys.PAUSES, scope))
+    return bool(client.hdel(keys.GATE, keys.pause_field(scope)))
 
 
 @dataclass
@@ -71,20 +71,19 @@ class Snapshot:
 
 
 def snapshot(client: redis.Redis) -> Snapshot:
-    """Pauses, open circuits (with seconds left), active cooldowns and limit scopes in use."""
+    """Pauses, circuits that opened (and have not closed), active cooldowns and limit scopes in use: one read."""
     now_ms = int(time.time() * 1000)
-    snap = Snapshot(paused=sorted(str(s) for s in client.hkeys(keys.PAUSES)))
-    for key in client.scan_iter(match=f"{keys.PREFIX}:circuit:*", count=500):
-        open_until = client.hget(key, "open_until")
-        if open_until and float(open_until) > 0:
-            snap.open_circuits.append(str(key).removeprefix(f"{keys.PREFIX}:circuit:"))
-    for key in client.scan_iter(match=f"{keys.PREFIX}:cooldown:*", count=500):
-        ttl = client.pttl(key)
-        if ttl > 0:
-            snap.cooldowns[str(key).removeprefix(f"{keys.PREFIX}:cooldown:")] = ttl / 1000
-    for key in client.scan_iter(match=f"{keys.PREFIX}:limit:*", count=500):
-        tat = client.get(key)
-        if tat:
-            snap.limits[str(key).removeprefix(f"{keys.PREFIX}:limit:")] = max(0.0, (float(tat) - now_ms) / 1000)
+    snap = Snapshot()
+    for name, value in client.hgetall(keys.GATE).items():
+        kind, _, scope = str(name).partition(":")
+        if kind == "pause":
+            snap.paused.append(scope)
+        elif kind == "circuit":
+            snap.open_circuits.append(scope)
+        elif kind == "cool" and float(value) > now_ms:
+            snap.cooldowns[scope] = (float(value) - now_ms) / 1000
+        elif kind == "tat":
+            snap.limits[scope] = max(0.0, (float(value) - now_ms) / 1000)
+    snap.paused.sort()
     snap.open_circuits.sort()
     return snap

@@ -7,9 +7,9 @@ import hashlib
 PREFIX = "cq"
 
 DELAYED = f"{PREFIX}:delayed"
-"""zset job_id -> due time (ms): waits that survive restarts (no Celery countdowns)."""
-LEASES = f"{PREFIX}:leases"
-"""zset job_id -> lease expiry (ms): who runs a job now; an expired lease is taken over."""
+"""zset job_id -> when the pump looks at the job (ms): a wait's due time (no Celery countdowns), or a queued
+job's safety net, which stays while the job runs (the pump then finds its lease in the job and looks again at
+its expiry: an expired lease is taken over)."""
 DLQ = f"{PREFIX}:dlq"
 """zset job_id -> dead-lettered at (ms)."""
 REJECTED = f"{PREFIX}:rejected"
@@ -40,23 +40,40 @@ def shop(platform: str, name: str) -> str:
     return f"{PREFIX}:shop:{platform}:{name}"
 CLAIMED = f"{PREFIX}:delayed:claimed"
 """zset job_id -> claim expiry (ms): delayed jobs a pump took and is sending; back to DELAYED if it died."""
-PAUSES = f"{PREFIX}:pauses"
-"""hash scope -> JSON {at, reason}: scopes are "all", "platform:P", "shop:P/NAME", "campaign:ID"."""
+GATE = f"{PREFIX}:gate"
+"""hash: all the gate reads before a platform call, so that one HMGET reads it. Its fields, by kind:
+
+- ``pause:SCOPE`` -> JSON {at, reason[, abort]}; scopes are "all", "platform:P", "shop:P/NAME", "campaign:ID";
+- ``tat:SCOPE`` -> a rate-limit scope's GCRA theoretical arrival time (ms, the server's clock);
+- ``cool:SCOPE`` -> when a platform's own slow-down signal stops holding the scope (ms);
+- ``circuit:NAME`` -> "open_until open_ms probe probe_until" of a circuit that opened (NAME: P or P:SHOP);
+- ``fail:NAME`` -> "count last_ms": the circuit's transient failures in a row.
+"""
 
 
-def limit(scope: str) -> str:
-    """GCRA theoretical arrival time (ms) of one rate-limit scope."""
-    return f"{PREFIX}:limit:{scope}"
+def pause_field(scope: str) -> str:
+    return f"pause:{scope}"
 
 
-def cooldown(scope: str) -> str:
-    """Present while a platform's own limit signal holds the scope back; its TTL is the wait."""
-    return f"{PREFIX}:cooldown:{scope}"
+def tat_field(scope: str) -> str:
+    return f"tat:{scope}"
 
 
-def circuit(platform: str, shop: str | None = None) -> str:
-    """hash: failures, open_until (ms), open_ms, probe, probe_until; per shop, or per platform without one."""
-    return f"{PREFIX}:circuit:{platform}:{shop}" if shop else f"{PREFIX}:circuit:{platform}"
+def cool_field(scope: str) -> str:
+    return f"cool:{scope}"
+
+
+def circuit_name(platform: str, shop: str | None = None) -> str:
+    """A shop's circuit, or the platform's without one."""
+    return f"{platform}:{shop}" if shop else platform
+
+
+def circuit_field(name: str) -> str:
+    return f"circuit:{name}"
+
+
+def fail_field(name: str) -> str:
+    return f"fail:{name}"
 
 
 def refresh_lock(platform: str, shop: str) -> str:

@@ -81,13 +81,13 @@ and replies than the server spends on the work."""
 _BEGIN = """
 local flat = redis.call('HGETALL', KEYS[1])
 if #flat == 0 then
-  redis.call('ZREM', KEYS[4], ARGV[1])
+  redis.call('ZREM', KEYS[3], ARGV[1])
   return {'missing'}
 end
 local h = {}
 for i = 1, #flat, 2 do h[flat[i]] = flat[i + 1] end
 local state = h['state']
-if state ~= 'queued' then redis.call('ZREM', KEYS[4], ARGV[1]) end
+if state ~= 'queued' then redis.call('ZREM', KEYS[3], ARGV[1]) end
 if state == 'succeeded' or state == 'already_cancelled' or state == 'dead' or state == 'rejected'
    or state == 'aborted' or state == 'previewed' then
   return {'final', state}
@@ -96,12 +96,12 @@ local now = tonumber(ARGV[2])
 local lease = tonumber(h['lease_until'] or '')
 if state == 'running' and lease and lease > now then return {'busy', tostring(lease)} end
 if state == 'waiting' then
-  local due = redis.call('ZSCORE', KEYS[3], ARGV[1])
+  local due = redis.call('ZSCORE', KEYS[2], ARGV[1])
   if due and tonumber(due) > now then return {'early', due} end
 end
 local until_ = now + tonumber(ARGV[3])
 local deliveries = tonumber(h['deliveries'] or '0') + 1
-redis.call('ZADD', KEYS[2], until_, ARGV[1])
+if state ~= 'queued' then redis.call('ZADD', KEYS[2], until_, ARGV[1]) end
 redis.call('HSET', KEYS[1], 'state', 'running', 'updated_at', ARGV[2], 'deliveries', deliveries, 'lease_until', until_)
 h['state'], h['updated_at'] = 'running', ARGV[2]
 h['deliveries'], h['lease_until'] = tostring(deliveries), tostring(until_)
@@ -109,14 +109,16 @@ local out = {}
 for k, v in pairs(h) do out[#out + 1] = k; out[#out + 1] = v end
 return {'run', out}
 """
-"""Take the lease: one read of the job and two writes. The lease's expiry is in the job (``lease_until``, what
-``busy`` is judged by) and in ``cq:leases`` (where the pump finds it when its holder died).
+"""Take the lease: one read of the job and one write. The lease is ``lease_until`` in the job: ``busy`` is judged
+by it, and the pump reads it when the job's timer on the delayed set comes due, to look again at its expiry or to
+hand the job over if its holder died. A fresh job's timer is its safety net, set at intake, so taking its lease
+writes nothing else; a job the pump sent has no timer left, and gets one at its lease's expiry.
 
 A job the pump sent (a wait come due, an expired lease, a queued job's safety net) keeps the pump's claim
 until this script sees it, so a message lost on its way (a worker killed between taking it from the
 broker and beginning) is sent again when the claim expires. A fresh queued job skips that write: it has
 no claim unless its safety net fired, and a claim left over only sends one more message, which finds it
-running or final. The job's safety-net entry on the delayed set stays until the job waits or ends."""
+running or final."""
 
 
 def now_ms() -> int:
@@ -258,7 +260,7 @@ class Ledger:
 
     def begin(self, job_id: str) -> Begin:
         """Take the job's lease and mark it running, unless it is final, leased, or not yet due."""
-        result = self._begin(keys=[keys.job(job_id), keys.LEASES, keys.DELAYED, keys.CLAIMED],
+        result = self._begin(keys=[keys.job(job_id), keys.DELAYED, keys.CLAIMED],
                              args=[job_id, now_ms(), self.lease_ms])
         kind = str(result[0])
         if kind == "run":
@@ -274,14 +276,10 @@ class Ledger:
         The lease is renewed with them once a third of it has passed.
         """
         now = now_ms()
-        if record.lease_until is None or record.lease_until - now >= self.lease_ms * 2 // 3:
-            self.r.hset(keys.job(record.job_id), mapping=_encode(fields))
-            return
-        record.lease_until = now + self.lease_ms
-        pipe = self.r.pipeline(transaction=False)
-        pipe.hset(keys.job(record.job_id), mapping=_encode({**fields, "lease_until": record.lease_until}))
-        pipe.zadd(keys.LEASES, {record.job_id: record.lease_until}, xx=True)
-        pipe.execute()
+        if record.lease_until is not None and record.lease_until - now < self.lease_ms * 2 // 3:
+            record.lease_until = now + self.lease_ms
+            fields = {**fields, "lease_until": record.lease_until}
+        self.r.hset(keys.job(record.job_id), mapping=_encode(fields))
 
     def wait(self, record: JobRecord, *, due_ms: int, fields: dict[str, Any]) -> None:
         """Park the job until ``due_ms`` on the delayed set and give up the lease."""
@@ -290,15 +288,14 @@ class Ledger:
                                                              "deliveries": 0, "updated_at": now_ms(),
                                                              "lease_until": ""}))
         pipe.zadd(keys.DELAYED, {record.job_id: due_ms})
-        pipe.zrem(keys.LEASES, record.job_id)
         pipe.execute()
 
     def finish(self, record: JobRecord, *, state: str, fields: dict[str, Any],
                pipe: redis.client.Pipeline | None = None) -> None:
-        """Record the outcome and drop the job's lease and timers; the record then lives ``ttl_s``.
+        """Record the outcome and drop the job's timer; the record then lives ``ttl_s``.
 
-        Without ``pipe`` the writes are not a transaction: if only some land, the lease or timer left
-        behind sends one more message, and that delivery finds the job final.
+        Without ``pipe`` the writes are not a transaction: if only some land, the timer left behind finds
+        the job final when it comes due.
         """
         own = pipe is None
         pipe = pipe if pipe is not None else self.r.pipeline(transaction=False)
@@ -307,7 +304,6 @@ class Ledger:
                                                              "updated_at": now, "inflight": "", "due_at": "",
                                                              "lease_until": ""}))
         pipe.expire(keys.job(record.job_id), self.ttl_s)
-        pipe.zrem(keys.LEASES, record.job_id)
         pipe.zrem(keys.DELAYED, record.job_id)
         if own:
             pipe.execute()
@@ -320,7 +316,7 @@ class Ledger:
     def counts(self) -> dict[str, int]:
         return {
             "delayed": int(self.r.zcard(keys.DELAYED)),
-            "leased": int(self.r.zcard(keys.LEASES)),
+            "claimed": int(self.r.zcard(keys.CLAIMED)),
             "rejected": int(self.r.zcard(keys.REJECTED)),
         }
 

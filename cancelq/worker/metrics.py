@@ -8,8 +8,10 @@ Counted in the process that runs the job (the task loop calls these functions)::
     limiter_wait(platform, seconds, why=...)       cancelq_limiter_wait_seconds{platform,why}
     token_refresh(platform, ok)                    cancelq_token_refreshes_total{platform,result}
 
+and ``cancelq_jobs_running``, a gauge of the jobs in progress (sum it over workers).
+
 Read from Redis (and the broker) on every scrape by ``StateCollector``: dead
-letters, delayed and claimed jobs, running and expired leases, rejected jobs,
+letters, delayed, claimed and overdue jobs, rejected jobs,
 queue depth, live workers, and (from ``controls.snapshot``) open circuits,
 paused scopes and cooldowns. These are fleet-wide: every worker reports the same
 values, so aggregate them with ``max`` rather than ``sum``.
@@ -37,6 +39,7 @@ from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     disable_created_metrics,
     generate_latest,
@@ -66,8 +69,11 @@ RETRIES = Counter("cancelq_retries", "Jobs sent to wait for another attempt, by 
                   ["platform", "error_class", "why"])
 LIMITER_WAIT_SECONDS = Histogram("cancelq_limiter_wait_seconds", "Time a call was held by the fleet-wide gate",
                                  ["platform", "why"], buckets=WAIT_BUCKETS_S)
+JOBS_RUNNING = Gauge("cancelq_jobs_running", "Jobs this worker is running now (sum over workers)",
+                     multiprocess_mode="livesum")
 TOKEN_REFRESHES = Counter("cancelq_token_refreshes", "Access-token refreshes, by result", ["platform", "result"])
 
+OVERDUE_MS = 30_000
 _MAX_LABEL = 64
 _FIRST_WORD = re.compile(r"[:\s]")
 
@@ -174,17 +180,18 @@ class StateCollector:
 
 
 def read_counts(client: redis.Redis) -> dict[str, int]:
-    """Dead letters, delayed/claimed jobs, running/expired leases, rejected jobs, live workers."""
+    """Dead letters, delayed/claimed/overdue jobs, rejected jobs, live workers."""
     now = int(time.time() * 1000)
     pipe = client.pipeline(transaction=False)
     pipe.zcard(keys.DLQ)
     pipe.zcard(keys.DELAYED)
     pipe.zcard(keys.CLAIMED)
-    pipe.zcount(keys.LEASES, now, "+inf")
-    pipe.zcount(keys.LEASES, "-inf", now)
+    pipe.zcount(keys.DELAYED, "-inf", now - OVERDUE_MS)
+    pipe.zcount(keys.CLAIMED, "-inf", now - OVERDUE_MS)
     pipe.zcard(keys.REJECTED)
-    names = ("dead_letters", "delayed", "claimed", "running", "expired_leases", "rejected")
+    names = ("dead_letters", "delayed", "claimed", "overdue", "overdue_claims", "rejected")
     counts = {name: int(value) for name, value in zip(names, pipe.execute(), strict=True)}
+    counts["overdue"] += counts.pop("overdue_claims")
     counts["workers"] = sum(1 for _ in client.scan_iter(match=keys.worker("*"), count=1000))
     return counts
 
@@ -226,10 +233,9 @@ def render_state(state: FleetState) -> Iterator[Metric]:
         yield _gauge("cancelq_broker_up", "1 when the scrape could read the broker's queue", int(state.broker_up))
     described = {
         "dead_letters": "Entries in the dead-letter store",
-        "delayed": "Jobs waiting on the delayed set (backoff, limits, pauses, quota, auth)",
+        "delayed": "Timers on the delayed set: waits (backoff, limits, pauses, quota, auth), safety nets, leases",
         "claimed": "Due jobs a pump claimed and is sending",
-        "running": "Jobs holding a live lease (running now)",
-        "expired_leases": "Leases past their expiry, not yet taken over",
+        "overdue": "Timers and claims more than 30 s past due: no pump is keeping up",
         "rejected": "Rejected jobs kept in the ledger",
         "workers": "Workers with a live heartbeat",
     }

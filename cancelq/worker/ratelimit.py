@@ -1,14 +1,15 @@
 """The fleet-wide gate in front of every platform call: limits, cooldowns and open circuits.
 
 One Lua script decides atomically, on the Redis server's clock, whether a call
-may leave now. Several limits can apply to one call (per app, per shop, per API)
-and all are honoured with GCRA (a token bucket of ``burst`` refilled at
-``rate_per_s``). A cooldown, set when a platform says "slow down", holds its
-scope for every worker. An open circuit holds its shop (or platform) until it
-half-opens, when exactly one caller gets through as the probe. For a write, the
-same script first checks the job's pause scopes and, as it lets the call go,
-records the step in flight on the job: one round trip, and the mark is durable
-before the request leaves.
+may leave now; all it reads lives in one hash (``keys.GATE``). Several limits
+can apply to one call (per app, per shop, per API) and all are honoured with
+GCRA (a token bucket of ``burst`` refilled at ``rate_per_s``). A cooldown, set
+when a platform says "slow down", holds its scope for every worker. An open
+circuit holds its shop (or platform) until it half-opens, when exactly one
+caller gets through as the probe. For a write, the same script first checks the
+job's pause scopes and, as it lets the call go, records the step in flight on
+the job: one round trip, and the mark is durable before the request leaves. A
+delivery's first call can also take the job's lease (``BeginHere``).
 """
 
 from __future__ import annotations
@@ -26,55 +27,92 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 local n_limits, n_cool, n_circ = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local job, probe_ms = ARGV[4], tonumber(ARGV[5])
-local wait, why, dirty = 0, '', 0
-local n_keys = n_limits + n_cool + n_circ
-local mark_at = 6 + 2 * n_limits
-local n_pauses = tonumber(ARGV[mark_at] or '0')
-if n_pauses > 0 then
-  local flags = redis.call('HMGET', KEYS[n_keys + 1], unpack(ARGV, mark_at + 2, mark_at + 1 + n_pauses))
-  for i = 1, n_pauses do
-    if flags[i] then return {0, 0, 'paused', 0, ARGV[mark_at + 1 + i], flags[i]} end
+local at = 6 + 2 * n_limits
+local n_pauses, step, begin_job, f0 = tonumber(ARGV[at]), ARGV[at + 1], ARGV[at + 2], at + 5
+local lease, rec = {}, {}
+if begin_job ~= '' then
+  local flat = redis.call('HGETALL', KEYS[2])
+  local h = {}
+  for i = 1, #flat, 2 do h[flat[i]] = flat[i + 1] end
+  if h['state'] ~= 'queued' or h['job'] ~= begin_job or (h['deliveries'] or '0') ~= '0'
+     or (h['steps'] or '{}') ~= '{}' or (h['inflight'] or '') ~= '' then
+    return {'begin'}
   end
+  lease = {'state', 'running', 'updated_at', ARGV[at + 3], 'deliveries', '1',
+           'lease_until', tostring(tonumber(ARGV[at + 3]) + tonumber(ARGV[at + 4]))}
+  for i = 1, #lease, 2 do h[lease[i]] = lease[i + 1] end
+  rec = h
 end
-local half_open = {}
-for i = n_limits + n_cool + 1, n_limits + n_cool + n_circ do
-  local c = redis.call('HMGET', KEYS[i], 'open_until', 'probe', 'probe_until', 'failures')
-  local open_until = tonumber(c[1] or '0')
-  if c[4] then dirty = 1 end
-  if open_until > now then
-    if open_until - now > wait then wait, why = open_until - now, 'circuit_open' end
-  elseif open_until > 0 then
-    half_open[#half_open + 1] = KEYS[i]
-    local until_ = tonumber(c[3] or '0')
-    if c[2] and c[2] ~= job and until_ > now then
-      if until_ - now > wait then wait, why = until_ - now, 'circuit_probe' end
+local function held(wait_ms, why, dirty, scope, value)
+  if #lease > 0 then redis.call('HSET', KEYS[2], unpack(lease)) end
+  local out = {}
+  for k, v in pairs(rec) do out[#out + 1] = k; out[#out + 1] = v end
+  return {0, wait_ms, why, dirty, scope or '', value or '', out}
+end
+local v = #ARGV >= f0 and redis.call('HMGET', KEYS[1], unpack(ARGV, f0)) or {}
+local circ_at, pause_at = n_limits + n_cool, n_limits + n_cool + 2 * n_circ
+for i = 1, n_pauses do
+  if v[pause_at + i] then return held(0, 'paused', 0, string.sub(ARGV[f0 + pause_at + i - 1], 7), v[pause_at + i]) end
+end
+local wait, why, dirty = 0, '', 0
+local probes = {}
+for i = 1, n_circ do
+  if v[circ_at + 2 * i] then dirty = 1 end
+  local c = v[circ_at + 2 * i - 1]
+  if c then
+    local open_until, open_ms, probe, probe_until = string.match(c, '^(%S+) (%S+) (%S+) (%S+)$')
+    open_until, probe_until = tonumber(open_until), tonumber(probe_until)
+    if open_until > now then
+      if open_until - now > wait then wait, why = open_until - now, 'circuit_open' end
+    else
+      if probe ~= '-' and probe ~= job and probe_until > now and probe_until - now > wait then
+        wait, why = probe_until - now, 'circuit_probe'
+      end
+      probes[#probes + 1] = ARGV[f0 + circ_at + 2 * i - 2]
+      probes[#probes + 1] = open_until .. ' ' .. open_ms .. ' ' .. job .. ' ' .. (now + probe_ms)
     end
   end
 end
-for i = n_limits + 1, n_limits + n_cool do
-  local pttl = redis.call('PTTL', KEYS[i])
-  if pttl > wait then wait, why = pttl, 'cooldown' end
+for i = 1, n_cool do
+  local until_ = tonumber(v[n_limits + i] or '0')
+  if until_ - now > wait then wait, why = until_ - now, 'cooldown' end
 end
-if wait > 0 then return {0, math.ceil(wait), why, dirty} end
-local tats = {}
+if wait > 0 then return held(math.ceil(wait), why, dirty) end
+local set = {}
 for i = 1, n_limits do
   local interval, burst = tonumber(ARGV[4 + 2 * i]), tonumber(ARGV[5 + 2 * i])
-  local tat = math.max(tonumber(redis.call('GET', KEYS[i]) or '0'), now) + interval
+  local tat = math.max(tonumber(v[i] or '0'), now) + interval
   local over = tat - now - interval * burst
   if over > 1e-6 and over > wait then wait, why = over, 'rate_limit' end
-  tats[i] = tat
+  set[#set + 1] = ARGV[f0 + i - 1]
+  set[#set + 1] = tat
 end
-if wait > 0 then return {0, math.ceil(wait), why, dirty} end
-for i = 1, n_limits do
-  redis.call('SET', KEYS[i], tats[i], 'PX', math.ceil(tats[i] - now + 1000))
+if wait > 0 then return held(math.ceil(wait), why, dirty) end
+for i = 1, #probes do set[#set + 1] = probes[i] end
+if #set > 0 then redis.call('HSET', KEYS[1], unpack(set)) end
+if step ~= '' then
+  local n = #lease
+  lease[n + 1], lease[n + 2], lease[n + 3], lease[n + 4] = 'inflight', step, 'step', step
+  if begin_job ~= '' then rec['inflight'], rec['step'] = step, step end
 end
-local role = ''
-for _, key in ipairs(half_open) do
-  redis.call('HSET', key, 'probe', job, 'probe_until', now + probe_ms)
-  role = 'probe'
-end
-if n_pauses > 0 then redis.call('HSET', KEYS[n_keys + 2], 'inflight', ARGV[mark_at + 1], 'step', ARGV[mark_at + 1]) end
-return {1, 0, role, dirty}
+if #lease > 0 then redis.call('HSET', KEYS[2], unpack(lease)) end
+local out = {}
+for k, v in pairs(rec) do out[#out + 1] = k; out[#out + 1] = v end
+return {1, 0, #probes > 0 and 'probe' or '', dirty, '', '', out}
+"""
+"""One HMGET reads every field the call depends on (``keys.GATE``), one HSET takes the slots (and a half-open
+circuit's probe), and a write's mark is one HSET on the job: five commands for a write, on one clock.
+
+With ``begin`` (a delivery's first call, when its message carried the job), the same script first takes the
+job's lease, as ``Ledger.begin`` would, provided the job is fresh: queued, never delivered, nothing done, and
+recorded as the message says. Anything else answers ``begin`` and takes nothing: the caller begins the job the
+usual way. The lease is taken whatever the gate decides, in the HSET that marks a write, and the job's record
+comes back with the verdict."""
+
+_COOL_DOWN = """
+local t = redis.call('TIME')
+local until_ = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000 + tonumber(ARGV[2])
+if until_ > tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0') then redis.call('HSET', KEYS[1], ARGV[1], until_) end
 """
 
 
@@ -123,6 +161,21 @@ class Verdict:
     """A circuit of the call counts failures: a job that ends well must reset it."""
     paused: tuple[str, str] | None = None
     """The write is held by a pause: (scope, the pause's value)."""
+    record: dict[str, str] | None = None
+    """With ``begin``: the job as the script found it, with its lease taken (None: it was not fresh)."""
+
+
+@dataclass(frozen=True)
+class BeginHere:
+    """Take the lease of a fresh job in its first gate call (one round trip less per delivery).
+
+    ``job_json`` is the job as its message carried it, in the ledger's encoding: the job is fresh only if the
+    ledger holds exactly that."""
+
+    job_key: str
+    job_json: str
+    now_ms: int
+    lease_ms: int
 
 
 @dataclass(frozen=True)
@@ -152,22 +205,38 @@ class Gate:
         self.r = client
         self.probe_ms = int(probe_s * 1000)
         self._gate = client.register_script(_GATE)
+        self._cool_down = client.register_script(_COOL_DOWN)
 
     def check(self, *, limits: Sequence[tuple[str, Limit]], cooldowns: Sequence[str], circuits: Sequence[str],
-              job_id: str, mark: WriteMark | None = None) -> Verdict:
-        """Take a slot in every limit, or say how long to wait and why (nothing is taken then)."""
+              job_id: str, mark: WriteMark | None = None, begin: BeginHere | None = None) -> Verdict:
+        """Take a slot in every limit, or say how long to wait and why (nothing is taken then).
+
+        ``circuits`` are circuit names (``keys.circuit_name``). With ``begin``, a verdict whose ``record`` is
+        None took nothing: the job was not fresh."""
         args: list[Any] = [len(limits), len(cooldowns), len(circuits), job_id, self.probe_ms]
         for _, limit in limits:
             args += [1000.0 / limit.rate_per_s, limit.burst]
-        key_list = [keys.limit(s) for s, _ in limits] + [keys.cooldown(s) for s in cooldowns] + list(circuits)
+        args += [len(mark.scopes) if mark is not None else 0, mark.step if mark is not None else ""]
+        args += [begin.job_json, begin.now_ms, begin.lease_ms] if begin is not None else ["", 0, 0]
+        args += [keys.tat_field(s) for s, _ in limits]
+        args += [keys.cool_field(s) for s in cooldowns]
+        for name in circuits:
+            args += [keys.circuit_field(name), keys.fail_field(name)]
+        key_list = [keys.GATE]
         if mark is not None:
-            args += [len(mark.scopes), mark.step, *mark.scopes]
-            key_list += [keys.PAUSES, mark.job_key]
-        allowed, wait_ms, why, dirty, *paused = self._gate(keys=key_list, args=args)
+            args += [keys.pause_field(s) for s in mark.scopes]
+            key_list.append(mark.job_key)
+        elif begin is not None:
+            key_list.append(begin.job_key)
+        result = self._gate(keys=key_list, args=args)
+        if _text(result[0]) == "begin":
+            return Verdict(False, why="begin")
+        allowed, wait_ms, why, dirty, paused_scope, paused_value, flat = result
         return Verdict(bool(int(allowed)), int(wait_ms) / 1000, _text(why), bool(int(dirty)),
-                       (_text(paused[0]), _text(paused[1])) if paused else None)
+                       (_text(paused_scope), _text(paused_value)) if paused_scope else None,
+                       dict(zip(flat[::2], flat[1::2], strict=True)) if begin is not None else None)
 
     def cool_down(self, scope: str, seconds: float) -> None:
-        """Hold ``scope`` for every worker (a platform's retry-after, a ban)."""
+        """Hold ``scope`` for every worker (a platform's retry-after, a ban); a longer hold already set stays."""
         if seconds > 0:
-            self.r.set(keys.cooldown(scope), 1, px=int(seconds * 1000))
+            self._cool_down(keys=[keys.GATE], args=[keys.cool_field(scope), int(seconds * 1000)])

@@ -14,7 +14,7 @@ import time
 from . import metrics
 from .circuit import Circuits
 from .controls import is_abort
-from .ratelimit import Gate, Limit, WriteMark, app_scope, shop_scope
+from .ratelimit import BeginHere, Gate, Limit, WriteMark, app_scope, shop_scope
 from .shops import Shop
 
 current_job: contextvars.ContextVar[str] = contextvars.ContextVar("cancelq_current_job", default="-")
@@ -25,6 +25,10 @@ circuit_dirty: contextvars.ContextVar[bool] = contextvars.ContextVar("cancelq_ci
 """The gate saw failures counted on the running job's circuits: the job's good end must reset them."""
 write_mark: contextvars.ContextVar[WriteMark | None] = contextvars.ContextVar("cancelq_write_mark", default=None)
 """Set by the task around a write step: the gate checks its pauses and records it in flight as it lets it go."""
+begin_here: contextvars.ContextVar[BeginHere | None] = contextvars.ContextVar("cancelq_begin_here", default=None)
+"""Set by the task when the job's message carried the job: the first gate call takes the job's lease."""
+begun: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar("cancelq_begun", default=None)
+"""The job's record as that first gate call found it, lease taken: the task takes it up after the call."""
 campaign_limit: contextvars.ContextVar[tuple[str, Limit] | None] = contextvars.ContextVar(
     "cancelq_campaign_limit", default=None)
 """(scope, limit) of the running job's campaign ``--max-rate``, set by the task around the calls it paces."""
@@ -37,6 +41,11 @@ class Deferred(Exception):
         super().__init__(f"deferred {delay_s:.3f}s: {why}")
         self.delay_s = delay_s
         self.why = why
+
+
+class BeginFirst(Exception):
+    """The first gate call found the job not fresh (or not as its message said) and took nothing: the task must
+    begin it from the ledger's record."""
 
 
 class Aborted(Exception):
@@ -53,7 +62,7 @@ class Throttle:
         self.platform = shop.platform
         self.scope = shop_scope(shop.platform, shop.name, shop.credentials)
         self.app_scope = app_scope(shop.platform, shop.credentials)
-        self.circuits = Circuits.keys_for(shop.platform, shop.name)
+        self.circuits = Circuits.names_for(shop.platform, shop.name)
 
     def scope_for(self, api: str) -> str:
         return f"{self.scope}:{api}" if self.limit.per_api else self.scope
@@ -77,9 +86,16 @@ class Throttle:
             limits.append(extra)
         budget_s = self.short_wait_s
         mark = write_mark.get()
+        begin = begin_here.get()
         while True:
             verdict = self.gate.check(limits=limits, cooldowns=[scope], circuits=self.circuits,
-                                      job_id=current_job.get(), mark=mark)
+                                      job_id=current_job.get(), mark=mark, begin=begin)
+            if begin is not None:
+                if verdict.record is None:
+                    raise BeginFirst()
+                begin_here.set(None)
+                begun.set(verdict.record)
+                begin = None
             if verdict.paused is not None:
                 paused_scope, value = verdict.paused
                 if is_abort(value):
