@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -44,10 +45,16 @@ def _job(kit: Kit, shop: str, order_id: str = "ORD-1", **extra: Any) -> dict[str
             "note": "test", **extra}
 
 
+def _hint(rt: Runtime, job_id: str) -> dict[str, Any]:
+    """The job as its producer's message carries it: as the ledger recorded it."""
+    return json.loads(rt.redis.hget(keys.job(job_id), "job"))  # type: ignore[no-any-return, arg-type]
+
+
 def _run_until_final(rt: Runtime, job_id: str, *, max_runs: int = 20) -> JobRecord:
-    """Deliver the job the way the pump would, each time it falls due, until it is final."""
-    for _ in range(max_runs):
-        JobRun(rt, job_id).run()
+    """Deliver the job as its producer's message would (carrying the job), then the way the pump would (the id
+    alone), each time it falls due, until it is final."""
+    for run in range(max_runs):
+        JobRun(rt, job_id, _hint(rt, job_id) if run == 0 else None).run()
         record = rt.ledger.get(job_id)
         assert record is not None
         if record.final:
@@ -320,3 +327,67 @@ def test_a_running_jobs_timer_follows_its_lease_and_hands_it_over_when_the_lease
     rt.ledger.finish(taken.record, state="succeeded", fields={})
     rt.redis.zadd(keys.DELAYED, {job_id: now_ms() - 1})  # a timer left by a partial write
     assert delayed.claim_due() == [] and rt.redis.zscore(keys.DELAYED, job_id) is None
+
+
+def test_a_fresh_job_whose_message_carries_it_is_begun_by_its_first_gate_call(
+        rt: Runtime, sandbox: SandboxClient, sandbox_url: str) -> None:
+    """One round trip less per delivery: the first call's gate script takes the lease, and the record the task
+    goes on with is the ledger's (its creation time, its events), not the message's."""
+    shop = add_kit_shop(SHOPEE, sandbox, rt.shops, sandbox_url)
+    sandbox.add_order("shopee", SHOPEE.shop_ref, "ORD-1", state="cancellable")
+    job_id = _submit(rt, _job(SHOPEE, shop))
+    created = rt.ledger.get(job_id).created_at  # type: ignore[union-attr]
+    run = JobRun(rt, job_id, _hint(rt, job_id))
+    run.run()
+    record = rt.ledger.get(job_id)
+    assert record is not None and record.state == "succeeded" and record.deliveries == 1
+    assert record.created_at == created and run.rec.created_at == created
+    assert sandbox.order("shopee", "ORD-1")["cancels_applied"] == 1
+
+
+def test_a_message_whose_job_is_not_the_ledgers_runs_the_ledgers(rt: Runtime, sandbox: SandboxClient,
+                                                                 sandbox_url: str) -> None:
+    shop = add_kit_shop(SHOPEE, sandbox, rt.shops, sandbox_url)
+    for order in ("ORD-1", "ORD-2"):
+        sandbox.add_order("shopee", SHOPEE.shop_ref, order, state="cancellable")
+    job_id = _submit(rt, _job(SHOPEE, shop, "ORD-1"))
+    JobRun(rt, job_id, {**_hint(rt, job_id), "order_id": "ORD-2"}).run()
+    record = rt.ledger.get(job_id)
+    assert record is not None and record.state == "succeeded" and record.job["order_id"] == "ORD-1"
+    assert sandbox.order("shopee", "ORD-1")["cancels_applied"] == 1
+    assert sandbox.order("shopee", "ORD-2")["cancels_applied"] == 0
+
+
+def test_a_message_carrying_a_job_that_runs_elsewhere_or_ended_changes_nothing(
+        rt: Runtime, sandbox: SandboxClient, sandbox_url: str) -> None:
+    shop = add_kit_shop(SHOPEE, sandbox, rt.shops, sandbox_url)
+    sandbox.add_order("shopee", SHOPEE.shop_ref, "ORD-1", state="cancellable")
+    job_id = _submit(rt, _job(SHOPEE, shop))
+    hint = _hint(rt, job_id)
+    assert rt.ledger.begin(job_id).kind == "run"  # another worker holds the lease
+    JobRun(rt, job_id, hint).run()
+    record = rt.ledger.get(job_id)
+    assert record is not None and record.state == "running" and record.deliveries == 1
+    assert sandbox.order("shopee", "ORD-1")["calls"] == {}
+    rt.redis.hset(keys.job(job_id), "lease_until", now_ms() - 1)
+    _run_until_final(rt, job_id)
+    JobRun(rt, job_id, hint).run()
+    assert sandbox.order("shopee", "ORD-1")["cancels_applied"] == 1
+    assert rt.ledger.get(job_id).deliveries == 2  # type: ignore[union-attr]
+
+
+def test_a_first_call_held_by_a_pause_leaves_the_job_waiting_on_the_ledgers_record(
+        rt: Runtime, sandbox: SandboxClient, sandbox_url: str) -> None:
+    from cancelq.worker import controls
+
+    shop = add_kit_shop(SHOPEE, sandbox, rt.shops, sandbox_url)
+    sandbox.add_order("shopee", SHOPEE.shop_ref, "ORD-1", state="cancellable")
+    job_id = _submit(rt, _job(SHOPEE, shop))
+    created = rt.ledger.get(job_id).created_at  # type: ignore[union-attr]
+    controls.pause(rt.redis, controls.scope_name("shop", f"shopee/{shop}"), "test")
+    JobRun(rt, job_id, _hint(rt, job_id)).run()
+    record = rt.ledger.get(job_id)
+    assert record is not None and record.state == "waiting" and record.created_at == created
+    assert record.inflight == "" and record.attempts == 0 and record.events[-1]["why"].startswith("paused")
+    assert rt.redis.zscore(keys.DELAYED, job_id) == record.due_at
+    assert sandbox.order("shopee", "ORD-1")["calls"] == {}

@@ -236,6 +236,32 @@ def test_an_app_wide_limit_holds_all_its_shops_together(rt: Runtime, sandbox: Sa
     assert _state(rt, ids[2]).events[-1]["why"] == "rate_limit"
 
 
+def test_the_gate_takes_a_lease_only_from_a_fresh_job_recorded_as_its_message_says(
+        redis_client: redis.Redis) -> None:
+    from cancelq.worker.jobs import parse_job
+    from cancelq.worker.ledger import Ledger
+    from cancelq.worker.ratelimit import BeginHere
+
+    ledger, gate = Ledger(redis_client), Gate(redis_client)
+    job = parse_job({"platform": "shopee", "shop": "s", "order_id": "1", "reason": "CUSTOMER_REQUEST"})
+    job_id = ledger.intake(job).job_id
+    as_recorded = str(redis_client.hget(keys.job(job_id), "job"))
+
+    def first_call(job_json: str) -> Any:
+        return gate.check(limits=[("s", Limit(1, 1))], cooldowns=[], circuits=[], job_id=job_id,
+                          begin=BeginHere(keys.job(job_id), job_json, now_ms(), 60_000))
+
+    refused = first_call(as_recorded.replace('"1"', '"2"'))
+    assert refused.record is None and not refused.allowed and refused.why == "begin"
+    assert not redis_client.hexists(keys.GATE, keys.tat_field("s"))
+    assert redis_client.hget(keys.job(job_id), "state") == "queued"
+    taken = first_call(as_recorded)
+    assert taken.allowed and taken.record is not None and taken.record["state"] == "running"
+    assert redis_client.hget(keys.job(job_id), "deliveries") == "1"
+    again = first_call(as_recorded)
+    assert again.record is None and again.why == "begin", "a job already begun is not begun twice"
+
+
 def test_resume_does_not_lift_a_campaign_abort(redis_client: redis.Redis) -> None:
     redis_client.hset(keys.GATE, keys.pause_field("campaign:c1"), '{"at": 1, "reason": "stop", "abort": true}')
     assert not controls.resume(redis_client, "campaign:c1")

@@ -220,7 +220,7 @@ class JobRun:
             if probing.get():
                 self.rt.circuits.success(self.job.platform, self.job.shop)
                 probing.set(False)
-            self.log.info("step", step=spec.name, api=spec.api, attempt=self.rec.attempts + 1,
+            self.log.debug("step", step=spec.name, api=spec.api, attempt=self.rec.attempts + 1,
                           request_id=result.request_id, duration_ms=round((time.perf_counter() - started) * 1000, 1),
                           outcome=result.outcome.value if result.outcome else "ok")
             write_mark.set(None)
@@ -377,7 +377,7 @@ class JobRun:
         if state in ("succeeded", "already_cancelled") and circuit_dirty.get():
             self.rt.circuits.reset(pipe, self.job.platform, self.job.shop)
         self._count(pipe, state)
-        self.log.info("finished", outcome=state, attempts=self.rec.attempts)
+        self.log.info("finished", outcome=state, attempts=self.rec.attempts, **_last_request(self.rec.steps))
         metrics.job_finished(self.rec.job.get("platform", "?"), state)
         self.ending = None
 
@@ -431,6 +431,12 @@ def _error_record(error: Exception, platform: str) -> dict[str, Any]:
 def _brief(record: dict[str, Any]) -> dict[str, Any]:
     return {"error_class": record.get("error_class"), "code": record.get("code"),
             "request_id": record.get("request_id")}
+
+
+def _last_request(steps: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The platform's request id of the job's last step, for its one INFO line (the steps log at DEBUG)."""
+    last = max(steps.items(), key=lambda item: item[1].get("at") or 0, default=None)
+    return {"step": last[0], "request_id": last[1].get("request_id")} if last is not None else {}
 
 
 def _context(job: dict[str, Any]) -> dict[str, Any]:

@@ -43,8 +43,14 @@ def redact(value: Any) -> Any:
 
 
 def redact_processor(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    for key in list(event):
-        event[key] = "***" if key.lower() in SECRET_KEYS else redact(event[key])
+    for key, value in event.items():
+        if key.lower() in SECRET_KEYS:
+            event[key] = "***"
+        elif type(value) is str:
+            if _ANY_SECRET.search(value):
+                event[key] = redact_text(value)
+        elif value is not None and not isinstance(value, int | float):
+            event[key] = redact(value)
     return event
 
 
