@@ -391,3 +391,28 @@ def test_a_first_call_held_by_a_pause_leaves_the_job_waiting_on_the_ledgers_reco
     assert record.inflight == "" and record.attempts == 0 and record.events[-1]["why"].startswith("paused")
     assert rt.redis.zscore(keys.DELAYED, job_id) == record.due_at
     assert sandbox.order("shopee", "ORD-1")["calls"] == {}
+
+
+def test_a_lease_shorter_than_the_safety_net_gets_its_own_timer(rt: Runtime, sandbox: SandboxClient,
+                                                                sandbox_url: str) -> None:
+    """Taken by ``begin`` or by the first gate call, a lease that ends before the job's safety net moves the
+    job's timer to its expiry, so a dead holder's job is taken over then, not at the safety net."""
+    from cancelq.worker.jobs import parse_job
+    from cancelq.worker.ratelimit import BeginHere, Gate, Limit
+
+    shop = add_kit_shop(SHOPEE, sandbox, rt.shops, sandbox_url)
+    ledger = Ledger(rt.redis, lease_ms=5_000, safety_net_ms=60_000)
+    classic = ledger.intake(parse_job(_job(SHOPEE, shop, "ORD-1"))).job_id
+    taken = ledger.begin(classic)
+    assert taken.record is not None and rt.redis.zscore(keys.DELAYED, classic) == taken.record.lease_until
+    fused = ledger.intake(parse_job(_job(SHOPEE, shop, "ORD-2"))).job_id
+    verdict = Gate(rt.redis).check(limits=[("s", Limit(100, 10))], cooldowns=[], circuits=[], job_id=fused,
+                                   begin=BeginHere(keys.job(fused), str(rt.redis.hget(keys.job(fused), "job")),
+                                                   now_ms(), 5_000, 60_000))
+    assert verdict.allowed and verdict.record is not None
+    assert rt.redis.zscore(keys.DELAYED, fused) == int(verdict.record["lease_until"])
+    long_lease = Ledger(rt.redis, lease_ms=60_000, safety_net_ms=60_000)
+    plain = long_lease.intake(parse_job(_job(SHOPEE, shop, "ORD-3"))).job_id
+    net = rt.redis.zscore(keys.DELAYED, plain)
+    long_lease.begin(plain)
+    assert rt.redis.zscore(keys.DELAYED, plain) == net, "a lease that outlasts the safety net writes no timer"

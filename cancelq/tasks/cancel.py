@@ -129,8 +129,9 @@ class JobRun:
         self.job, self.shop, self.adapter = job, shop, self.rt.adapter(shop)
         self.rec = JobRecord(job_id=self.job_id, state="running", job=hint, deliveries=1, created_at=now_ms())
         self.resumed_write = False
+        ledger = self.rt.ledger
         begin_here.set(BeginHere(keys.job(self.job_id), json.dumps(hint, separators=(",", ":")), now_ms(),
-                                 self.rt.ledger.lease_ms))
+                                 ledger.lease_ms, ledger.safety_net_ms))
         return True
 
     def begin(self) -> bool:
@@ -186,6 +187,13 @@ class JobRun:
         return shop
 
     def execute(self) -> None:
+        """Run the flow's steps not yet done.
+
+        A read step's result stays in memory until the job's next write to the ledger (the gate's mark of the
+        write, a wait, the outcome): a delivery that dies before then reads again, as it would after any
+        reconcile. A write step's result is saved at once; so is a step that finds a third of the lease used,
+        which renews it.
+        """
         if self.campaign is not None and not self.rec.inflight:
             self.campaign.check(dry_run=self.job.dry_run)
         if self.shop.needs_reauth:
@@ -227,7 +235,7 @@ class JobRun:
             if result.outcome is not None:
                 self.finish(result.outcome.value)
                 return
-            if index < len(plan) - 1:  # the last step's result is written by finish
+            if index < len(plan) - 1 and (spec.writes or self.rt.ledger.lease_wearing(self.rec)):
                 self.rt.ledger.save(self.rec, steps=self.rec.steps, inflight="")
         self.finish(Outcome.SUCCEEDED.value)
 

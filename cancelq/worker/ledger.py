@@ -101,7 +101,9 @@ if state == 'waiting' then
 end
 local until_ = now + tonumber(ARGV[3])
 local deliveries = tonumber(h['deliveries'] or '0') + 1
-if state ~= 'queued' then redis.call('ZADD', KEYS[2], until_, ARGV[1]) end
+if state ~= 'queued' or tonumber(h['created_at'] or '0') + tonumber(ARGV[4]) > until_ then
+  redis.call('ZADD', KEYS[2], until_, ARGV[1])
+end
 redis.call('HSET', KEYS[1], 'state', 'running', 'updated_at', ARGV[2], 'deliveries', deliveries, 'lease_until', until_)
 h['state'], h['updated_at'] = 'running', ARGV[2]
 h['deliveries'], h['lease_until'] = tostring(deliveries), tostring(until_)
@@ -112,7 +114,8 @@ return {'run', out}
 """Take the lease: one read of the job and one write. The lease is ``lease_until`` in the job: ``busy`` is judged
 by it, and the pump reads it when the job's timer on the delayed set comes due, to look again at its expiry or to
 hand the job over if its holder died. A fresh job's timer is its safety net, set at intake, so taking its lease
-writes nothing else; a job the pump sent has no timer left, and gets one at its lease's expiry.
+writes nothing else unless the lease ends first (a lease shorter than the safety net); a job the pump sent has
+no timer left, and gets one at its lease's expiry.
 
 A job the pump sent (a wait come due, an expired lease, a queued job's safety net) keeps the pump's claim
 until this script sees it, so a message lost on its way (a worker killed between taking it from the
@@ -261,7 +264,7 @@ class Ledger:
     def begin(self, job_id: str) -> Begin:
         """Take the job's lease and mark it running, unless it is final, leased, or not yet due."""
         result = self._begin(keys=[keys.job(job_id), keys.DELAYED, keys.CLAIMED],
-                             args=[job_id, now_ms(), self.lease_ms])
+                             args=[job_id, now_ms(), self.lease_ms, self.safety_net_ms])
         kind = str(result[0])
         if kind == "run":
             flat = result[1]
@@ -275,11 +278,14 @@ class Ledger:
 
         The lease is renewed with them once a third of it has passed.
         """
-        now = now_ms()
-        if record.lease_until is not None and record.lease_until - now < self.lease_ms * 2 // 3:
-            record.lease_until = now + self.lease_ms
+        if self.lease_wearing(record):
+            record.lease_until = now_ms() + self.lease_ms
             fields = {**fields, "lease_until": record.lease_until}
         self.r.hset(keys.job(record.job_id), mapping=_encode(fields))
+
+    def lease_wearing(self, record: JobRecord) -> bool:
+        """A third of the job's lease is used: the next ``save`` renews it."""
+        return record.lease_until is not None and record.lease_until - now_ms() < self.lease_ms * 2 // 3
 
     def wait(self, record: JobRecord, *, due_ms: int, fields: dict[str, Any]) -> None:
         """Park the job until ``due_ms`` on the delayed set and give up the lease."""

@@ -28,7 +28,7 @@ local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 local n_limits, n_cool, n_circ = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local job, probe_ms = ARGV[4], tonumber(ARGV[5])
 local at = 6 + 2 * n_limits
-local n_pauses, step, begin_job, f0 = tonumber(ARGV[at]), ARGV[at + 1], ARGV[at + 2], at + 5
+local n_pauses, step, begin_job, f0 = tonumber(ARGV[at]), ARGV[at + 1], ARGV[at + 2], at + 7
 local lease, rec = {}, {}
 if begin_job ~= '' then
   local flat = redis.call('HGETALL', KEYS[2])
@@ -38,8 +38,11 @@ if begin_job ~= '' then
      or (h['steps'] or '{}') ~= '{}' or (h['inflight'] or '') ~= '' then
     return {'begin'}
   end
-  lease = {'state', 'running', 'updated_at', ARGV[at + 3], 'deliveries', '1',
-           'lease_until', tostring(tonumber(ARGV[at + 3]) + tonumber(ARGV[at + 4]))}
+  local until_ = tonumber(ARGV[at + 3]) + tonumber(ARGV[at + 4])
+  if tonumber(h['created_at'] or '0') + tonumber(ARGV[at + 5]) > until_ then
+    redis.call('ZADD', KEYS[3], until_, string.sub(KEYS[2], #ARGV[at + 6] + 1))
+  end
+  lease = {'state', 'running', 'updated_at', ARGV[at + 3], 'deliveries', '1', 'lease_until', tostring(until_)}
   for i = 1, #lease, 2 do h[lease[i]] = lease[i + 1] end
   rec = h
 end
@@ -176,6 +179,8 @@ class BeginHere:
     job_json: str
     now_ms: int
     lease_ms: int
+    safety_net_ms: int
+    """The timer set at intake: a lease that ends before it gets its own."""
 
 
 @dataclass(frozen=True)
@@ -217,7 +222,8 @@ class Gate:
         for _, limit in limits:
             args += [1000.0 / limit.rate_per_s, limit.burst]
         args += [len(mark.scopes) if mark is not None else 0, mark.step if mark is not None else ""]
-        args += [begin.job_json, begin.now_ms, begin.lease_ms] if begin is not None else ["", 0, 0]
+        args += ([begin.job_json, begin.now_ms, begin.lease_ms, begin.safety_net_ms, keys.job("")]
+                 if begin is not None else ["", 0, 0, 0, ""])
         args += [keys.tat_field(s) for s, _ in limits]
         args += [keys.cool_field(s) for s in cooldowns]
         for name in circuits:
@@ -228,6 +234,8 @@ class Gate:
             key_list.append(mark.job_key)
         elif begin is not None:
             key_list.append(begin.job_key)
+        if begin is not None:
+            key_list.append(keys.DELAYED)
         result = self._gate(keys=key_list, args=args)
         if _text(result[0]) == "begin":
             return Verdict(False, why="begin")
