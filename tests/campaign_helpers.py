@@ -74,6 +74,19 @@ def drain(rt: Runtime, ids: list[str], *, max_runs: int = 30) -> None:
             raise AssertionError(f"job {job_id} not final after {max_runs} runs")
 
 
+def deliver_queued(rt: Runtime) -> list[str]:
+    """Run every message waiting in the broker queue as a worker would (its job id, and the job if it carries
+    one), oldest first; returns the job ids."""
+    import base64
+
+    ids = []
+    while (raw := rt.redis.rpop("cancelq")) is not None:
+        payload = json.loads(base64.b64decode(json.loads(str(raw))["body"]))[0][0]
+        JobRun(rt, payload["job_id"], payload.get("job")).run()
+        ids.append(payload["job_id"])
+    return ids
+
+
 def ledger_states(rt: Runtime, ids: list[str]) -> Counter[str]:
     return Counter(rt.ledger.get(j).state for j in ids)  # type: ignore[union-attr]
 

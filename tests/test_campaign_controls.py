@@ -22,7 +22,17 @@ from cancelq.worker.campaign_hooks import announce
 from cancelq.worker.campaigns import CampaignError, store
 from cancelq.worker.runtime import Runtime
 
-from .campaign_helpers import add_shops, drain, job_ids, ledger_states, row, seed, write_csv, writes_seen
+from .campaign_helpers import (
+    add_shops,
+    deliver_queued,
+    drain,
+    job_ids,
+    ledger_states,
+    row,
+    seed,
+    write_csv,
+    writes_seen,
+)
 from .helpers import wait_until
 
 
@@ -244,3 +254,21 @@ def test_a_final_move_is_counted_when_the_server_lost_its_scripts(client: Cancel
     assert campaigns.moved_by(result, campaign_id, job_id, "succeeded") is True, "the last job out finishes it"
     campaign = client.campaign(campaign_id)
     assert campaign.finished and campaign.counts["succeeded"] == 1 and campaign.counts.get("running", 0) == 0
+
+
+def test_campaign_messages_carry_their_jobs_and_the_counters_follow(client: CancelQ, shops: dict[str, str],
+                                                                     sandbox: SandboxClient, tmp_path: Path) -> None:
+    """A campaign's messages carry each job, so each first call also takes the job's lease; the campaign
+    counts the job running then, and its counters end equal to the ledger."""
+    seed(sandbox, [("shopee", "C-1", "cancellable"), ("shopline", "C-2", "cancellable"),
+                   ("lazada", "C-3", "cancellable"), ("shoplazza", "C-4", "shipped")])
+    path = write_csv(tmp_path / "c.csv", [row("shopee", shops, "C-1"), row("shopline", shops, "C-2"),
+                                          row("lazada", shops, "C-3"), row("shoplazza", shops, "C-4")])
+    campaign_id = client.run_campaign(path).campaign_id
+    ids = deliver_queued(client.rt)
+    assert sorted(ids) == job_ids(client.rt, campaign_id)
+    assert all(client.rt.ledger.get(j).deliveries == 1 for j in ids)  # type: ignore[union-attr]
+    assert ledger_states(client.rt, ids) == {"succeeded": 3, "dead": 1}
+    campaign = store(client.rt).get(campaign_id)
+    assert campaign.status == "finished"
+    assert {k: v for k, v in campaign.counts.items() if v} == {"total": 4, "done": 4, "succeeded": 3, "dead": 1}

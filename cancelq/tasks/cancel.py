@@ -83,7 +83,7 @@ def accept_message(runtime: Runtime, args: tuple[Any, ...],
 class JobRun:
     """One delivery of one job.
 
-    ``job`` is the job as its message carried it. For a plain job that needs nothing before its first call,
+    ``job`` is the job as its message carried it. For a job that needs nothing before its first call,
     the lease is then taken by that call's gate script (``ratelimit.BeginHere``), and the ledger's record is
     taken up after the call; any other delivery begins with ``Ledger.begin``.
     """
@@ -124,9 +124,12 @@ class JobRun:
         except InvalidJob:
             return False
         shop = self.rt.shops.get(job.platform, job.shop)
-        if job.campaign_id or shop is None or shop.needs_reauth or self.rt.tokens.due(shop):
+        if shop is None or shop.needs_reauth or self.rt.tokens.due(shop):
             return False
-        self.job, self.shop, self.adapter = job, shop, self.rt.adapter(shop)
+        campaign = JobHook.of(self.rt, self.job_id, hint) if job.campaign_id else None
+        if campaign is not None and campaign.holds(dry_run=job.dry_run):
+            return False
+        self.job, self.shop, self.adapter, self.campaign = job, shop, self.rt.adapter(shop), campaign
         self.rec = JobRecord(job_id=self.job_id, state="running", job=hint, deliveries=1, created_at=now_ms())
         self.resumed_write = False
         ledger = self.rt.ledger
@@ -155,6 +158,8 @@ class JobRun:
             steps = self.rec.steps
             self.rec = JobRecord.from_hash(taken)
             self.rec.steps = {**self.rec.steps, **steps}
+            if self.campaign is not None:
+                self.campaign.moved("running")
         return True
 
     def run_recorded(self) -> None:

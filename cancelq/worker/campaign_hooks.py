@@ -40,13 +40,21 @@ class JobHook:
     @classmethod
     def start(cls, rt: Runtime, job_id: str, job: dict[str, Any]) -> JobHook | None:
         """The hook of a job that belongs to a campaign with a record (counted as running now), else None."""
+        hook = cls.of(rt, job_id, job)
+        if hook is not None:
+            hook.moved("running")
+        return hook
+
+    @classmethod
+    def of(cls, rt: Runtime, job_id: str, job: dict[str, Any]) -> JobHook | None:
+        """The hook of a job that belongs to a campaign with a record, not counted yet; else None."""
         campaign_id = job.get("campaign_id")
         info = cached_info(rt, str(campaign_id)) if campaign_id else None
-        if info is None:
-            return None
-        hook = cls(rt, job_id, info)
-        hook.moved("running")
-        return hook
+        return cls(rt, job_id, info) if info is not None else None
+
+    def holds(self, *, dry_run: bool) -> bool:
+        """Whether ``check`` would hold the job now (aborted, or a paused dry run)."""
+        return self.info.aborted or (dry_run and self.info.paused)
 
     @property
     def limit(self) -> tuple[str, Limit] | None:

@@ -162,7 +162,8 @@ def _flush(rt: Runtime, campaign_id: str, batch: _Batch, publisher: Publisher, r
             for (line, _), admitted in zip(batch.jobs, intakes, strict=True)]
     to_send = store(rt).account(campaign_id, rows=rows, invalid=batch.invalid, last_line=batch.last_line)
     summaries = {admitted.job_id: summary(job) for (_, job), admitted in zip(batch.jobs, intakes, strict=True)}
-    publisher.send(to_send, summaries)
+    jobs = {admitted.job_id: job.to_dict() for (_, job), admitted in zip(batch.jobs, intakes, strict=True)}
+    publisher.send(to_send, summaries, jobs)
     result.valid += len(batch.jobs)
     result.sent += len(to_send)
 
