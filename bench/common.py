@@ -152,7 +152,7 @@ def submit_plain(rt: Any, b: Bed, batch: list[dict[str, Any]]) -> list[str]:
     for i in range(0, len(jobs), 500):
         chunk = jobs[i:i + 500]
         part = [admitted.job_id for admitted in rt.ledger.intake_many(chunk)]
-        Publisher(rt).send(part, jobs={job_id: job.to_dict() for job_id, job in zip(part, chunk, strict=True)})
+        Publisher(rt).send(part, jobs={job_id: job.encoded() for job_id, job in zip(part, chunk, strict=True)})
         ids += part
     return ids
 

@@ -6,7 +6,6 @@ adapter does the platform calls, ``policy.decide`` says what an error means.
 
 from __future__ import annotations
 
-import json
 import random
 import time
 from typing import Any
@@ -133,7 +132,7 @@ class JobRun:
         self.rec = JobRecord(job_id=self.job_id, state="running", job=hint, deliveries=1, created_at=now_ms())
         self.resumed_write = False
         ledger = self.rt.ledger
-        begin_here.set(BeginHere(keys.job(self.job_id), json.dumps(hint, separators=(",", ":")), now_ms(),
+        begin_here.set(BeginHere(keys.job(self.job_id), job.encoded(), now_ms(),
                                  ledger.lease_ms, ledger.safety_net_ms))
         return True
 
@@ -194,10 +193,10 @@ class JobRun:
     def execute(self) -> None:
         """Run the flow's steps not yet done.
 
-        A read step's result stays in memory until the job's next write to the ledger (the gate's mark of the
-        write, a wait, the outcome): a delivery that dies before then reads again, as it would after any
-        reconcile. A write step's result is saved at once; so is a step that finds a third of the lease used,
-        which renews it.
+        Step results stay in memory until the job's next write to the ledger (a wait, the outcome, or a lease
+        renewal once a third of the lease is used). A delivery that dies before then loses nothing it needs:
+        the gate marked its write in flight before sending it, so the next delivery reads the order first,
+        and otherwise it reads again from the first step.
         """
         if self.campaign is not None and not self.rec.inflight:
             self.campaign.check(dry_run=self.job.dry_run)
@@ -240,7 +239,7 @@ class JobRun:
             if result.outcome is not None:
                 self.finish(result.outcome.value)
                 return
-            if index < len(plan) - 1 and (spec.writes or self.rt.ledger.lease_wearing(self.rec)):
+            if index < len(plan) - 1 and self.rt.ledger.lease_wearing(self.rec):
                 self.rt.ledger.save(self.rec, steps=self.rec.steps, inflight="")
         self.finish(Outcome.SUCCEEDED.value)
 

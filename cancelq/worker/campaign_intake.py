@@ -24,7 +24,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
 
 import redis
 
@@ -37,6 +36,7 @@ from .runtime import Runtime
 
 REDIS_SCHEMES = ("redis", "rediss", "valkey", "valkeys", "unix")
 EMBED = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
+EMBED_JSON = json.dumps(EMBED)
 
 
 @dataclass(frozen=True)
@@ -157,13 +157,13 @@ def _add(checker: RowChecker, row: Row, batch: _Batch, result: IntakeResult, kee
 def _flush(rt: Runtime, campaign_id: str, batch: _Batch, publisher: Publisher, result: IntakeResult) -> None:
     if not len(batch):
         return
-    intakes = rt.ledger.intake_many([job for _, job in batch.jobs])
+    encoded = [job.encoded() for _, job in batch.jobs]
+    intakes = rt.ledger.intake_many([job for _, job in batch.jobs], encoded)
     rows = [(line, admitted.job_id, admitted.created, admitted.state)
             for (line, _), admitted in zip(batch.jobs, intakes, strict=True)]
     to_send = store(rt).account(campaign_id, rows=rows, invalid=batch.invalid, last_line=batch.last_line)
     summaries = {admitted.job_id: summary(job) for (_, job), admitted in zip(batch.jobs, intakes, strict=True)}
-    jobs = {admitted.job_id: job.to_dict() for (_, job), admitted in zip(batch.jobs, intakes, strict=True)}
-    publisher.send(to_send, summaries, jobs)
+    publisher.send(to_send, summaries, {admitted.job_id: text for text, admitted in zip(encoded, intakes, strict=True)})
     result.valid += len(batch.jobs)
     result.sent += len(to_send)
 
@@ -182,8 +182,8 @@ class Publisher:
         self.origin = f"cancelq-campaign@{socket.gethostname()}"
 
     def send(self, job_ids: list[str], summaries: dict[str, str] | None = None,
-             jobs: dict[str, dict[str, Any]] | None = None) -> None:
-        """``jobs``: the jobs as recorded, by id, for the messages to carry (see ``app.publish``)."""
+             jobs: dict[str, str] | None = None) -> None:
+        """``jobs``: by id, the jobs as recorded (``Job.encoded()``), for the messages to carry (``app.publish``)."""
         if not job_ids:
             return
         summaries, jobs = summaries or {}, jobs or {}
@@ -191,16 +191,20 @@ class Publisher:
             from .app import publish
 
             for job_id in job_ids:
-                publish(job_id, summaries.get(job_id), jobs.get(job_id))
+                text = jobs.get(job_id)
+                publish(job_id, summaries.get(job_id), json.loads(text) if text is not None else None)
             return
         self.client.lpush(self.queue, *(self.message(job_id, summaries.get(job_id), jobs.get(job_id))
                                         for job_id in job_ids))
 
-    def message(self, job_id: str, summary: str | None = None, job: dict[str, Any] | None = None) -> str:
-        """The message kombu's Redis transport would store for ``app.publish`` (Celery protocol 2)."""
+    def message(self, job_id: str, summary: str | None = None, job: str | None = None) -> str:
+        """The message kombu's Redis transport would store for ``app.publish`` (Celery protocol 2).
+
+        ``job`` is JSON already (``Job.encoded()``) and goes into the body as it is."""
         task_id = str(uuid.uuid4())
-        args = {"job_id": job_id, "job": job} if job is not None else {"job_id": job_id}
-        body = base64.b64encode(json.dumps([[args], {}, EMBED]).encode()).decode()
+        args = (f'{{"job_id": {json.dumps(job_id)}, "job": {job}}}' if job is not None
+                else f'{{"job_id": {json.dumps(job_id)}}}')
+        body = base64.b64encode(f"[[{args}], {{}}, {EMBED_JSON}]".encode()).decode()
         return self._template % {"body": body, "id": task_id, "tag": task_id,
                                  "argsrepr": json.dumps(f"job={job_id} {summary}" if summary else f"job={job_id}")}
 

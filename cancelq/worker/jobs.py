@@ -60,6 +60,10 @@ class Job:
             data["dry_run"] = True
         return data
 
+    def encoded(self) -> str:
+        """The job as the ledger records it (and as cancelq's own messages carry it): compact JSON."""
+        return json.dumps(self.to_dict(), separators=(",", ":"))
+
     def request(self) -> CancelRequest:
         return CancelRequest(order_id=self.order_id, reason=self.reason, note=self.note, items=self.items,
                              options=self.options)

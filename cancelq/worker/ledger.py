@@ -220,18 +220,21 @@ class Ledger:
         message sent after intake is lost, the pump sends it again then.
         """
         job_id = job_id or new_job_id()
-        args: list[Any] = [job_id, json.dumps(job.to_dict(), separators=(",", ":")), now_ms(), "1" if force else "0",
+        args: list[Any] = [job_id, job.encoded(), now_ms(), "1" if force else "0",
                 self.safety_net_ms, f"{keys.PREFIX}:job:", self.ttl_s]
         result = self._intake(keys=[keys.idempotency(job.idempotency_key), keys.job(job_id), keys.DELAYED], args=args)
         return Intake(job_id=str(result[0]), created=bool(int(result[1])), state=str(result[2]))
 
-    def intake_many(self, jobs: Sequence[Job]) -> list[Intake]:
-        """``intake`` for a batch of jobs in one script call (each job as ``intake`` would, without ``force``)."""
+    def intake_many(self, jobs: Sequence[Job], encoded: Sequence[str] | None = None) -> list[Intake]:
+        """``intake`` for a batch of jobs in one script call (each job as ``intake`` would, without ``force``).
+
+        ``encoded``: the jobs' ``Job.encoded()``, when the caller has them already."""
         if not jobs:
             return []
+        texts = encoded if encoded is not None else [job.encoded() for job in jobs]
         args: list[Any] = [now_ms(), f"{keys.PREFIX}:job:", self.safety_net_ms, self.ttl_s]
-        args += [f"{keys.idempotency(job.idempotency_key)}\n{new_job_id()}\n"
-                 f"{json.dumps(job.to_dict(), separators=(',', ':'))}" for job in jobs]
+        args += [f"{keys.idempotency(job.idempotency_key)}\n{new_job_id()}\n{text}"
+                 for job, text in zip(jobs, texts, strict=True)]
         lines = str(self._intake_many(keys=[keys.DELAYED], args=args)).split("\n")
         return [Intake(job_id=j, created=c == "1", state=st) for j, c, st in (line.split(" ") for line in lines)]
 
