@@ -154,9 +154,7 @@ class JobRun:
         taken = begun.get()
         if taken is not None:
             begun.set(None)
-            steps = self.rec.steps
-            self.rec = JobRecord.from_hash(taken)
-            self.rec.steps = {**self.rec.steps, **steps}
+            self.rec = JobRecord.from_hash(taken)  # fresh: no step was recorded before this delivery's first
             if self.campaign is not None:
                 self.campaign.moved("running")
         return True

@@ -50,6 +50,7 @@ class Consumer(CeleryConsumer):  # type: ignore[misc]
     def shutdown(self) -> None:
         self._flush_events()
         super().shutdown()
+
     def on_decode_error(self, message: Any, exc: Exception) -> None:
         body = message.body if isinstance(message.body, str) else bytes(message.body)[:4000].decode("utf-8", "replace")
         _record({"body": body, "content_type": message.content_type},
