@@ -416,3 +416,22 @@ def test_a_lease_shorter_than_the_safety_net_gets_its_own_timer(rt: Runtime, san
     net = rt.redis.zscore(keys.DELAYED, plain)
     long_lease.begin(plain)
     assert rt.redis.zscore(keys.DELAYED, plain) == net, "a lease that outlasts the safety net writes no timer"
+
+
+def test_pauses_and_leases_kept_by_an_older_version_are_adopted_once(rt: Runtime) -> None:
+    from cancelq.worker import controls
+    from cancelq.worker.ratelimit import Gate, WriteMark
+    from cancelq.worker.upgrade import OLD_LEASES, OLD_PAUSES, adopt_old_keys
+
+    now = now_ms()
+    rt.redis.hset(OLD_PAUSES, "shop:shopee/s1", '{"at": 1, "reason": "old"}')
+    rt.redis.zadd(OLD_LEASES, {"running-1": now - 1_000, "running-2": now + 60_000})
+    rt.redis.zadd(keys.DELAYED, {"running-2": now + 5_000})  # its safety net comes first: it stays
+    assert adopt_old_keys(rt.redis) == 3
+    held = Gate(rt.redis).check(limits=[], cooldowns=[], circuits=[], job_id="j",
+                                mark=WriteMark(keys.job("j"), "cancel", ["all", "shop:shopee/s1"]))
+    assert held.paused is not None and held.paused[0] == "shop:shopee/s1"
+    assert controls.snapshot(rt.redis).paused == ["shop:shopee/s1"]
+    assert rt.redis.zscore(keys.DELAYED, "running-1") == now - 1_000
+    assert rt.redis.zscore(keys.DELAYED, "running-2") == now + 5_000
+    assert not rt.redis.exists(OLD_PAUSES, OLD_LEASES) and adopt_old_keys(rt.redis) == 0

@@ -21,6 +21,7 @@ from .logging import configure, get_logger
 from .runtime import get_runtime, reset_runtime, resolve_redis_url
 from .scheduler import Pump
 from .settings import Settings, get_settings
+from .upgrade import adopt_old_keys
 
 
 def make_app(settings: Settings | None = None) -> Celery:
@@ -89,6 +90,9 @@ def _start_pump(sender: Any = None, **_: Any) -> None:
     runtime = get_runtime()
     log = get_logger("cancelq.pump")
     hostname = str(getattr(sender, "hostname", None) or "cancelq")
+    adopted = adopt_old_keys(runtime.redis)
+    if adopted:
+        log.info("old_keys_adopted", entries=adopted)
     started = now_ms()
 
     def heartbeat() -> None:
