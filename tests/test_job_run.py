@@ -407,8 +407,8 @@ def test_a_lease_shorter_than_the_safety_net_gets_its_own_timer(rt: Runtime, san
     assert taken.record is not None and rt.redis.zscore(keys.DELAYED, classic) == taken.record.lease_until
     fused = ledger.intake(parse_job(_job(SHOPEE, shop, "ORD-2"))).job_id
     verdict = Gate(rt.redis).check(limits=[("s", Limit(100, 10))], cooldowns=[], circuits=[], job_id=fused,
-                                   begin=BeginHere(keys.job(fused), str(rt.redis.hget(keys.job(fused), "job")),
-                                                   now_ms(), 5_000, 60_000))
+                                   begin=BeginHere(str(rt.redis.hget(keys.job(fused), "job")), now_ms(), 5_000,
+                                                   60_000))
     assert verdict.allowed and verdict.record is not None
     assert rt.redis.zscore(keys.DELAYED, fused) == int(verdict.record["lease_until"])
     long_lease = Ledger(rt.redis, lease_ms=60_000, safety_net_ms=60_000)

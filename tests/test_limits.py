@@ -249,7 +249,7 @@ def test_the_gate_takes_a_lease_only_from_a_fresh_job_recorded_as_its_message_sa
 
     def first_call(job_json: str) -> Any:
         return gate.check(limits=[("s", Limit(1, 1))], cooldowns=[], circuits=[], job_id=job_id,
-                          begin=BeginHere(keys.job(job_id), job_json, now_ms(), 60_000, 60_000))
+                          begin=BeginHere(job_json, now_ms(), 60_000, 60_000))
 
     refused = first_call(as_recorded.replace('"1"', '"2"'))
     assert refused.record is None and not refused.allowed and refused.why == "begin"

@@ -132,8 +132,7 @@ class JobRun:
         self.rec = JobRecord(job_id=self.job_id, state="running", job=hint, deliveries=1, created_at=now_ms())
         self.resumed_write = False
         ledger = self.rt.ledger
-        begin_here.set(BeginHere(keys.job(self.job_id), job.encoded(), now_ms(),
-                                 ledger.lease_ms, ledger.safety_net_ms))
+        begin_here.set(BeginHere(job.encoded(), now_ms(), ledger.lease_ms, ledger.safety_net_ms))
         return True
 
     def begin(self) -> bool:

@@ -189,9 +189,9 @@ def read_counts(client: redis.Redis) -> dict[str, int]:
     pipe.zcount(keys.DELAYED, "-inf", now - OVERDUE_MS)
     pipe.zcount(keys.CLAIMED, "-inf", now - OVERDUE_MS)
     pipe.zcard(keys.REJECTED)
-    names = ("dead_letters", "delayed", "claimed", "overdue", "overdue_claims", "rejected")
-    counts = {name: int(value) for name, value in zip(names, pipe.execute(), strict=True)}
-    counts["overdue"] += counts.pop("overdue_claims")
+    dead, delayed, claimed, overdue, overdue_claims, rejected = (int(v) for v in pipe.execute())
+    counts = {"dead_letters": dead, "delayed": delayed, "claimed": claimed, "overdue": overdue + overdue_claims,
+              "rejected": rejected}
     counts["workers"] = sum(1 for _ in client.scan_iter(match=keys.worker("*"), count=1000))
     return counts
 

@@ -28,7 +28,7 @@ local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 local n_limits, n_cool, n_circ = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local job, probe_ms = ARGV[4], tonumber(ARGV[5])
 local at = 6 + 2 * n_limits
-local n_pauses, step, begin_job, f0 = tonumber(ARGV[at]), ARGV[at + 1], ARGV[at + 2], at + 7
+local n_pauses, step, begin_job, f0 = tonumber(ARGV[at]), ARGV[at + 1], ARGV[at + 2], at + 6
 local lease, rec = {}, {}
 if begin_job ~= '' then
   local flat = redis.call('HGETALL', KEYS[2])
@@ -40,7 +40,7 @@ if begin_job ~= '' then
   end
   local until_ = tonumber(ARGV[at + 3]) + tonumber(ARGV[at + 4])
   if tonumber(h['created_at'] or '0') + tonumber(ARGV[at + 5]) > until_ then
-    redis.call('ZADD', KEYS[3], until_, string.sub(KEYS[2], #ARGV[at + 6] + 1))
+    redis.call('ZADD', KEYS[3], until_, job)
   end
   lease = {'state', 'running', 'updated_at', ARGV[at + 3], 'deliveries', '1', 'lease_until', tostring(until_)}
   for i = 1, #lease, 2 do h[lease[i]] = lease[i + 1] end
@@ -170,12 +170,12 @@ class Verdict:
 
 @dataclass(frozen=True)
 class BeginHere:
-    """Take the lease of a fresh job in its first gate call (one round trip less per delivery).
+    """Take the lease of a fresh job (the call's ``job_id``) in its first gate call: one round trip less per
+    delivery.
 
     ``job_json`` is the job as its message carried it, in the ledger's encoding: the job is fresh only if the
     ledger holds exactly that."""
 
-    job_key: str
     job_json: str
     now_ms: int
     lease_ms: int
@@ -222,8 +222,8 @@ class Gate:
         for _, limit in limits:
             args += [1000.0 / limit.rate_per_s, limit.burst]
         args += [len(mark.scopes) if mark is not None else 0, mark.step if mark is not None else ""]
-        args += ([begin.job_json, begin.now_ms, begin.lease_ms, begin.safety_net_ms, keys.job("")]
-                 if begin is not None else ["", 0, 0, 0, ""])
+        args += ([begin.job_json, begin.now_ms, begin.lease_ms, begin.safety_net_ms]
+                 if begin is not None else ["", 0, 0, 0])
         args += [keys.tat_field(s) for s, _ in limits]
         args += [keys.cool_field(s) for s in cooldowns]
         for name in circuits:
@@ -233,7 +233,7 @@ class Gate:
             args += [keys.pause_field(s) for s in mark.scopes]
             key_list.append(mark.job_key)
         elif begin is not None:
-            key_list.append(begin.job_key)
+            key_list.append(keys.job(job_id))
         if begin is not None:
             key_list.append(keys.DELAYED)
         result = self._gate(keys=key_list, args=args)
