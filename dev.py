@@ -46,7 +46,7 @@ def main(argv: list[str]) -> int:
     command, rest = argv[0], argv[1:]
     python = str(BIN / "python")
     if command == "demo":
-        args = [python, "-m", "cancelq.worker.cli", "demo", *rest]
+        args = [python, "-m", "cancelq.cli.main", "demo", *rest]
     elif command == "test":
         args = [python, "-m", "pytest", *rest]
     elif command == "lint":
@@ -56,7 +56,7 @@ def main(argv: list[str]) -> int:
     elif command == "chaos":
         args = [python, "-m", "tests.chaos.driver", *rest]
     elif command == "cancelq":
-        args = [python, "-m", "cancelq.worker.cli", *rest]
+        args = [python, "-m", "cancelq.cli.main", *rest]
     else:
         print(f"unknown command {command!r}\n{__doc__}", file=sys.stderr)
         return 2

@@ -31,7 +31,7 @@ REASONS = common.REASONS
 
 def run_cancelq(args: argparse.Namespace, bed: common.Bed, orders: list[dict[str, Any]]
                 ) -> tuple[float, dict[str, int]]:
-    from cancelq.api import CancelQ
+    from cancelq.client import CancelQ
 
     client = CancelQ()
     shops = bed.shops
@@ -53,7 +53,7 @@ def run_cancelq(args: argparse.Namespace, bed: common.Bed, orders: list[dict[str
 
 
 def run_plain(args: argparse.Namespace, bed: common.Bed, orders: list[dict[str, Any]]) -> float:
-    from cancelq.worker.runtime import Runtime
+    from cancelq.runtime import Runtime
 
     rt = Runtime()
     workers = common.cancelq_workers(bed, args.workers, args.concurrency, "plain")

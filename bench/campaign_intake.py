@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from cancelq.worker.embedded import ValkeyProcess
+from cancelq.core.embedded import ValkeyProcess
 
 SHOPS = {
     "shopee": ("bench-shopee", {"partner_id": 2001887, "partner_key": "bench_key_0123456789", "shop_id": 777001,
@@ -54,7 +54,7 @@ def write_file(path: Path, rows: int, rng: random.Random) -> None:
 def run_intake(path: Path, env: dict[str, str]) -> tuple[float, float, str]:
     """Wall seconds, the child's peak RSS in MB, and its output."""
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "cancelq.worker.cli", "campaign", "run", str(path)], env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "cancelq.cli.main", "campaign", "run", str(path)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     assert proc.stdout is not None
     output = proc.stdout.read().decode()
@@ -75,7 +75,7 @@ def main() -> None:
     with ValkeyProcess(work / "valkey") as valkey:
         env = {**os.environ, "CANCELQ_REDIS_URL": valkey.url, "CANCELQ_LOG_FORMAT": "json", "COLUMNS": "120"}
         os.environ.update(env)
-        from cancelq.worker.runtime import Runtime
+        from cancelq.runtime import Runtime
 
         rt = Runtime()
         for platform, (name, credentials) in SHOPS.items():

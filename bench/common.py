@@ -61,9 +61,9 @@ class Bed:
 
 @contextmanager
 def bed(work: Path, *, latency_ms: int = 0, platforms: tuple[str, ...] = tuple(SHARE)) -> Iterator[Bed]:
+    from cancelq.core.embedded import ValkeyProcess
     from cancelq.sandbox.control import SandboxClient
     from cancelq.sandbox.runner import SandboxProcess
-    from cancelq.worker.embedded import ValkeyProcess
 
     all_kits = kits()
     with ValkeyProcess(work / "valkey") as valkey, SandboxProcess() as sandbox_proc:
@@ -77,7 +77,7 @@ def bed(work: Path, *, latency_ms: int = 0, platforms: tuple[str, ...] = tuple(S
         os.environ.update(env)
         os.environ.pop("CANCELQ_CONFIG", None)
         os.environ.pop("CANCELQ_BROKER_URL", None)
-        from cancelq.worker.runtime import Runtime
+        from cancelq.runtime import Runtime
 
         rt = Runtime()
         test_bed = Bed(work, valkey.url, sandbox_proc.url, sandbox, all_kits, env)
@@ -133,7 +133,7 @@ def cancelq_workers(b: Bed, count: int, concurrency: int, tag: str, *, pool: str
     """``count`` cancelq worker processes, started and ready (their heartbeat keys exist)."""
     import redis
 
-    procs = [start([sys.executable, "-m", "cancelq.worker.cli", "worker", "--concurrency", str(concurrency),
+    procs = [start([sys.executable, "-m", "cancelq.cli.main", "worker", "--concurrency", str(concurrency),
                     "--pool", pool, "--hostname", f"{tag}{i}@bench"], b.env, b.work / f"{tag}-worker.log")
              for i in range(count)]
     r = redis.Redis.from_url(b.redis_url)
@@ -143,8 +143,8 @@ def cancelq_workers(b: Bed, count: int, concurrency: int, tag: str, *, pool: str
 
 def submit_plain(rt: Any, b: Bed, batch: list[dict[str, Any]]) -> list[str]:
     """The orders as plain jobs (no campaign), through the ledger's batched intake; returns the job ids."""
-    from cancelq.worker.campaign_intake import Publisher
-    from cancelq.worker.jobs import parse_job
+    from cancelq.campaigns.intake import Publisher
+    from cancelq.jobs.contract import parse_job
 
     jobs = [parse_job({"platform": o["platform"], "shop": b.shops[o["platform"]], "order_id": o["order_id"],
                        "reason": REASONS[o["platform"]]}) for o in batch]
@@ -172,8 +172,8 @@ class Finals:
         self.sent = 0
 
     def done(self) -> bool:
-        from cancelq.worker import keys
-        from cancelq.worker.ledger import FINAL_STATES
+        from cancelq.core import keys
+        from cancelq.jobs.ledger import FINAL_STATES
 
         while self.pending:
             chunk = self.pending[:self.CHUNK]

@@ -18,9 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from cancelq.core.embedded import ValkeyProcess
 from cancelq.sandbox.control import SandboxClient
 from cancelq.sandbox.runner import SandboxProcess
-from cancelq.worker.embedded import ValkeyProcess
 
 SHOPS = {"limited": 5550001, "free": 5550002}
 KEY, PARTNER = "bench_partner_key_0123456789", 2001887
@@ -51,7 +51,7 @@ def main() -> None:
         env = {**os.environ, "CANCELQ_REDIS_URL": valkey.url, "CANCELQ_LOG_LEVEL": "WARNING",
                "CANCELQ_LOG_FORMAT": "json"}
         os.environ.update(env)
-        from cancelq.api import CancelQ
+        from cancelq.client import CancelQ
 
         client, sandbox = CancelQ(), SandboxClient(sandbox_proc.url)
         limits = {"limited": {"rate_per_s": args.rate, "burst": args.burst},
@@ -62,7 +62,7 @@ def main() -> None:
             sandbox.add_orders([{"platform": "shopee", "shop": str(shop_id), "order_id": f"{name}-{i}",
                                  "state": "cancellable"} for i in range(args.jobs)])
         workers = [subprocess.Popen(
-            [sys.executable, "-m", "cancelq.worker.cli", "worker", "--concurrency", str(args.concurrency),
+            [sys.executable, "-m", "cancelq.cli.main", "worker", "--concurrency", str(args.concurrency),
              "--hostname", f"bench{i}@%h"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             for i in range(args.workers)]
         try:

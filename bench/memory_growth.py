@@ -130,7 +130,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="cancelq-bench-memory-"))
     rng = random.Random(23)
     with common.bed(work, latency_ms=0) as b:
-        from cancelq.worker.runtime import Runtime
+        from cancelq.runtime import Runtime
 
         rt = Runtime()
         warm, measured = common.orders(args.warmup, "W", rng), common.orders(args.jobs, "M", rng)

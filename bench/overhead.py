@@ -94,7 +94,7 @@ def main() -> None:
     rng = random.Random(7)
     rows = []
     with common.bed(work, latency_ms=args.latency_ms) as b:
-        from cancelq.worker.runtime import Runtime
+        from cancelq.runtime import Runtime
 
         rt = Runtime()
         for flow in args.flows.split(","):

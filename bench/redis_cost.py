@@ -58,7 +58,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="cancelq-bench-redis-cost-"))
     rng = random.Random(5)
     with common.bed(work, platforms=(args.flow,)) as b:
-        from cancelq.worker.runtime import Runtime
+        from cancelq.runtime import Runtime
 
         rt = Runtime()
         warm = common.orders(20, "W", rng, {args.flow: 1.0}, shipped=0, cancelled=0)

@@ -195,7 +195,7 @@ def main() -> None:
     counts = [int(n) for n in args.processes.split(",")]
     rounds: list[Round] = []
     with common.bed(work, latency_ms=args.latency_ms) as b:
-        from cancelq.worker.runtime import Runtime
+        from cancelq.runtime import Runtime
 
         rt = Runtime()
         for n in counts:

@@ -8,11 +8,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from cancelq.core import keys
+from cancelq.jobs.ledger import now_ms
+from cancelq.runtime import Runtime
 from cancelq.sandbox.control import SandboxClient
 from cancelq.tasks.cancel import JobRun
-from cancelq.worker import keys
-from cancelq.worker.ledger import now_ms
-from cancelq.worker.runtime import Runtime
 
 from .helpers import add_kit_shop, wait_until
 from .kits import Kit

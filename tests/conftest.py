@@ -15,9 +15,9 @@ import pytest
 import redis
 import requests
 
+from cancelq.core.embedded import ValkeyProcess
 from cancelq.sandbox.control import SandboxClient
 from cancelq.sandbox.runner import SandboxProcess
-from cancelq.worker.embedded import ValkeyProcess
 
 from .helpers import FAST_SETTINGS
 

@@ -65,7 +65,7 @@ class WorkerProcess:
         client.delete(f"cq:worker:{self.hostname}")
         with self.log_path.open("ab") as log:
             self.proc = proc = subprocess.Popen(
-                [sys.executable, "-m", "cancelq.worker.cli", "worker", "--concurrency", str(self.concurrency),
+                [sys.executable, "-m", "cancelq.cli.main", "worker", "--concurrency", str(self.concurrency),
                  "--hostname", self.hostname, "--loglevel", "warning"],
                 stdout=log, stderr=subprocess.STDOUT, env=self.env)
         wait_until(lambda: client.exists(f"cq:worker:{self.hostname}") or proc.poll() is not None,

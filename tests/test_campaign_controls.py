@@ -14,13 +14,13 @@ import pytest
 import redis
 import structlog
 
-from cancelq.api import CancelQ
+from cancelq.campaigns.store import CampaignError, store
+from cancelq.campaigns.tracking import announce
+from cancelq.client import CancelQ
+from cancelq.core import keys
+from cancelq.runtime import Runtime
 from cancelq.sandbox.control import SandboxClient
 from cancelq.tasks.cancel import JobRun
-from cancelq.worker import keys
-from cancelq.worker.campaign_hooks import announce
-from cancelq.worker.campaigns import CampaignError, store
-from cancelq.worker.runtime import Runtime
 
 from .campaign_helpers import (
     add_shops,
@@ -208,8 +208,8 @@ def test_campaign_commands_pause_resume_status_and_refuse_what_they_cannot_do(
         client: CancelQ, shops: dict[str, str], tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from cancelq.worker.cli import app
-    from cancelq.worker.runtime import reset_runtime
+    from cancelq.cli.main import app
+    from cancelq.runtime import reset_runtime
 
     reset_runtime()
     cli = CliRunner()

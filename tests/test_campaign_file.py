@@ -11,7 +11,7 @@ import pytest
 import redis
 from jsonschema import Draft202012Validator
 
-from cancelq.worker.campaign_file import (
+from cancelq.campaigns.files import (
     CampaignFileError,
     Defaults,
     RowChecker,
@@ -19,8 +19,8 @@ from cancelq.worker.campaign_file import (
     length_only_fields,
     read_rows,
 )
-from cancelq.worker.jobs import InvalidJob, schema
-from cancelq.worker.runtime import Runtime
+from cancelq.jobs.contract import InvalidJob, schema
+from cancelq.runtime import Runtime
 
 from .helpers import add_kit_shop
 from .kits.lazada import KIT as LAZADA

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 import redis
 
-from cancelq.api import CancelQ
+from cancelq.campaigns.files import RowChecker, read_rows
+from cancelq.campaigns.intake import RunOptions, run_campaign
+from cancelq.client import CancelQ
+from cancelq.core import keys
+from cancelq.runtime import Runtime
 from cancelq.sandbox.control import SandboxClient
-from cancelq.worker import keys
-from cancelq.worker.campaign_file import RowChecker, read_rows
-from cancelq.worker.campaign_intake import RunOptions, run_campaign
-from cancelq.worker.runtime import Runtime
 
 from .campaign_helpers import add_shops, drain, job_ids, ledger_states, row, seed, write_csv, writes_seen
 
@@ -158,7 +158,7 @@ def test_a_repeated_order_in_one_file_is_one_job(client: CancelQ, shops: dict[st
 
 
 def test_messages_go_through_celery_when_the_broker_is_not_redis(client: CancelQ) -> None:
-    from cancelq.worker.campaign_intake import Publisher
+    from cancelq.campaigns.intake import Publisher
 
     raw = Publisher(client.rt)
     assert raw.raw and raw.client is not None

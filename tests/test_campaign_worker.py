@@ -11,10 +11,10 @@ import pytest
 import redis
 from typer.testing import CliRunner
 
-from cancelq.api import CancelQ
+from cancelq.cli.main import app
+from cancelq.client import CancelQ
+from cancelq.runtime import Runtime, reset_runtime
 from cancelq.sandbox.control import SandboxClient
-from cancelq.worker.cli import app
-from cancelq.worker.runtime import Runtime, reset_runtime
 
 from .campaign_helpers import add_shops, job_ids, ledger_states, row, seed, write_csv
 from .helpers import WorkerProcess, wait_until

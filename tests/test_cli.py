@@ -8,10 +8,10 @@ from pathlib import Path
 import redis
 from typer.testing import CliRunner
 
+from cancelq.cli.main import app
+from cancelq.runtime import get_runtime, reset_runtime
 from cancelq.sandbox.control import SandboxClient
 from cancelq.tasks.cancel import JobRun
-from cancelq.worker.cli import app
-from cancelq.worker.runtime import get_runtime, reset_runtime
 
 from .kits.shopee import KIT as SHOPEE
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from cancelq.worker.settings import Settings
+from cancelq.core.settings import Settings
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 CANCELQ = Path(sys.executable).parent / "cancelq"

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from cancelq.worker.embedded import ensure_server, stop_server
-from cancelq.worker.settings import Settings
+from cancelq.core.embedded import ensure_server, stop_server
+from cancelq.core.settings import Settings
 
 
 def test_embedded_server_starts_once_and_is_reused(tmp_path: Path) -> None:

@@ -9,14 +9,14 @@ from typing import Any
 import pytest
 import redis
 
+from cancelq.core import keys
+from cancelq.jobs.deadletters import DeadFilter
+from cancelq.jobs.delayed import Delayed, Pump
+from cancelq.jobs.intake import admit
+from cancelq.jobs.ledger import JobRecord, Ledger, now_ms
+from cancelq.runtime import Runtime
 from cancelq.sandbox.control import SandboxClient
 from cancelq.tasks.cancel import JobRun, accept_message
-from cancelq.worker import keys
-from cancelq.worker.deadletter import DeadFilter
-from cancelq.worker.intake import admit
-from cancelq.worker.ledger import JobRecord, Ledger, now_ms
-from cancelq.worker.runtime import Runtime
-from cancelq.worker.scheduler import Delayed, Pump
 
 from .helpers import add_kit_shop, wait_until
 from .kits import Kit
@@ -215,7 +215,7 @@ def test_retry_after_header_is_honoured(rt: Runtime, sandbox: SandboxClient, san
 
 def test_exhausted_transient_goes_dead_and_replays_after_the_fault_clears(
         rt: Runtime, sandbox: SandboxClient, sandbox_url: str) -> None:
-    from cancelq.api import CancelQ
+    from cancelq.client import CancelQ
 
     shop = add_kit_shop(SHOPEE, sandbox, rt.shops, sandbox_url)
     sandbox.add_order("shopee", SHOPEE.shop_ref, "ORD-1", state="cancellable")
@@ -378,7 +378,7 @@ def test_a_message_carrying_a_job_that_runs_elsewhere_or_ended_changes_nothing(
 
 def test_a_first_call_held_by_a_pause_leaves_the_job_waiting_on_the_ledgers_record(
         rt: Runtime, sandbox: SandboxClient, sandbox_url: str) -> None:
-    from cancelq.worker import controls
+    from cancelq.gate import controls
 
     shop = add_kit_shop(SHOPEE, sandbox, rt.shops, sandbox_url)
     sandbox.add_order("shopee", SHOPEE.shop_ref, "ORD-1", state="cancellable")
@@ -397,8 +397,8 @@ def test_a_lease_shorter_than_the_safety_net_gets_its_own_timer(rt: Runtime, san
                                                                 sandbox_url: str) -> None:
     """Taken by ``begin`` or by the first gate call, a lease that ends before the job's safety net moves the
     job's timer to its expiry, so a dead holder's job is taken over then, not at the safety net."""
-    from cancelq.worker.jobs import parse_job
-    from cancelq.worker.ratelimit import BeginHere, Gate, Limit
+    from cancelq.gate.limits import BeginHere, Gate, Limit
+    from cancelq.jobs.contract import parse_job
 
     shop = add_kit_shop(SHOPEE, sandbox, rt.shops, sandbox_url)
     ledger = Ledger(rt.redis, lease_ms=5_000, safety_net_ms=60_000)
@@ -419,8 +419,8 @@ def test_a_lease_shorter_than_the_safety_net_gets_its_own_timer(rt: Runtime, san
 
 
 def test_pauses_and_leases_kept_by_an_older_version_are_adopted_once(rt: Runtime) -> None:
-    from cancelq.worker import controls
-    from cancelq.worker.ratelimit import Gate, WriteMark
+    from cancelq.gate import controls
+    from cancelq.gate.limits import Gate, WriteMark
     from cancelq.worker.upgrade import OLD_LEASES, OLD_PAUSES, adopt_old_keys
 
     now = now_ms()

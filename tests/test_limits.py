@@ -10,15 +10,16 @@ import pytest
 import redis
 from typer.testing import CliRunner
 
+from cancelq.cli.main import app as cli_app
+from cancelq.core import keys
+from cancelq.core.settings import Settings, get_settings
+from cancelq.gate import controls
+from cancelq.gate.limits import Gate, Limit, WriteMark, shop_scope
+from cancelq.jobs.intake import admit
+from cancelq.jobs.ledger import now_ms
+from cancelq.runtime import Runtime, reset_runtime
 from cancelq.sandbox.control import SandboxClient
 from cancelq.tasks.cancel import JobRun
-from cancelq.worker import controls, keys
-from cancelq.worker.cli import app as cli_app
-from cancelq.worker.intake import admit
-from cancelq.worker.ledger import now_ms
-from cancelq.worker.ratelimit import Gate, Limit, WriteMark, shop_scope
-from cancelq.worker.runtime import Runtime, reset_runtime
-from cancelq.worker.settings import Settings, get_settings
 
 from .helpers import add_kit_shop, wait_until
 from .kits.lazada import KIT as LAZADA
@@ -238,9 +239,9 @@ def test_an_app_wide_limit_holds_all_its_shops_together(rt: Runtime, sandbox: Sa
 
 def test_the_gate_takes_a_lease_only_from_a_fresh_job_recorded_as_its_message_says(
         redis_client: redis.Redis) -> None:
-    from cancelq.worker.jobs import parse_job
-    from cancelq.worker.ledger import Ledger
-    from cancelq.worker.ratelimit import BeginHere
+    from cancelq.gate.limits import BeginHere
+    from cancelq.jobs.contract import parse_job
+    from cancelq.jobs.ledger import Ledger
 
     ledger, gate = Ledger(redis_client), Gate(redis_client)
     job = parse_job({"platform": "shopee", "shop": "s", "order_id": "1", "reason": "CUSTOMER_REQUEST"})

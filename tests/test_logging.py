@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 
-from cancelq.worker.logging import configure, get_logger, redact_text
+from cancelq.core.logging import configure, get_logger, redact_text
 
 
 def test_secret_fields_and_secrets_in_text_are_masked() -> None:

@@ -22,19 +22,21 @@ from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
-from cancelq.api import CancelQ, JobHandle
+from cancelq.client import CancelQ, JobHandle
+from cancelq.core import keys
+from cancelq.core.embedded import free_port
+from cancelq.core.settings import Settings
+from cancelq.gate import controls
+from cancelq.gate.circuits import Circuits
+from cancelq.gate.limits import Gate
+from cancelq.jobs.deadletters import DeadLetters
+from cancelq.jobs.delayed import Delayed
+from cancelq.jobs.ledger import JobRecord, Ledger
+from cancelq.ops import metrics
+from cancelq.ops.flower import FlowerConfigError, FlowerOptions, flower_launch
+from cancelq.ops.health import Probe, check_health
+from cancelq.runtime import Runtime
 from cancelq.sandbox.control import SandboxClient
-from cancelq.worker import controls, keys, metrics
-from cancelq.worker.circuit import Circuits
-from cancelq.worker.deadletter import DeadLetters
-from cancelq.worker.embedded import free_port
-from cancelq.worker.flower_config import FlowerConfigError, FlowerOptions, flower_launch
-from cancelq.worker.health import Probe, check_health
-from cancelq.worker.ledger import JobRecord, Ledger
-from cancelq.worker.ratelimit import Gate
-from cancelq.worker.runtime import Runtime
-from cancelq.worker.scheduler import Delayed
-from cancelq.worker.settings import Settings
 
 from .helpers import WorkerProcess, wait_until
 from .kits.shopee import KIT as SHOPEE
@@ -420,7 +422,7 @@ def test_worker_serves_metrics_and_is_healthy(fleet: Fleet, fleet_client: Cancel
         return (_value(after, family, sample, **labels) or 0.0) - (_value(before, family, sample, **labels) or 0.0)
 
     assert delta("cancelq_jobs_finished", "cancelq_jobs_finished_total", platform="shopee", outcome="succeeded",
-                 code="none") == 1, "cancel.py must call metrics.job_finished (see cancelq/worker/metrics.py)"
+                 code="none") == 1, "cancel.py must call metrics.job_finished (see cancelq/ops/metrics.py)"
     assert delta("cancelq_step_duration_seconds", "cancelq_step_duration_seconds_count", platform="shopee",
                  step="cancel", result="ok") == 1
     assert health.returncode == 0, health.stdout + health.stderr

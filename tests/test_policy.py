@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from cancelq.core.settings import Settings
 from cancelq.platforms.errors import (
     AlreadyCancelled,
     AuthExpired,
@@ -17,7 +18,6 @@ from cancelq.platforms.errors import (
     TransientError,
 )
 from cancelq.tasks.policy import backoff_s, decide
-from cancelq.worker.settings import Settings
 
 S = Settings(retry_base_s=2, retry_cap_s=60, max_attempts=5, max_age_s=3600, rate_limit_jitter_s=0.5,
              default_rate_limit_wait_s=1, auth_wait_s=300)

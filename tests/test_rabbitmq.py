@@ -19,13 +19,13 @@ from celery import Celery
 from kombu.connection import Connection
 from prometheus_client.parser import text_string_to_metric_families
 
+from cancelq.core.settings import Settings
+from cancelq.jobs.contract import TASK_NAME
+from cancelq.jobs.intake import admit, summary
+from cancelq.ops.health import Probe, check_health
+from cancelq.runtime import Runtime
 from cancelq.sandbox.control import SandboxClient
 from cancelq.worker.app import make_app
-from cancelq.worker.health import Probe, check_health
-from cancelq.worker.intake import admit, summary
-from cancelq.worker.jobs import TASK_NAME
-from cancelq.worker.runtime import Runtime
-from cancelq.worker.settings import Settings
 
 from .helpers import WorkerProcess, add_kit_shop, wait_until
 from .kits.lazada import KIT as LAZADA

@@ -11,16 +11,16 @@ import pytest
 import redis
 from cryptography.fernet import Fernet
 
-from cancelq.api import CancelQ
+from cancelq.client import CancelQ
+from cancelq.core import keys
+from cancelq.core.settings import get_settings
+from cancelq.jobs.intake import admit
+from cancelq.jobs.ledger import now_ms
+from cancelq.runtime import Runtime
 from cancelq.sandbox.control import SandboxClient
 from cancelq.sandbox.state import default_refresh_token
+from cancelq.shops.registry import Sealer, ShopRegistry
 from cancelq.tasks.cancel import JobRun
-from cancelq.worker import keys
-from cancelq.worker.intake import admit
-from cancelq.worker.ledger import now_ms
-from cancelq.worker.runtime import Runtime
-from cancelq.worker.settings import get_settings
-from cancelq.worker.shops import Sealer, ShopRegistry
 
 from .helpers import WorkerProcess, wait_until
 from .kits.lazada import KIT as LAZADA

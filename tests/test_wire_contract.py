@@ -9,8 +9,8 @@ from pathlib import Path
 
 import redis
 
+from cancelq.runtime import Runtime
 from cancelq.sandbox.control import SandboxClient
-from cancelq.worker.runtime import Runtime
 
 from .helpers import WorkerProcess, add_kit_shop, wait_until
 from .kits.shoplazza import KIT as SHOPLAZZA

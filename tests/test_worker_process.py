@@ -14,9 +14,9 @@ import redis
 from celery import Celery
 from kombu import Connection, Exchange, Producer
 
-from cancelq.api import CancelQ, JobHandle
+from cancelq.client import CancelQ, JobHandle
+from cancelq.runtime import Runtime
 from cancelq.sandbox.control import SandboxClient
-from cancelq.worker.runtime import Runtime
 
 from .helpers import WorkerProcess, add_kit_shop, wait_until
 from .kits.lazada import KIT as LAZADA

@@ -13,20 +13,10 @@ from typing import Any
 import redis
 import structlog
 
-from cancelq.platforms.base import OrderState, Outcome, StepSpec
-from cancelq.platforms.errors import AlreadyCancelled, PermanentError, PlatformError, RateLimited, TransientError
-from cancelq.worker import keys, metrics
-from cancelq.worker.app import app
-from cancelq.worker.campaign_hooks import Aborted, JobHook
-from cancelq.worker.controls import job_scopes
-from cancelq.worker.flower_events import DeadLettered, dead_lettered, waiting
-from cancelq.worker.intake import admit
-from cancelq.worker.jobs import TASK_NAME, InvalidJob, Job, parse_job
-from cancelq.worker.ledger import JobRecord, add_event, now_ms
-from cancelq.worker.ratelimit import BeginHere, WriteMark
-from cancelq.worker.runtime import Runtime, get_runtime
-from cancelq.worker.shops import Shop
-from cancelq.worker.throttle import (
+from cancelq.campaigns.tracking import Aborted, JobHook
+from cancelq.core import keys
+from cancelq.gate.controls import job_scopes
+from cancelq.gate.delivery import (
     BeginFirst,
     Deferred,
     begin_here,
@@ -38,8 +28,18 @@ from cancelq.worker.throttle import (
     sent,
     write_mark,
 )
-
-from .policy import decide
+from cancelq.gate.limits import BeginHere, WriteMark
+from cancelq.jobs.contract import TASK_NAME, InvalidJob, Job, parse_job
+from cancelq.jobs.intake import admit
+from cancelq.jobs.ledger import JobRecord, add_event, now_ms
+from cancelq.ops import metrics
+from cancelq.platforms.base import OrderState, Outcome, StepSpec
+from cancelq.platforms.errors import AlreadyCancelled, PermanentError, PlatformError, RateLimited, TransientError
+from cancelq.runtime import Runtime, get_runtime
+from cancelq.shops.registry import Shop
+from cancelq.tasks.endings import DeadLettered, dead_lettered, waiting
+from cancelq.tasks.policy import decide
+from cancelq.worker.app import app
 
 log = structlog.get_logger("cancelq.job")
 _rng = random.Random()

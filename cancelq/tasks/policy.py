@@ -19,6 +19,7 @@ import random
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from cancelq.core.settings import Settings
 from cancelq.platforms.errors import (
     AlreadyCancelled,
     AuthExpired,
@@ -28,7 +29,6 @@ from cancelq.platforms.errors import (
     ReauthRequired,
     TransientError,
 )
-from cancelq.worker.settings import Settings
 
 REJECT_CODES = frozenset({
     "unmappable_reason", "invalid_request", "missing_items", "invalid_items", "items_unsupported",

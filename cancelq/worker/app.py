@@ -13,15 +13,16 @@ from typing import Any
 
 from celery import Celery, signals
 
-from . import keys, metrics  # noqa: F401  (metrics: connects the worker_ready handler serving /metrics)
-from .broker import reuse_clients
-from .jobs import TASK_NAME
-from .ledger import now_ms
-from .logging import configure, get_logger
-from .runtime import get_runtime, reset_runtime, resolve_redis_url
-from .scheduler import Pump
-from .settings import Settings, get_settings
-from .upgrade import adopt_old_keys
+from cancelq.core import keys
+from cancelq.core.logging import configure, get_logger
+from cancelq.core.settings import Settings, get_settings
+from cancelq.jobs.contract import TASK_NAME
+from cancelq.jobs.delayed import Pump
+from cancelq.jobs.ledger import now_ms
+from cancelq.ops import metrics  # noqa: F401  (metrics: connects the worker_ready handler serving /metrics)
+from cancelq.runtime import get_runtime, reset_runtime, resolve_redis_url
+from cancelq.worker.broker import reuse_clients
+from cancelq.worker.upgrade import adopt_old_keys
 
 
 def make_app(settings: Settings | None = None) -> Celery:

@@ -16,8 +16,8 @@ from typing import Any
 
 from celery.worker.consumer import Consumer as CeleryConsumer
 
-from .logging import get_logger
-from .runtime import get_runtime
+from cancelq.core.logging import get_logger
+from cancelq.runtime import get_runtime
 
 
 def _record(raw: Any, reason: str) -> None:

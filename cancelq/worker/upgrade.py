@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import redis
 
-from . import keys
+from cancelq.core import keys
 
 OLD_PAUSES = f"{keys.PREFIX}:pauses"
 OLD_LEASES = f"{keys.PREFIX}:leases"

@@ -27,17 +27,17 @@ from typing import Any
 
 from celery import Celery
 
-from cancelq.api import CancelQ
+from cancelq.campaigns.intake import Publisher
+from cancelq.client import CancelQ
+from cancelq.core import keys
+from cancelq.core.embedded import ValkeyProcess, free_port
+from cancelq.core.settings import Settings
+from cancelq.jobs.contract import TASK_NAME, default_idempotency_key
+from cancelq.jobs.intake import admit, summary
+from cancelq.jobs.ledger import FINAL_STATES
+from cancelq.runtime import Runtime
 from cancelq.sandbox.control import SandboxClient
 from cancelq.sandbox.runner import SandboxProcess
-from cancelq.worker import keys
-from cancelq.worker.campaign_intake import Publisher
-from cancelq.worker.embedded import ValkeyProcess, free_port
-from cancelq.worker.intake import admit, summary
-from cancelq.worker.jobs import TASK_NAME, default_idempotency_key
-from cancelq.worker.ledger import FINAL_STATES
-from cancelq.worker.runtime import Runtime
-from cancelq.worker.settings import Settings
 
 from ..helpers import FAST_SETTINGS, WorkerProcess, wait_until
 from . import world

@@ -6,11 +6,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from cancelq.campaigns.store import store
+from cancelq.core import keys
+from cancelq.jobs.ledger import FINAL_STATES, STATES, JobRecord
+from cancelq.runtime import Runtime
 from cancelq.sandbox.control import SandboxClient, is_cancelled
-from cancelq.worker import keys
-from cancelq.worker.campaigns import store
-from cancelq.worker.ledger import FINAL_STATES, STATES, JobRecord
-from cancelq.worker.runtime import Runtime
 
 from .world import INVALID_SOURCE, Order
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from cancelq.sandbox.control import SandboxClient
 from cancelq.sandbox.state import default_refresh_token
-from cancelq.worker.shops import ShopRegistry
+from cancelq.shops.registry import ShopRegistry
 
 from ..kits import Kit
 from ..kits.lazada import KIT as LAZADA

@@ -15,20 +15,19 @@ from typing import Any
 import redis
 import requests
 
+from cancelq.core.embedded import ensure_server
+from cancelq.core.settings import Settings, get_settings
+from cancelq.gate.circuits import Circuits, CircuitSettings
+from cancelq.gate.delivery import Throttle
+from cancelq.gate.limits import DEFAULT_LIMITS, Gate, Limit
+from cancelq.jobs.deadletters import DeadLetters
+from cancelq.jobs.delayed import Delayed
+from cancelq.jobs.ledger import Ledger
 from cancelq.platforms.base import Platform
 from cancelq.platforms.http import Timeouts, new_session
 from cancelq.platforms.registry import build_adapter
-
-from .circuit import Circuits, CircuitSettings
-from .deadletter import DeadLetters
-from .embedded import ensure_server
-from .ledger import Ledger
-from .ratelimit import DEFAULT_LIMITS, Gate, Limit
-from .scheduler import Delayed
-from .settings import Settings, get_settings
-from .shops import Sealer, Shop, ShopRegistry
-from .throttle import Throttle
-from .tokens import TokenKeeper
+from cancelq.shops.registry import Sealer, Shop, ShopRegistry
+from cancelq.shops.tokens import TokenKeeper
 
 
 def resolve_redis_url(settings: Settings) -> str:

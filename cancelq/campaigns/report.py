@@ -13,9 +13,9 @@ from dataclasses import astuple, dataclass, fields
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from . import keys
-from .campaigns import store
-from .runtime import Runtime
+from cancelq.campaigns.store import store
+from cancelq.core import keys
+from cancelq.runtime import Runtime
 
 JOB_FIELDS = ("state", "job", "steps", "last_error", "attempts", "created_at", "finished_at", "reject_reason")
 PREVIEW_WORDS = {"cancellable": "would_cancel", "in_cancel": "would_accept_buyer_request",

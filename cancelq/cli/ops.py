@@ -13,8 +13,8 @@ from typing import Annotated
 
 import typer
 
-from . import metrics
-from .settings import get_settings
+from cancelq.core.settings import get_settings
+from cancelq.ops import metrics
 
 
 def metrics_command() -> None:
@@ -37,7 +37,7 @@ def health_command(
 
     Unhealthy: Redis or the broker unreachable, no live worker, or more dead letters than the threshold.
     """
-    from .health import Probe, check_health
+    from cancelq.ops.health import Probe, check_health
 
     settings = get_settings()
     probe = Probe(
@@ -71,7 +71,7 @@ def flower_command(
     Credentials come from CANCELQ_FLOWER_BASIC_AUTH (user:password). Further arguments go to Flower as they
     are (e.g. --purge_offline_workers=600).
     """
-    from .flower_config import FlowerConfigError, FlowerOptions, flower_launch, run_flower
+    from cancelq.ops.flower import FlowerConfigError, FlowerOptions, flower_launch, run_flower
 
     options = FlowerOptions(port=port, address=address, db=db, no_auth=no_auth, read_only=read_only,
                             url_prefix=url_prefix, extra=list(ctx.args))

@@ -17,8 +17,8 @@ from typing import Any
 
 import redis
 
-from . import keys
-from .ledger import JobRecord, now_ms
+from cancelq.core import keys
+from cancelq.jobs.ledger import JobRecord, now_ms
 
 KINDS = ("permanent", "exhausted", "poison")
 

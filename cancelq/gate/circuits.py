@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import redis
 
-from . import keys
+from cancelq.core import keys
 
 _FAIL = """
 local t = redis.call('TIME')

@@ -16,16 +16,16 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from cancelq.core import keys
+from cancelq.gate.delivery import Deferred
+from cancelq.ops import metrics
 from cancelq.platforms.errors import PlatformError, ReauthRequired
 from cancelq.platforms.http import Timeouts
 from cancelq.platforms.tokens import refresh_tokens
-
-from . import keys, metrics
-from .shops import Shop
-from .throttle import Deferred
+from cancelq.shops.registry import Shop
 
 if TYPE_CHECKING:
-    from .runtime import Runtime
+    from cancelq.runtime import Runtime
 
 log = structlog.get_logger("cancelq.tokens")
 

@@ -19,8 +19,8 @@ from collections.abc import Callable
 
 import redis
 
-from . import keys
-from .ledger import now_ms
+from cancelq.core import keys
+from cancelq.jobs.ledger import now_ms
 
 _CLAIM = """
 local now = tonumber(ARGV[1])

@@ -14,7 +14,7 @@ from typing import Any
 
 import redis
 
-from . import keys
+from cancelq.core import keys
 
 SCOPE_KINDS = ("all", "platform", "shop", "campaign")
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import redis
 
-from . import keys
-from .jobs import Job
+from cancelq.core import keys
+from cancelq.jobs.contract import Job
 
 FINAL_STATES = frozenset({"succeeded", "already_cancelled", "dead", "rejected", "aborted", "previewed"})
 """``aborted``: its campaign was aborted before the job's write was sent; ``previewed``: a dry run's outcome."""

@@ -26,9 +26,9 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from .intake import check_job
-from .jobs import InvalidJob, Job, schema
-from .runtime import Runtime
+from cancelq.jobs.contract import InvalidJob, Job, schema
+from cancelq.jobs.intake import check_job
+from cancelq.runtime import Runtime
 
 COLUMNS = ("platform", "shop", "order_id", "reason", "note", "items", "options", "idempotency_key")
 ALIASES = {"order": "order_id", "orderid": "order_id", "order_sn": "order_id", "order_no": "order_id"}

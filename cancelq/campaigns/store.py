@@ -24,10 +24,11 @@ from urllib.parse import urlsplit
 
 import redis
 
-from . import controls, keys
-from .ledger import FINAL_STATES, now_ms
-from .ratelimit import Limit
-from .runtime import Runtime
+from cancelq.core import keys
+from cancelq.gate import controls
+from cancelq.gate.limits import Limit
+from cancelq.jobs.ledger import FINAL_STATES, now_ms
+from cancelq.runtime import Runtime
 
 COUNTERS = ("total", "queued", "running", "waiting", "succeeded", "already_cancelled", "dead", "rejected",
             "aborted", "previewed")

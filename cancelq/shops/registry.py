@@ -17,10 +17,9 @@ from typing import Any
 import redis
 from cryptography.fernet import Fernet, InvalidToken
 
+from cancelq.core import keys
+from cancelq.core.logging import SECRET_KEYS
 from cancelq.platforms.registry import PLATFORM_NAMES
-
-from . import keys
-from .logging import SECRET_KEYS
 
 
 class ShopError(ValueError):

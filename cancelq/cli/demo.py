@@ -22,12 +22,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from cancelq.core import keys
+from cancelq.core.embedded import ValkeyProcess
+from cancelq.jobs.ledger import FINAL_STATES
 from cancelq.sandbox.control import SandboxClient, is_cancelled
 from cancelq.sandbox.runner import SandboxProcess
-
-from . import keys
-from .embedded import ValkeyProcess
-from .ledger import FINAL_STATES
 
 SHOPS: dict[str, dict[str, Any]] = {
     "shopee": {"name": "shopee-sg-main", "ref": "14701711", "credentials": {
@@ -105,7 +104,7 @@ def run_demo(*, orders: int = 300, concurrency: int = 32, console: Console | Non
         client = _setup(sandbox_url, orders, rng)
         with (workdir / "worker.log").open("wb") as log:
             worker = subprocess.Popen(
-                [sys.executable, "-m", "cancelq.worker.cli", "worker", "--concurrency", str(concurrency)],
+                [sys.executable, "-m", "cancelq.cli.main", "worker", "--concurrency", str(concurrency)],
                 stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ))
         return _run(client, SandboxClient(sandbox_url), rng, console, workdir)
     finally:
@@ -117,9 +116,9 @@ def run_demo(*, orders: int = 300, concurrency: int = 32, console: Console | Non
 
 
 def _setup(sandbox_url: str, total: int, rng: random.Random) -> Any:
-    from cancelq.api import CancelQ
-    from cancelq.worker.runtime import Runtime, reset_runtime
-    from cancelq.worker.settings import get_settings
+    from cancelq.client import CancelQ
+    from cancelq.core.settings import get_settings
+    from cancelq.runtime import Runtime, reset_runtime
 
     get_settings.cache_clear()
     reset_runtime()

@@ -27,12 +27,12 @@ from pathlib import Path
 
 import redis
 
-from .campaign_file import Defaults, Row, RowChecker, read_rows
-from .campaign_hooks import announce
-from .campaigns import Campaign, new_campaign_id, store
-from .intake import summary
-from .jobs import TASK_NAME, InvalidJob, Job
-from .runtime import Runtime
+from cancelq.campaigns.files import Defaults, Row, RowChecker, read_rows
+from cancelq.campaigns.store import Campaign, new_campaign_id, store
+from cancelq.campaigns.tracking import announce
+from cancelq.jobs.contract import TASK_NAME, InvalidJob, Job
+from cancelq.jobs.intake import summary
+from cancelq.runtime import Runtime
 
 REDIS_SCHEMES = ("redis", "rediss", "valkey", "valkeys", "unix")
 EMBED = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
@@ -188,7 +188,7 @@ class Publisher:
             return
         summaries, jobs = summaries or {}, jobs or {}
         if self.client is None:
-            from .app import publish
+            from cancelq.worker.app import publish
 
             for job_id in job_ids:
                 text = jobs.get(job_id)

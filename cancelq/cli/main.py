@@ -13,10 +13,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Column, Table
 
-from .cli_campaign import campaign_app
-from .cli_ops import register as register_ops
-from .deadletter import DeadFilter
-from .settings import get_settings
+from cancelq.cli.campaign import campaign_app
+from cancelq.cli.ops import register as register_ops
+from cancelq.core.settings import get_settings
+from cancelq.jobs.deadletters import DeadFilter
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 job_app = typer.Typer(no_args_is_help=True, help="Look at jobs in the ledger.")
@@ -31,7 +31,7 @@ err = Console(stderr=True)
 
 
 def _client() -> Any:
-    from cancelq.api import CancelQ
+    from cancelq.client import CancelQ
 
     return CancelQ()
 
@@ -53,7 +53,7 @@ def worker(
     hostname: Annotated[str | None, typer.Option(help="worker name, e.g. cancelq1@%h")] = None,
 ) -> None:
     """Run a worker: consumes jobs, runs the delayed-job pump, sends task events for Flower."""
-    from .app import app as celery_app
+    from cancelq.worker.app import app as celery_app
 
     argv = ["worker", "--pool", pool, "--concurrency", str(concurrency), "--loglevel", loglevel,
             "--queues", get_settings().queue, "--without-gossip", "--without-mingle",
@@ -112,7 +112,7 @@ def _json_value(text: str) -> Any:
 @job_app.command("show")
 def job_show(job_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """A job's state, steps, attempts and last error."""
-    from cancelq.api import JobNotFound
+    from cancelq.client import JobNotFound
 
     try:
         record = _client().job(job_id)
@@ -204,7 +204,7 @@ def dlq_replay(job_id: Annotated[str | None, typer.Argument()] = None,
                platform: PlatformOpt = None, shop: ShopOpt = None, code: CodeOpt = None, campaign: CampaignOpt = None,
                kind: KindOpt = None, since: SinceOpt = None) -> None:
     """Send dead-lettered jobs again (an order already cancelled meanwhile ends already_cancelled)."""
-    from cancelq.api import JobNotFound
+    from cancelq.client import JobNotFound
 
     client = _client()
     if job_id and not all_:
@@ -258,7 +258,7 @@ def shops_add(platform: str, name: str,
               base_url: Annotated[str | None, typer.Option(help="override the platform host (a sandbox)")] = None,
               ) -> None:
     """Add or replace a shop."""
-    from .shops import ShopError
+    from cancelq.shops.registry import ShopError
 
     text = Path(credentials[1:]).read_text() if credentials.startswith("@") else credentials
     try:
@@ -271,7 +271,7 @@ def shops_add(platform: str, name: str,
 @shops_app.command("load")
 def shops_load(path: Path) -> None:
     """Load shops from a JSON list or a TOML file of [[shops]]."""
-    from .shops import ShopError
+    from cancelq.shops.registry import ShopError
 
     try:
         shops = _client().rt.shops.load_file(path)
@@ -338,7 +338,7 @@ def shops_remove(platform: str, name: str) -> None:
 
 
 def _scope(platform: str | None, shop: str | None, campaign: str | None, all_: bool) -> str:
-    from .controls import ScopeError, scope_name
+    from cancelq.gate.controls import ScopeError, scope_name
 
     chosen = [(k, v) for k, v in (("platform", platform), ("shop", shop), ("campaign", campaign)) if v]
     if all_ == bool(chosen) or len(chosen) > 1:
@@ -359,7 +359,7 @@ ScopeAll = Annotated[bool, typer.Option("--all", help="everything")]
 def pause(platform: ScopePlatform = None, shop: ScopeShop = None, campaign: ScopeCampaign = None,
           all_: ScopeAll = False, reason: str = "") -> None:
     """Stop write calls for a scope on every worker; its jobs wait and continue on resume."""
-    from .controls import pause as do_pause
+    from cancelq.gate.controls import pause as do_pause
 
     scope = _scope(platform, shop, campaign, all_)
     do_pause(_client().rt.redis, scope, reason)
@@ -370,7 +370,7 @@ def pause(platform: ScopePlatform = None, shop: ScopeShop = None, campaign: Scop
 def resume(platform: ScopePlatform = None, shop: ScopeShop = None, campaign: ScopeCampaign = None,
            all_: ScopeAll = False) -> None:
     """Let a paused scope's jobs write again."""
-    from .controls import resume as do_resume
+    from cancelq.gate.controls import resume as do_resume
 
     scope = _scope(platform, shop, campaign, all_)
     if not do_resume(_client().rt.redis, scope):
@@ -386,7 +386,7 @@ def _limit_view(limit: Any) -> dict[str, Any]:
 @app.command()
 def status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Limits in use, cooldowns, open circuits, pauses, and the ledger's queues."""
-    from .controls import snapshot
+    from cancelq.gate.controls import snapshot
 
     client = _client()
     snap = snapshot(client.rt.redis)
@@ -419,7 +419,7 @@ def sandbox(host: str = "127.0.0.1", port: int = 8765) -> None:
 def demo(orders: Annotated[int, typer.Option(help="orders across the four platforms")] = 300,
          concurrency: int = 32) -> None:
     """Embedded Valkey, the sandbox, a worker and a few hundred orders with realistic faults; then a summary."""
-    from .demo import run_demo
+    from cancelq.cli.demo import run_demo
 
     raise typer.Exit(run_demo(orders=orders, concurrency=concurrency, console=out))
 

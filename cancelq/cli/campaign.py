@@ -16,12 +16,11 @@ from rich.progress_bar import ProgressBar
 from rich.table import Column, Table
 from rich.text import Text
 
-from .campaigns import COUNTERS, Campaign, CampaignError, CampaignNotFound
+from cancelq.campaigns.store import COUNTERS, Campaign, CampaignError, CampaignNotFound
 
 if TYPE_CHECKING:
-    from cancelq.api import CancelQ
-
-    from .campaign_intake import IntakeResult
+    from cancelq.campaigns.intake import IntakeResult
+    from cancelq.client import CancelQ
 
 campaign_app = typer.Typer(no_args_is_help=True, help="Bulk campaigns: a file of orders in, a per-row report out.")
 out = Console()
@@ -31,7 +30,7 @@ RATE_WINDOW_S = 15.0
 
 
 def _client() -> CancelQ:
-    from cancelq.api import CancelQ
+    from cancelq.client import CancelQ
 
     return CancelQ()
 
@@ -68,8 +67,8 @@ def run(
     wait: Annotated[float, typer.Option(help="seconds to wait for the end (exit 1 if not finished)")] = 0.0,
 ) -> None:
     """Send every valid row of FILE as a cancel job of one campaign; invalid rows are listed with their line."""
-    from .campaign_file import CampaignFileError, Defaults
-    from .campaign_intake import RunOptions, run_campaign
+    from cancelq.campaigns.files import CampaignFileError, Defaults
+    from cancelq.campaigns.intake import RunOptions, run_campaign
 
     client = _client()
     options = RunOptions(file, fmt, Defaults(platform, shop, reason), campaign_id, strict, dry_run, max_rate,
@@ -252,7 +251,7 @@ def redo_failed(campaign_id: str) -> None:
 def report(campaign_id: str,
            output: Annotated[Path | None, typer.Option("--out", help="CSV file (default: stdout)")] = None) -> None:
     """One CSV row per input row: outcome, platform code and message, request id, attempts, times."""
-    from .campaign_report import write_csv
+    from cancelq.campaigns.report import write_csv
 
     client = _client()
     _get(client, campaign_id)

@@ -20,7 +20,7 @@ from typing import Any
 
 import redis
 
-from . import keys
+from cancelq.core import keys
 
 _GATE = """
 local t = redis.call('TIME')

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .settings import Settings
+from cancelq.core.settings import Settings
 
 TASKS_COLUMNS = "state,args,exception,retries,received,runtime,worker,uuid"
 """The tasks page's columns: a cancel task's args name the job, platform, shop, order and reason."""
@@ -85,7 +85,7 @@ def _check_credentials(credentials: str) -> None:
 
 def run_flower(launch: FlowerLaunch) -> None:
     """Run Flower in this process (returns when it stops)."""
-    from .app import app
+    from cancelq.worker.app import app
 
     launch.db.parent.mkdir(parents=True, exist_ok=True)
     os.environ.pop("FLOWER_BASIC_AUTH", None)  # --no-auth means no auth, whatever the environment held

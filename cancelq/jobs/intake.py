@@ -9,11 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from cancelq.jobs.contract import InvalidJob, Job, parse_job
+from cancelq.jobs.ledger import Intake
 from cancelq.platforms.reasons import UnmappableReason, shopee_reason
-
-from .jobs import InvalidJob, Job, parse_job
-from .ledger import Intake
-from .runtime import Runtime
+from cancelq.runtime import Runtime
 
 
 @dataclass(frozen=True)

@@ -23,10 +23,10 @@ from urllib.parse import urlsplit
 import redis
 from kombu.utils.url import maybe_sanitize_url
 
-from . import keys
-from .embedded import PORT_FILE
-from .metrics import REDIS_SCHEMES
-from .settings import Settings
+from cancelq.core import keys
+from cancelq.core.embedded import PORT_FILE
+from cancelq.core.settings import Settings
+from cancelq.ops.metrics import REDIS_SCHEMES
 
 
 @dataclass(frozen=True)
@@ -158,7 +158,7 @@ def _check_workers(client: redis.Redis, probe: Probe) -> Check:
 
 
 def _check_ping(probe: Probe) -> Check:
-    from .app import app
+    from cancelq.worker.app import app
 
     wanted = 1 if probe.worker else max(1, probe.min_workers)
     destination = [probe.worker] if probe.worker else None

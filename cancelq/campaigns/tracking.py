@@ -16,12 +16,12 @@ import redis
 import requests
 import structlog
 
-from . import keys
-from .campaigns import Info, cached_info, store, webhook_host
-from .ledger import now_ms
-from .ratelimit import Limit
-from .runtime import Runtime
-from .throttle import Aborted, Deferred
+from cancelq.campaigns.store import Info, cached_info, store, webhook_host
+from cancelq.core import keys
+from cancelq.gate.delivery import Aborted, Deferred
+from cancelq.gate.limits import Limit
+from cancelq.jobs.ledger import now_ms
+from cancelq.runtime import Runtime
 
 WEBHOOK_TIMEOUT_S = (3.05, 10.0)
 WEBHOOK_TRIES = 3

@@ -48,9 +48,9 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from . import keys
-from .logging import get_logger
-from .settings import Settings, get_settings
+from cancelq.core import keys
+from cancelq.core.logging import get_logger
+from cancelq.core.settings import Settings, get_settings
 
 STEP_BUCKETS_S = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0)
 WAIT_BUCKETS_S = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0, 60.0, 300.0, 3600.0)
@@ -221,7 +221,7 @@ def _redis_for(url: str, timeout_s: float) -> redis.Redis:
 def _controls(client: redis.Redis) -> Any:
     """``controls.snapshot`` (open circuits, paused scopes, cooldowns), or None where that module is absent."""
     try:
-        from .controls import snapshot
+        from cancelq.gate.controls import snapshot
     except ImportError:
         return None
     return snapshot(client)
@@ -276,7 +276,7 @@ def _labelled(name: str, help_text: str, label: str, values: Iterable[tuple[str,
 
 def state_collector(settings: Settings, *, cache_s: float = 0.0) -> StateCollector:
     """A collector on the runtime's Redis and the configured broker and queue."""
-    from .runtime import get_runtime
+    from cancelq.runtime import get_runtime
 
     return StateCollector(lambda: get_runtime().redis, broker_url=settings.broker_url, queue=settings.queue,
                           cache_s=cache_s, broker_timeout_s=settings.health_timeout_s)

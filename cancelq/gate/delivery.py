@@ -11,11 +11,11 @@ from __future__ import annotations
 import contextvars
 import time
 
-from . import metrics
-from .circuit import Circuits
-from .controls import is_abort
-from .ratelimit import BeginHere, Gate, Limit, WriteMark, app_scope, shop_scope
-from .shops import Shop
+from cancelq.gate.circuits import Circuits
+from cancelq.gate.controls import is_abort
+from cancelq.gate.limits import BeginHere, Gate, Limit, WriteMark, app_scope, shop_scope
+from cancelq.ops import metrics
+from cancelq.shops.registry import Shop
 
 current_job: contextvars.ContextVar[str] = contextvars.ContextVar("cancelq_current_job", default="-")
 probing: contextvars.ContextVar[bool] = contextvars.ContextVar("cancelq_probing", default=False)

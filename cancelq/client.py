@@ -1,0 +1,166 @@
+"""The Python API: submit jobs, follow them, work the dead letters.
+
+    from cancelq.client import submit
+    handle = submit({"platform": "shopee", "shop": "my-shop", "order_id": "2401...", "reason": "OUT_OF_STOCK"})
+    record = handle.wait(timeout_s=60)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from cancelq.campaigns.files import Defaults
+from cancelq.campaigns.intake import IntakeResult, RunOptions, run_campaign
+from cancelq.campaigns.report import ReportRow, report_rows
+from cancelq.campaigns.store import Campaign, store
+from cancelq.campaigns.tracking import announce
+from cancelq.jobs.deadletters import DeadFilter
+from cancelq.jobs.intake import admit, summary
+from cancelq.jobs.ledger import JobRecord
+from cancelq.runtime import Runtime, get_runtime
+
+
+class JobNotFound(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class JobHandle:
+    """What ``submit`` returns. ``created`` is False for a duplicate: the existing job, nothing sent."""
+
+    job_id: str
+    created: bool
+    state: str
+    reason: str = ""
+    client: CancelQ | None = None
+
+    @property
+    def rejected(self) -> bool:
+        return self.state == "rejected"
+
+    def status(self) -> JobRecord:
+        return (self.client or default_client()).job(self.job_id)
+
+    def wait(self, timeout_s: float = 60.0, poll_s: float = 0.1) -> JobRecord:
+        """Poll the ledger until the job is final; TimeoutError with the last state otherwise."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            record = self.status()
+            if record.final:
+                return record
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"job {self.job_id} is still {record.state} after {timeout_s}s")
+            time.sleep(poll_s)
+
+
+class CancelQ:
+    """A producer and operator client bound to one Redis (and broker)."""
+
+    def __init__(self, runtime: Runtime | None = None) -> None:
+        self.rt = runtime or get_runtime()
+
+    def submit(self, job: Mapping[str, Any], *, force: bool = False, source: str = "api") -> JobHandle:
+        """Record the job once per idempotency key and send it; a malformed job comes back rejected, with why."""
+        from cancelq.worker.app import publish
+
+        admitted = admit(self.rt, dict(job), force=force, source=source)
+        if admitted.created and not admitted.rejected and admitted.job is not None:
+            publish(admitted.job_id, summary(admitted.job), admitted.job.to_dict())
+        return JobHandle(admitted.job_id, admitted.created, admitted.state, admitted.reason, self)
+
+    def job(self, job_id: str) -> JobRecord:
+        record = self.rt.ledger.get(job_id)
+        if record is None:
+            raise JobNotFound(f"no job {job_id} (finished jobs are kept {self.rt.settings.ledger_ttl_s:.0f}s)")
+        return record
+
+    def rejected(self, limit: int = 100) -> list[JobRecord]:
+        return self.rt.ledger.rejected(limit)
+
+    def dead_letters(self, where: DeadFilter | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        return self.rt.dead_letters.list(where, limit)
+
+    def dead_letter(self, job_id: str) -> dict[str, Any] | None:
+        return self.rt.dead_letters.show(job_id)
+
+    def replay(self, job_id: str) -> JobHandle:
+        """Run a dead-lettered job again, through the same idempotency and status checks."""
+        entry = self.rt.dead_letters.show(job_id)
+        if entry is None:
+            raise JobNotFound(f"no dead letter {job_id}")
+        handle = self.submit(entry["job"], force=True, source="replay")
+        self.rt.dead_letters.remove([job_id])
+        return handle
+
+    def replay_all(self, where: DeadFilter | None = None) -> list[JobHandle]:
+        return [self.replay(entry["job_id"]) for entry in list(self.rt.dead_letters.iter(where))]
+
+    def purge_dead_letters(self, where: DeadFilter | None = None) -> int:
+        return self.rt.dead_letters.purge(where)
+
+    def export_dead_letters(self, where: DeadFilter | None = None, fmt: str = "jsonl") -> Iterator[str]:
+        return self.rt.dead_letters.export(where, fmt)
+
+    def run_campaign(self, path: str | Path, *, platform: str | None = None, shop: str | None = None,
+                     reason: str | None = None, campaign_id: str | None = None, dry_run: bool = False,
+                     strict: bool = False, max_rate: float | None = None, webhook: str | None = None,
+                     fmt: str | None = None, batch_size: int = 500) -> IntakeResult:
+        """Send a CSV/JSONL file's rows as one campaign (``campaign_id``: resume it, or name a new one).
+
+        ``platform``, ``shop`` and ``reason`` fill in rows without them. Invalid rows come back in
+        ``invalid`` as (line, reason); with ``strict`` any invalid row sends nothing (``refused``).
+        """
+        options = RunOptions(Path(path), fmt, Defaults(platform, shop, reason), campaign_id, strict, dry_run,
+                             max_rate, webhook, batch_size)
+        return run_campaign(self.rt, options)
+
+    def campaign(self, campaign_id: str) -> Campaign:
+        """The campaign's record and live counters (CampaignNotFound when there is none)."""
+        return store(self.rt).get(campaign_id)
+
+    def campaigns(self, limit: int = 20) -> list[Campaign]:
+        return store(self.rt).recent(limit)
+
+    def campaign_report(self, campaign_id: str) -> Iterator[ReportRow]:
+        """One row per input row, in line order: outcome, platform code and message, request id, attempts, times."""
+        store(self.rt).get(campaign_id)
+        return report_rows(self.rt, campaign_id)
+
+    def pause_campaign(self, campaign_id: str, reason: str = "") -> Campaign:
+        return store(self.rt).pause(campaign_id, reason)
+
+    def resume_campaign(self, campaign_id: str) -> Campaign:
+        return store(self.rt).resume(campaign_id)
+
+    def abort_campaign(self, campaign_id: str, reason: str = "") -> Campaign:
+        """Writes not yet sent are never sent (those jobs end ``aborted``); writes in flight finish."""
+        return store(self.rt).abort(campaign_id, reason)[0]
+
+    def redo_failed(self, campaign_id: str) -> list[JobHandle]:
+        """Replay the campaign's dead letters (after a fix): a new round, announced again when it ends."""
+        campaigns = store(self.rt)
+        dead = [entry["job_id"] for entry in self.rt.dead_letters.iter(DeadFilter(campaign=campaign_id))]
+        if not dead:
+            return []
+        campaigns.reopen(campaign_id)
+        handles = [self.replay(job_id) for job_id in dead]
+        if campaigns.resync(campaign_id, [h.job_id for h in handles]):
+            announce(self.rt, campaign_id, background=False)
+        return handles
+
+
+@lru_cache(maxsize=1)
+def default_client() -> CancelQ:
+    return CancelQ()
+
+
+def submit(job: Mapping[str, Any], *, force: bool = False) -> JobHandle:
+    return default_client().submit(job, force=force)
+
+
+__all__ = ["CancelQ", "DeadFilter", "JobHandle", "JobNotFound", "default_client", "submit"]
