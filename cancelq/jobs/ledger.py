@@ -19,10 +19,8 @@ import redis
 
 from cancelq.core import keys
 from cancelq.jobs.contract import Job
+from cancelq.jobs.states import FINAL_STATES, STATES, JobState  # noqa: F401  (re-exported)
 
-FINAL_STATES = frozenset({"succeeded", "already_cancelled", "dead", "rejected", "aborted", "previewed"})
-"""``aborted``: its campaign was aborted before the job's write was sent; ``previewed``: a dry run's outcome."""
-STATES = ("queued", "running", "waiting", "succeeded", "already_cancelled", "dead", "rejected", "aborted", "previewed")
 MAX_EVENTS = 40
 MAX_RAW_CHARS = 4000
 

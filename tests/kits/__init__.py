@@ -1,6 +1,6 @@
 """Per-platform test kits: how to create a shop and orders in the sandbox and build an adapter for them.
 
-Each platform module here defines ``KIT``; the contract suite (tests/test_contract.py)
+Each platform module here defines ``KIT``; the contract suite (tests/platforms/test_contract.py)
 runs the same behaviour over all four.
 """
 

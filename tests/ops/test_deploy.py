@@ -19,7 +19,7 @@ import yaml
 
 from cancelq.core.settings import Settings
 
-DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 CANCELQ = Path(sys.executable).parent / "cancelq"
 UNITS = sorted((DEPLOY / "systemd").glob("*.service"))
 SYSTEMD_SAMPLES = {"%i": "9808", "%H": "host1", "%h": "/var/lib/cancelq", "%%": "%"}

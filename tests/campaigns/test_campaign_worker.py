@@ -15,9 +15,9 @@ from cancelq.cli.main import app
 from cancelq.client import CancelQ
 from cancelq.runtime import Runtime, reset_runtime
 from cancelq.sandbox.control import SandboxClient
+from tests.campaign_helpers import add_shops, job_ids, ledger_states, row, seed, write_csv
+from tests.helpers import WorkerProcess, wait_until
 
-from .campaign_helpers import add_shops, job_ids, ledger_states, row, seed, write_csv
-from .helpers import WorkerProcess, wait_until
 from .test_campaign_controls import Hooks
 
 runner = CliRunner()

@@ -11,9 +11,8 @@ import redis
 
 from cancelq.runtime import Runtime
 from cancelq.sandbox.control import SandboxClient
-
-from .helpers import WorkerProcess, add_kit_shop, wait_until
-from .kits.shoplazza import KIT as SHOPLAZZA
+from tests.helpers import WorkerProcess, add_kit_shop, wait_until
+from tests.kits.shoplazza import KIT as SHOPLAZZA
 
 
 def raw_message(job: dict[str, object]) -> str:

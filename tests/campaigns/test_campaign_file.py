@@ -21,10 +21,9 @@ from cancelq.campaigns.files import (
 )
 from cancelq.jobs.contract import InvalidJob, schema
 from cancelq.runtime import Runtime
-
-from .helpers import add_kit_shop
-from .kits.lazada import KIT as LAZADA
-from .kits.shopee import KIT as SHOPEE
+from tests.helpers import add_kit_shop
+from tests.kits.lazada import KIT as LAZADA
+from tests.kits.shopee import KIT as SHOPEE
 
 
 @pytest.fixture()

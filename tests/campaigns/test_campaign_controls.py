@@ -21,8 +21,7 @@ from cancelq.core import keys
 from cancelq.runtime import Runtime
 from cancelq.sandbox.control import SandboxClient
 from cancelq.tasks.cancel import JobRun
-
-from .campaign_helpers import (
+from tests.campaign_helpers import (
     add_shops,
     deliver_queued,
     drain,
@@ -33,7 +32,7 @@ from .campaign_helpers import (
     write_csv,
     writes_seen,
 )
-from .helpers import wait_until
+from tests.helpers import wait_until
 
 
 @pytest.fixture()

@@ -26,10 +26,9 @@ from cancelq.ops.health import Probe, check_health
 from cancelq.runtime import Runtime
 from cancelq.sandbox.control import SandboxClient
 from cancelq.worker.app import make_app
-
-from .helpers import WorkerProcess, add_kit_shop, wait_until
-from .kits.lazada import KIT as LAZADA
-from .kits.shopee import KIT as SHOPEE
+from tests.helpers import WorkerProcess, add_kit_shop, wait_until
+from tests.kits.lazada import KIT as LAZADA
+from tests.kits.shopee import KIT as SHOPEE
 
 AMQP_URL = os.environ.get("CANCELQ_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
 CANCELQ = str(Path(sys.executable).parent / "cancelq")

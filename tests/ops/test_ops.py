@@ -37,9 +37,8 @@ from cancelq.ops.flower import FlowerConfigError, FlowerOptions, flower_launch
 from cancelq.ops.health import Probe, check_health
 from cancelq.runtime import Runtime
 from cancelq.sandbox.control import SandboxClient
-
-from .helpers import WorkerProcess, wait_until
-from .kits.shopee import KIT as SHOPEE
+from tests.helpers import WorkerProcess, wait_until
+from tests.kits.shopee import KIT as SHOPEE
 
 CANCELQ = str(Path(sys.executable).parent / "cancelq")
 FLOWER_USER, FLOWER_PASSWORD = "ops", "flower-test-pw-7Qx"

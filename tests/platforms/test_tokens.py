@@ -26,12 +26,11 @@ from cancelq.platforms.registry import build_adapter
 from cancelq.platforms.tokens import TokenSet, refresh_tokens
 from cancelq.sandbox.control import SandboxClient
 from cancelq.sandbox.state import default_refresh_token
-
-from .kits import Kit
-from .kits.lazada import KIT as LAZADA
-from .kits.shopee import KIT as SHOPEE
-from .kits.shoplazza import KIT as SHOPLAZZA
-from .kits.shopline import KIT as SHOPLINE
+from tests.kits import Kit
+from tests.kits.lazada import KIT as LAZADA
+from tests.kits.shopee import KIT as SHOPEE
+from tests.kits.shoplazza import KIT as SHOPLAZZA
+from tests.kits.shopline import KIT as SHOPLINE
 
 ENDPOINT = "refresh_access_token"
 ORDER = CancelRequest(order_id="ORD-1", reason=Reason.CUSTOMER_REQUEST)

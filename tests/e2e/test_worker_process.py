@@ -17,12 +17,11 @@ from kombu import Connection, Exchange, Producer
 from cancelq.client import CancelQ, JobHandle
 from cancelq.runtime import Runtime
 from cancelq.sandbox.control import SandboxClient
-
-from .helpers import WorkerProcess, add_kit_shop, wait_until
-from .kits.lazada import KIT as LAZADA
-from .kits.shopee import KIT as SHOPEE
-from .kits.shoplazza import KIT as SHOPLAZZA
-from .kits.shopline import KIT as SHOPLINE
+from tests.helpers import WorkerProcess, add_kit_shop, wait_until
+from tests.kits.lazada import KIT as LAZADA
+from tests.kits.shopee import KIT as SHOPEE
+from tests.kits.shoplazza import KIT as SHOPLAZZA
+from tests.kits.shopline import KIT as SHOPLINE
 
 KITS = [SHOPEE, LAZADA, SHOPLINE, SHOPLAZZA]
 LOGS: list[Path] = []

@@ -12,8 +12,7 @@ from cancelq.cli.main import app
 from cancelq.runtime import get_runtime, reset_runtime
 from cancelq.sandbox.control import SandboxClient
 from cancelq.tasks.cancel import JobRun
-
-from .kits.shopee import KIT as SHOPEE
+from tests.kits.shopee import KIT as SHOPEE
 
 runner = CliRunner()
 

@@ -21,10 +21,9 @@ from cancelq.sandbox.control import SandboxClient
 from cancelq.sandbox.state import default_refresh_token
 from cancelq.shops.registry import Sealer, ShopRegistry
 from cancelq.tasks.cancel import JobRun
-
-from .helpers import WorkerProcess, wait_until
-from .kits.lazada import KIT as LAZADA
-from .kits.shopee import KIT as SHOPEE
+from tests.helpers import WorkerProcess, wait_until
+from tests.kits.lazada import KIT as LAZADA
+from tests.kits.shopee import KIT as SHOPEE
 
 
 def _shop(kit, sandbox: SandboxClient, rt: Runtime, sandbox_url: str, **extra: object) -> str:  # type: ignore[no-untyped-def]

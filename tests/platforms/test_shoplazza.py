@@ -17,8 +17,7 @@ from cancelq.platforms.reasons import Reason
 from cancelq.platforms.registry import build_adapter
 from cancelq.platforms.shoplazza import ShoplazzaAdapter, ShoplazzaCredentials
 from cancelq.sandbox.control import SandboxClient
-
-from .kits.shoplazza import ACCESS_TOKEN, CLIENT_SECRET, KIT, SHOP
+from tests.kits.shoplazza import ACCESS_TOKEN, CLIENT_SECRET, KIT, SHOP
 
 P = "shoplazza"
 VERSIONS = ("2022-01", "2025-06")

@@ -17,13 +17,12 @@ from cancelq.jobs.ledger import JobRecord, Ledger, now_ms
 from cancelq.runtime import Runtime
 from cancelq.sandbox.control import SandboxClient
 from cancelq.tasks.cancel import JobRun, accept_message
-
-from .helpers import add_kit_shop, wait_until
-from .kits import Kit
-from .kits.lazada import KIT as LAZADA
-from .kits.shopee import KIT as SHOPEE
-from .kits.shoplazza import KIT as SHOPLAZZA
-from .kits.shopline import KIT as SHOPLINE
+from tests.helpers import add_kit_shop, wait_until
+from tests.kits import Kit
+from tests.kits.lazada import KIT as LAZADA
+from tests.kits.shopee import KIT as SHOPEE
+from tests.kits.shoplazza import KIT as SHOPLAZZA
+from tests.kits.shopline import KIT as SHOPLINE
 
 KITS = [SHOPEE, LAZADA, SHOPLINE, SHOPLAZZA]
 

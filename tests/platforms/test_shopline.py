@@ -16,8 +16,7 @@ from cancelq.platforms.reasons import Reason
 from cancelq.platforms.registry import build_adapter
 from cancelq.platforms.shopline import ShoplineAdapter, ShoplineCredentials
 from cancelq.sandbox.control import SandboxClient
-
-from .kits.shopline import ACCESS_TOKEN, APP_SECRET, HANDLE, KIT
+from tests.kits.shopline import ACCESS_TOKEN, APP_SECRET, HANDLE, KIT
 
 P = "shopline"
 

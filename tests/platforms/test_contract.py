@@ -15,12 +15,11 @@ from cancelq.platforms.http import Timeouts
 from cancelq.platforms.reasons import Reason
 from cancelq.platforms.registry import build_adapter
 from cancelq.sandbox.control import SandboxClient
-
-from .kits import Kit
-from .kits.lazada import KIT as LAZADA
-from .kits.shopee import KIT as SHOPEE
-from .kits.shoplazza import KIT as SHOPLAZZA
-from .kits.shopline import KIT as SHOPLINE
+from tests.kits import Kit
+from tests.kits.lazada import KIT as LAZADA
+from tests.kits.shopee import KIT as SHOPEE
+from tests.kits.shoplazza import KIT as SHOPLAZZA
+from tests.kits.shopline import KIT as SHOPLINE
 
 KITS = [SHOPEE, LAZADA, SHOPLINE, SHOPLAZZA]
 REASON = Reason.CUSTOMER_REQUEST

@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 
 from cancelq.sandbox.control import SandboxClient, SandboxError
-
-from .chaos.driver import FULL, SHORT, ChaosConfig, run_chaos
-from .chaos.report import Report
+from tests.chaos.driver import FULL, SHORT, ChaosConfig, run_chaos
+from tests.chaos.report import Report
 
 
 def _assert_sound(report: Report) -> None:

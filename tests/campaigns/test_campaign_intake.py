@@ -17,8 +17,7 @@ from cancelq.client import CancelQ
 from cancelq.core import keys
 from cancelq.runtime import Runtime
 from cancelq.sandbox.control import SandboxClient
-
-from .campaign_helpers import add_shops, drain, job_ids, ledger_states, row, seed, write_csv, writes_seen
+from tests.campaign_helpers import add_shops, drain, job_ids, ledger_states, row, seed, write_csv, writes_seen
 
 
 @pytest.fixture()

@@ -20,11 +20,10 @@ from cancelq.jobs.ledger import now_ms
 from cancelq.runtime import Runtime, reset_runtime
 from cancelq.sandbox.control import SandboxClient
 from cancelq.tasks.cancel import JobRun
-
-from .helpers import add_kit_shop, wait_until
-from .kits.lazada import KIT as LAZADA
-from .kits.shopee import KIT as SHOPEE
-from .kits.shopline import KIT as SHOPLINE
+from tests.helpers import add_kit_shop, wait_until
+from tests.kits.lazada import KIT as LAZADA
+from tests.kits.shopee import KIT as SHOPEE
+from tests.kits.shopline import KIT as SHOPLINE
 
 
 @pytest.fixture()
