@@ -66,11 +66,10 @@ class CancelQ:
 
     def submit(self, job: Mapping[str, Any], *, force: bool = False, source: str = "api") -> JobHandle:
         """Record the job once per idempotency key and send it; a malformed job comes back rejected, with why."""
-        from cancelq.worker.app import publish
-
-        admitted = admit(self.rt, dict(job), force=force, source=source)
+        raw = dict(job) if isinstance(job, Mapping) else job
+        admitted = admit(self.rt, raw, force=force, source=source)
         if admitted.created and not admitted.rejected and admitted.job is not None:
-            publish(admitted.job_id, summary(admitted.job), admitted.job.to_dict())
+            self.rt.sender.send(admitted.job_id, summary(admitted.job), admitted.job.to_dict())
         return JobHandle(admitted.job_id, admitted.created, admitted.state, admitted.reason, self)
 
     def job(self, job_id: str) -> JobRecord:

@@ -1,4 +1,6 @@
-"""Per-process resources: one Redis client, one HTTP session, cached adapters.
+"""Per-process resources: one Redis client and the stores on it, one HTTP session, cached adapters.
+
+The one object the task and the producers are handed; nothing connects until a store is first used.
 
 Built lazily on first use and rebuilt after a fork, so prefork children never
 share a socket with their parent.
@@ -15,15 +17,17 @@ from typing import Any
 import redis
 import requests
 
+from cancelq.core import counters
 from cancelq.core.embedded import ensure_server
 from cancelq.core.settings import Settings, get_settings
 from cancelq.gate.circuits import Circuits, CircuitSettings
-from cancelq.gate.delivery import Throttle
-from cancelq.gate.limits import DEFAULT_LIMITS, Gate, Limit
+from cancelq.gate.delivery import DeliveryGate, ShopLimits
+from cancelq.gate.limits import DEFAULT_LIMITS, Gate, Lease, Limit
 from cancelq.jobs.deadletters import DeadLetters
 from cancelq.jobs.delayed import Delayed
 from cancelq.jobs.ledger import Ledger
-from cancelq.platforms.base import Platform
+from cancelq.jobs.sending import Sender
+from cancelq.platforms.base import Platform, Throttle
 from cancelq.platforms.http import Timeouts, new_session
 from cancelq.platforms.registry import build_adapter
 from cancelq.shops.registry import Sealer, Shop, ShopRegistry
@@ -43,7 +47,7 @@ class Runtime:
     def __init__(self, settings: Settings | None = None, redis_url: str | None = None) -> None:
         self.settings = settings or get_settings()
         self.redis_url = redis_url or resolve_redis_url(self.settings)
-        self._adapters: dict[tuple[str, str, str], Platform] = {}
+        self._adapters: dict[tuple[str, str, str], tuple[Platform, ShopLimits]] = {}
 
     @cached_property
     def redis(self) -> redis.Redis:
@@ -67,7 +71,7 @@ class Runtime:
 
     @cached_property
     def tokens(self) -> TokenKeeper:
-        return TokenKeeper(self)
+        return TokenKeeper(self.redis, self.shops, self.session, self.settings)
 
     @cached_property
     def delayed(self) -> Delayed:
@@ -89,6 +93,10 @@ class Runtime:
             open_s=s.circuit_open_s, max_open_s=s.circuit_max_open_s, lock_open_s=s.circuit_lock_open_s,
             window_s=s.circuit_window_s))
 
+    @cached_property
+    def sender(self) -> Sender:
+        return Sender(self.settings.broker_url or self.redis_url, self.settings.queue)
+
     def limit_for(self, shop: Shop) -> Limit:
         """The shop's own limit, else the platform's configured one, else the documented default."""
         if shop.limits:
@@ -96,22 +104,35 @@ class Runtime:
         override = self.settings.rate_limits.get(shop.platform)
         return Limit.parse(override) if override else DEFAULT_LIMITS[shop.platform]
 
-    def throttle(self, shop: Shop) -> Throttle:
-        return Throttle(self.gate, shop, self.limit_for(shop), short_wait_s=self.settings.short_wait_s,
-                        pause_recheck_s=self.settings.pause_recheck_s)
+    def delivery_gate(self, shop: Shop, job_id: str) -> DeliveryGate:
+        """A fresh gate for one delivery of ``job_id`` (its lease not taken yet)."""
+        s, ledger = self.settings, self.ledger
+        return DeliveryGate(self.gate, self._shop_entry(shop)[1], job_id, Lease(ledger.lease_ms, ledger.safety_net_ms),
+                            short_wait_s=s.short_wait_s, pause_recheck_s=s.pause_recheck_s,
+                            on_wait=lambda wait_s, why: counters.limiter_wait(shop.platform, wait_s, why=why))
 
-    def adapter(self, shop: Shop) -> Platform:
-        """The shop's adapter, rebuilt only when its credentials, endpoint or limit change."""
+    def adapter(self, shop: Shop, throttle: Throttle | None = None) -> Platform:
+        """The shop's adapter calling ``throttle`` (a delivery's gate) before each request."""
+        return self._shop_entry(shop)[0].with_throttle(throttle)
+
+    def shop_limits(self, shop: Shop) -> ShopLimits:
+        return self._shop_entry(shop)[1]
+
+    def _shop_entry(self, shop: Shop) -> tuple[Platform, ShopLimits]:
+        """The shop's adapter and gate scopes, rebuilt only when its credentials, endpoint or limit change."""
         fingerprint = json.dumps([shop.credentials, shop.base_url, shop.limits], sort_keys=True)
         key = (shop.platform, shop.name, fingerprint)
-        adapter = self._adapters.get(key)
-        if adapter is None:
-            timeouts = Timeouts(self.settings.http_connect_timeout_s, self.settings.http_read_timeout_s)
+        entry = self._adapters.get(key)
+        if entry is None:
+            s = self.settings
+            total_s = min(s.http_total_timeout_s, s.lease_s / 2)
+            timeouts = Timeouts(s.http_connect_timeout_s, min(s.http_read_timeout_s, total_s), total_s=total_s)
             adapter = build_adapter(shop.platform, shop.credentials, base_url=shop.base_url,
-                                    session=self.session, timeouts=timeouts, throttle=self.throttle(shop))
+                                    session=self.session, timeouts=timeouts)
+            entry = (adapter, ShopLimits.of(shop.platform, shop.name, shop.credentials, self.limit_for(shop)))
             self._adapters = {k: v for k, v in self._adapters.items() if k[:2] != key[:2]}
-            self._adapters[key] = adapter
-        return adapter
+            self._adapters[key] = entry
+        return entry
 
 
 _lock = threading.Lock()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -13,6 +12,8 @@ from typing import Any, TypeVar
 
 import redis
 
+from cancelq.core import keys
+from cancelq.core.process import ChildProcess
 from cancelq.sandbox.control import SandboxClient
 
 T = TypeVar("T")
@@ -48,7 +49,7 @@ def wait_until(condition: Callable[[], T], *, timeout_s: float = 20.0, what: str
         time.sleep(poll_s)  # the poll interval of a condition wait, not a synchronisation
 
 
-class WorkerProcess:
+class WorkerProcess(ChildProcess):
     """``cancelq worker`` in a child process, logging JSON to a file; ready when its heartbeat key appears."""
 
     def __init__(self, log_path: Path, redis_url: str, *, concurrency: int = 8, name: str = "w1",
@@ -58,40 +59,21 @@ class WorkerProcess:
         self.concurrency = concurrency
         self.hostname = f"{name}@test"
         self.env = {**os.environ, **FAST_SETTINGS, "CANCELQ_REDIS_URL": redis_url, **(env or {})}
-        self.proc: subprocess.Popen[bytes] | None = None
+        super().__init__(name=f"worker {self.hostname}", stop_timeout_s=15.0, ready_timeout_s=30.0)
 
     def start(self) -> WorkerProcess:
-        client = redis.Redis.from_url(self.redis_url)
-        client.delete(f"cq:worker:{self.hostname}")
-        with self.log_path.open("ab") as log:
-            self.proc = proc = subprocess.Popen(
-                [sys.executable, "-m", "cancelq.cli.main", "worker", "--concurrency", str(self.concurrency),
-                 "--hostname", self.hostname, "--loglevel", "warning"],
-                stdout=log, stderr=subprocess.STDOUT, env=self.env)
-        wait_until(lambda: client.exists(f"cq:worker:{self.hostname}") or proc.poll() is not None,
-                   timeout_s=30, what="the worker's heartbeat")
-        assert proc.poll() is None, f"worker exited: {self.log_path.read_text()[-2000:]}"
+        argv = [sys.executable, "-m", "cancelq.cli.main", "worker", "--concurrency", str(self.concurrency),
+                "--hostname", self.hostname, "--loglevel", "warning"]
+        with redis.Redis.from_url(self.redis_url) as client:
+            heartbeat = keys.worker(self.hostname)
+            client.delete(heartbeat)
+            with self.log_path.open("ab") as log:
+                self.launch(argv, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                            ready=lambda: bool(client.exists(heartbeat)))
         return self
 
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-    def __enter__(self) -> WorkerProcess:
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
+    def last_words(self) -> str:
+        return self.log_path.read_text(errors="replace")[-2000:]
 
 
 def add_kit_shop(kit: Any, sandbox: SandboxClient, shops: Any, sandbox_url: str, name: str | None = None) -> str:

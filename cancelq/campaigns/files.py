@@ -19,14 +19,14 @@ import csv
 import io
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from cancelq.jobs.contract import InvalidJob, Job, schema
+from cancelq.jobs.contract import MAX_JOB_DEPTH, InvalidJob, Job, check_limits, clean_text, schema, storable
 from cancelq.jobs.intake import check_job
 from cancelq.runtime import Runtime
 
@@ -112,13 +112,25 @@ def _csv_rows(handle: io.TextIOBase | Any) -> Iterator[Row]:
         yield _decoded(start, cells)
 
 
+def _loads(text: str) -> tuple[Any, str]:
+    """(value, "") or (None, why the text is not JSON a job can hold): ``json`` raises RecursionError on deep
+    nesting and ValueError on an integer of over 4,300 digits, where it would mean a malformed row."""
+    try:
+        return json.loads(text), ""
+    except json.JSONDecodeError as exc:
+        return None, f"not valid JSON ({exc.msg} at column {exc.colno})"
+    except RecursionError:
+        return None, f"nested deeper than {MAX_JOB_DEPTH} levels (a job is at most {MAX_JOB_DEPTH} deep)"
+    except ValueError:
+        return None, "an integer of more than 64 bits"
+
+
 def _decoded(line: int, cells: dict[str, Any]) -> Row:
     for name in JSON_COLUMNS:
         if isinstance(cells.get(name), str):
-            try:
-                cells[name] = json.loads(cells[name])
-            except json.JSONDecodeError as exc:
-                return Row(line, cells, f"{name}: not valid JSON ({exc.msg} at column {exc.colno})")
+            cells[name], error = _loads(cells[name])
+            if error:
+                return Row(line, cells, f"{name}: {error}")
     return Row(line, cells)
 
 
@@ -126,10 +138,9 @@ def _jsonl_rows(handle: io.TextIOBase | Any) -> Iterator[Row]:
     for number, text in enumerate(handle, start=1):
         if not text.strip():
             continue
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError as exc:
-            yield Row(number, {}, f"not valid JSON ({exc.msg} at column {exc.colno})")
+        value, error = _loads(text)
+        if error:
+            yield Row(number, {}, error)
             continue
         if not isinstance(value, dict):
             yield Row(number, {}, f"a row is a JSON object, got {type(value).__name__}")
@@ -210,6 +221,17 @@ def _missing(match: re.Match[str]) -> str:
     return f"{name}: missing (no value in the row{default})"
 
 
+def _shown(value: Any) -> str:
+    """A field of an invalid row as its report line shows it: text, cut at 200 characters."""
+    return clean_text(value[:200]) if isinstance(value, str) else json.dumps(storable(value))[:200]
+
+
+def _text(value: Any, normal: Callable[[str], str]) -> Any:
+    """A scalar as normalised text; anything else as it is, for the checks to refuse (a JSONL row may put a
+    999-deep array where a name goes, and ``str`` of that raises RecursionError)."""
+    return normal(str(value)) if isinstance(value, str | int | float) else value
+
+
 def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
@@ -231,11 +253,11 @@ class RowChecker:
         shop = f.get("shop") or self.defaults.shop
         reason = f.get("reason") or self.defaults.reason
         if platform is not None:
-            raw["platform"] = str(platform).strip().lower()
+            raw["platform"] = _text(platform, lambda t: t.strip().lower())
         if shop is not None:
-            raw["shop"] = str(shop).strip()
+            raw["shop"] = _text(shop, str.strip)
         if reason is not None:
-            raw["reason"] = str(reason).strip().upper().replace(" ", "_").replace("-", "_")
+            raw["reason"] = _text(reason, lambda t: t.strip().upper().replace(" ", "_").replace("-", "_"))
         if "order_id" in f:
             raw["order_id"] = f["order_id"].strip() if isinstance(f["order_id"], str) else f["order_id"]
         raw.update(campaign_id=self.campaign_id, source="campaign")
@@ -246,18 +268,18 @@ class RowChecker:
     def check(self, row: Row) -> Job:
         """The row's job, or InvalidJob saying what is wrong with it."""
         if row.error:
-            raise InvalidJob(row.error)
+            raise InvalidJob(clean_text(row.error))
         raw = self.raw_job(row)
         try:
+            check_limits(raw)
             return check_job(self.rt, raw, schema_checked=self.memo.is_valid(raw))
         except InvalidJob as exc:
             raise InvalidJob(_REQUIRED.sub(_missing, str(exc))) from None
 
-
     def describe(self, row: Row) -> dict[str, str]:
         """What an invalid row named, defaults included, for its report line."""
         named = {**{k: v for k, v in vars(self.defaults).items() if v}, **row.fields}
-        return {k: str(named.get(k, ""))[:200] for k in ("platform", "shop", "order_id")}
+        return {k: _shown(named.get(k, "")) for k in ("platform", "shop", "order_id")}
 
 
 __all__ = ["COLUMNS", "CampaignFileError", "Defaults", "Row", "RowChecker", "ShapeMemo", "file_format",

@@ -180,6 +180,7 @@ class Publisher:
         if self.raw:
             self.client = rt.redis if broker == rt.redis_url else redis.Redis.from_url(broker)
         self.origin = f"cancelq-campaign@{socket.gethostname()}"
+        self.sender = rt.sender
 
     def send(self, job_ids: list[str], summaries: dict[str, str] | None = None,
              jobs: dict[str, str] | None = None) -> None:
@@ -188,11 +189,9 @@ class Publisher:
             return
         summaries, jobs = summaries or {}, jobs or {}
         if self.client is None:
-            from cancelq.worker.app import publish
-
             for job_id in job_ids:
                 text = jobs.get(job_id)
-                publish(job_id, summaries.get(job_id), json.loads(text) if text is not None else None)
+                self.sender.send(job_id, summaries.get(job_id), json.loads(text) if text is not None else None)
             return
         self.client.lpush(self.queue, *(self.message(job_id, summaries.get(job_id), jobs.get(job_id))
                                         for job_id in job_ids))

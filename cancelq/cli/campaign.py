@@ -8,43 +8,33 @@ import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
-from rich.console import Console, Group
+from rich.console import Group
+from rich.live import Live
 from rich.progress_bar import ProgressBar
 from rich.table import Column, Table
 from rich.text import Text
 
+from cancelq.campaigns.files import CampaignFileError, Defaults
+from cancelq.campaigns.intake import IntakeResult, RunOptions, run_campaign
+from cancelq.campaigns.report import write_csv
 from cancelq.campaigns.store import COUNTERS, Campaign, CampaignError, CampaignNotFound
-
-if TYPE_CHECKING:
-    from cancelq.campaigns.intake import IntakeResult
-    from cancelq.client import CancelQ
+from cancelq.cli import common
+from cancelq.cli.common import err, fail, out
+from cancelq.client import CancelQ
 
 campaign_app = typer.Typer(no_args_is_help=True, help="Bulk campaigns: a file of orders in, a per-row report out.")
-out = Console()
-err = Console(stderr=True)
 SHOWN_INVALID = 20
 RATE_WINDOW_S = 15.0
-
-
-def _client() -> CancelQ:
-    from cancelq.client import CancelQ
-
-    return CancelQ()
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}")
-    return typer.Exit(code)
 
 
 def _get(client: CancelQ, campaign_id: str) -> Campaign:
     try:
         return client.campaign(campaign_id)
     except CampaignNotFound as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
 
 
 @campaign_app.command("run")
@@ -67,25 +57,22 @@ def run(
     wait: Annotated[float, typer.Option(help="seconds to wait for the end (exit 1 if not finished)")] = 0.0,
 ) -> None:
     """Send every valid row of FILE as a cancel job of one campaign; invalid rows are listed with their line."""
-    from cancelq.campaigns.files import CampaignFileError, Defaults
-    from cancelq.campaigns.intake import RunOptions, run_campaign
-
-    client = _client()
+    client = common.client()
     options = RunOptions(file, fmt, Defaults(platform, shop, reason), campaign_id, strict, dry_run, max_rate,
                          webhook, batch)
     try:
         with err.status("reading the file...") as status:
             result = run_campaign(client.rt, options, on_batch=lambda r: status.update(f"{r.read:,} rows read"))
     except (CampaignFileError, CampaignError) as exc:
-        raise _fail(str(exc), 2) from None
+        raise fail(str(exc), 2) from None
     _print_invalid(result)
     if result.refused:
-        raise _fail(f"--strict: {result.invalid_count} invalid row(s) in {result.read} read; nothing was sent", 2)
+        raise fail(f"--strict: {result.invalid_count} invalid row(s) in {result.read} read; nothing was sent", 2)
     _print_intake(_get(client, result.campaign_id), result)
     if watch or wait > 0:
         campaign = follow(client, result.campaign_id, live=watch, timeout_s=wait or None)
         if not campaign.finished:
-            raise _fail(f"campaign {campaign.id} is still {campaign.status} after {wait:g}s")
+            raise fail(f"campaign {campaign.id} is still {campaign.status} after {wait:g}s")
 
 
 def _print_invalid(result: IntakeResult) -> None:
@@ -137,8 +124,6 @@ def render(campaign: Campaign, rate_per_s: float | None = None) -> Group:
 def follow(client: CancelQ, campaign_id: str, *, live: bool, timeout_s: float | None = None,
            poll_s: float = 0.5) -> Campaign:
     """Poll the campaign until it finishes (or ``timeout_s``); with ``live``, redraw the bar meanwhile."""
-    from rich.live import Live
-
     deadline = time.monotonic() + timeout_s if timeout_s else None
     samples: deque[tuple[float, int]] = deque()
     campaign = _get(client, campaign_id)
@@ -175,7 +160,7 @@ def status(campaign_id: str,
            watch: Annotated[bool, typer.Option(help="follow it to the end")] = False,
            as_json: Annotated[bool, typer.Option("--json", help="the counters as JSON")] = False) -> None:
     """A campaign's progress: bar, rate, ETA and counters."""
-    client = _client()
+    client = common.client()
     campaign = _get(client, campaign_id)
     if as_json:
         out.print_json(data=campaign.summary())
@@ -190,7 +175,7 @@ def list_campaigns(limit: Annotated[int, typer.Option(help="how many, newest fir
     """Recent campaigns."""
     table = Table(Column("campaign", no_wrap=True), "status", "started", "file", "jobs", "done", "ok", "already",
                   "dead", "rejected", "invalid", "dup", "jobs/s")
-    for c in _client().campaigns(limit):
+    for c in common.client().campaigns(limit):
         n = c.counts
         table.add_row(c.id + (" (dry run)" if c.dry_run else ""), c.status, c.summary()["created_at"][5:16], c.source,
                       *(f"{v:,}" for v in (c.total, c.done, n["succeeded"] + n["previewed"], n["already_cancelled"],
@@ -227,23 +212,23 @@ def abort(campaign_id: str, reason: Annotated[str, typer.Option(help="for the re
 
 def _control(action: Callable[[CancelQ], Campaign]) -> Campaign:
     try:
-        campaign: Campaign = action(_client())
+        campaign: Campaign = action(common.client())
     except CampaignNotFound as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     except CampaignError as exc:
-        raise _fail(str(exc), 2) from None
+        raise fail(str(exc), 2) from None
     return campaign
 
 
 @campaign_app.command("redo-failed")
 def redo_failed(campaign_id: str) -> None:
     """Replay the campaign's dead letters (after the cause is fixed); already-cancelled orders end so."""
-    client = _client()
+    client = common.client()
     _get(client, campaign_id)
     try:
         handles = client.redo_failed(campaign_id)
     except CampaignError as exc:
-        raise _fail(str(exc), 2) from None
+        raise fail(str(exc), 2) from None
     out.print(f"{len(handles)} dead job(s) of campaign {campaign_id} sent again")
 
 
@@ -251,9 +236,7 @@ def redo_failed(campaign_id: str) -> None:
 def report(campaign_id: str,
            output: Annotated[Path | None, typer.Option("--out", help="CSV file (default: stdout)")] = None) -> None:
     """One CSV row per input row: outcome, platform code and message, request id, attempts, times."""
-    from cancelq.campaigns.report import write_csv
-
-    client = _client()
+    client = common.client()
     _get(client, campaign_id)
     if output is None:
         write_csv(client.campaign_report(campaign_id), sys.stdout)

@@ -22,9 +22,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from cancelq.client import CancelQ
 from cancelq.core import keys
 from cancelq.core.embedded import ValkeyProcess
-from cancelq.jobs.ledger import FINAL_STATES
+from cancelq.core.process import ChildProcess
+from cancelq.core.settings import get_settings
+from cancelq.jobs.states import FINAL_STATES
+from cancelq.runtime import Runtime, reset_runtime
 from cancelq.sandbox.control import SandboxClient, is_cancelled
 from cancelq.sandbox.runner import SandboxProcess
 
@@ -95,31 +99,21 @@ def run_demo(*, orders: int = 300, concurrency: int = 32, console: Console | Non
     console = console or Console()
     rng = random.Random(7)
     workdir = Path(tempfile.mkdtemp(prefix="cancelq-demo-"))
-    valkey, sandbox_proc, worker = ValkeyProcess(workdir / "valkey"), SandboxProcess(), None
-    try:
-        url = valkey.start()
-        sandbox_url = sandbox_proc.start()
-        os.environ.update({**DEMO_ENV, "CANCELQ_REDIS_URL": url})
-        console.print(f"[bold]cancelq demo[/bold]  valkey {url}  sandbox {sandbox_url}  logs {workdir}")
-        client = _setup(sandbox_url, orders, rng)
-        with (workdir / "worker.log").open("wb") as log:
-            worker = subprocess.Popen(
-                [sys.executable, "-m", "cancelq.cli.main", "worker", "--concurrency", str(concurrency)],
-                stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ))
-        return _run(client, SandboxClient(sandbox_url), rng, console, workdir)
-    finally:
-        if worker is not None:
-            worker.terminate()
-            worker.wait(timeout=20)
-        sandbox_proc.stop()
-        valkey.stop()
+    worker = ChildProcess(name="the demo's worker", stop_timeout_s=20.0)
+    with ValkeyProcess(workdir / "valkey") as valkey, SandboxProcess() as sandbox_proc:
+        os.environ.update({**DEMO_ENV, "CANCELQ_REDIS_URL": valkey.url})
+        console.print(f"[bold]cancelq demo[/bold]  valkey {valkey.url}  sandbox {sandbox_proc.url}  logs {workdir}")
+        client = _setup(sandbox_proc.url, orders, rng)
+        try:
+            with (workdir / "worker.log").open("wb") as log:
+                worker.launch([sys.executable, "-m", "cancelq.cli.main", "worker", "--concurrency", str(concurrency)],
+                              env=os.environ, stdout=log, stderr=subprocess.STDOUT)
+            return _run(client, SandboxClient(sandbox_proc.url), rng, console, workdir)
+        finally:
+            worker.stop()
 
 
 def _setup(sandbox_url: str, total: int, rng: random.Random) -> Any:
-    from cancelq.client import CancelQ
-    from cancelq.core.settings import get_settings
-    from cancelq.runtime import Runtime, reset_runtime
-
     get_settings.cache_clear()
     reset_runtime()
     sandbox = SandboxClient(sandbox_url)

@@ -1,6 +1,6 @@
 """Operator commands (metrics, health, flower): registered on the main ``cancelq`` app.
 
-Importing this module (``cli.py`` does) also imports ``metrics``, which connects
+Importing this module (``main.py`` does) also imports ``metrics``, which connects
 the worker_ready handler that serves each ``cancelq worker``'s /metrics endpoint.
 """
 
@@ -15,6 +15,8 @@ import typer
 
 from cancelq.core.settings import get_settings
 from cancelq.ops import metrics
+from cancelq.ops.flower import FlowerConfigError, FlowerOptions, flower_launch, run_flower
+from cancelq.ops.health import Probe, check_health
 
 
 def metrics_command() -> None:
@@ -37,8 +39,6 @@ def health_command(
 
     Unhealthy: Redis or the broker unreachable, no live worker, or more dead letters than the threshold.
     """
-    from cancelq.ops.health import Probe, check_health
-
     settings = get_settings()
     probe = Probe(
         min_workers=settings.health_min_workers if min_workers is None else min_workers,
@@ -71,8 +71,6 @@ def flower_command(
     Credentials come from CANCELQ_FLOWER_BASIC_AUTH (user:password). Further arguments go to Flower as they
     are (e.g. --purge_offline_workers=600).
     """
-    from cancelq.ops.flower import FlowerConfigError, FlowerOptions, flower_launch, run_flower
-
     options = FlowerOptions(port=port, address=address, db=db, no_auth=no_auth, read_only=read_only,
                             url_prefix=url_prefix, extra=list(ctx.args))
     try:

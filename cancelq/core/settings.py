@@ -72,6 +72,8 @@ class Settings(BaseSettings):
 
     http_connect_timeout_s: float = 3.05
     http_read_timeout_s: float = 15.0
+    http_total_timeout_s: float = Field(
+        30.0, description="a platform call's whole time (connect, send, the whole answer); at most half of lease_s")
 
     dlq_max_entries: int = 100_000
     dlq_max_age_s: float = 30 * 86400.0

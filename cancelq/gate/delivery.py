@@ -1,37 +1,26 @@
-"""The throttle hook given to every adapter: the fleet-wide gate, called before each platform call.
+"""The gate as one delivery of one job sees it: the adapter's throttle callable, built per delivery.
 
-A short wait is slept here; a longer one raises ``Deferred`` so the job gives
-its worker slot back and waits on the delayed set instead (without using an
-attempt). The job being run is read from a context variable, because adapters
-are shared between the jobs of one shop.
+Adapters are shared by every job of a shop, so the task hands each delivery's adapter its own
+``DeliveryGate`` (``adapter.with_throttle(gate)``). The task tells it what the next calls are (``for_step``:
+a write to mark in flight, a campaign's pace) and, for a fresh job whose message carried it, that the first
+call takes the job's lease (``begin_here``). It reports back what it saw: the record the first call began,
+the fencing token of the lease, calls let through in the current step, whether this delivery holds a
+half-open circuit's probe, whether the job's circuits counted failures.
+
+A short wait is slept here; a longer one raises ``Deferred`` so the job gives its worker slot back and
+waits on the delayed set instead (without using an attempt).
 """
 
 from __future__ import annotations
 
-import contextvars
 import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from cancelq.gate.circuits import Circuits
 from cancelq.gate.controls import is_abort
-from cancelq.gate.limits import BeginHere, Gate, Limit, WriteMark, app_scope, shop_scope
-from cancelq.ops import metrics
-from cancelq.shops.registry import Shop
-
-current_job: contextvars.ContextVar[str] = contextvars.ContextVar("cancelq_current_job", default="-")
-probing: contextvars.ContextVar[bool] = contextvars.ContextVar("cancelq_probing", default=False)
-sent: contextvars.ContextVar[int] = contextvars.ContextVar("cancelq_sent", default=0)
-"""Calls the gate let through since the orchestrator last reset it (at the start of each step)."""
-circuit_dirty: contextvars.ContextVar[bool] = contextvars.ContextVar("cancelq_circuit_dirty", default=False)
-"""The gate saw failures counted on the running job's circuits: the job's good end must reset them."""
-write_mark: contextvars.ContextVar[WriteMark | None] = contextvars.ContextVar("cancelq_write_mark", default=None)
-"""Set by the task around a write step: the gate checks its pauses and records it in flight as it lets it go."""
-begin_here: contextvars.ContextVar[BeginHere | None] = contextvars.ContextVar("cancelq_begin_here", default=None)
-"""Set by the task when the job's message carried the job: the first gate call takes the job's lease."""
-begun: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar("cancelq_begun", default=None)
-"""The job's record as that first gate call found it, lease taken: the task takes it up after the call."""
-campaign_limit: contextvars.ContextVar[tuple[str, Limit] | None] = contextvars.ContextVar(
-    "cancelq_campaign_limit", default=None)
-"""(scope, limit) of the running job's campaign ``--max-rate``, set by the task around the calls it paces."""
+from cancelq.gate.limits import BeginHere, Gate, Lease, Limit, Verdict, WriteMark, app_scope, shop_scope
 
 
 class Deferred(Exception):
@@ -52,17 +41,25 @@ class Aborted(Exception):
     """The job's campaign was aborted before the job's write was sent: it ends ``aborted``."""
 
 
-class Throttle:
-    def __init__(self, gate: Gate, shop: Shop, limit: Limit, *, short_wait_s: float,
-                 pause_recheck_s: float) -> None:
-        self.gate = gate
-        self.limit = limit
-        self.short_wait_s = short_wait_s
-        self.pause_recheck_s = pause_recheck_s
-        self.platform = shop.platform
-        self.scope = shop_scope(shop.platform, shop.name, shop.credentials)
-        self.app_scope = app_scope(shop.platform, shop.credentials)
-        self.circuits = Circuits.names_for(shop.platform, shop.name)
+class LeaseLost(Exception):
+    """The job's lease passed to another delivery (this one was paused or cut off past it): stop, write
+    nothing."""
+
+
+@dataclass(frozen=True)
+class ShopLimits:
+    """A shop's side of the gate, the same for all its jobs: its limit scopes and circuits."""
+
+    platform: str
+    scope: str
+    app_scope: str
+    limit: Limit
+    circuits: tuple[str, ...]
+
+    @classmethod
+    def of(cls, platform: str, shop: str, credentials: Mapping[str, Any], limit: Limit) -> ShopLimits:
+        return cls(platform, shop_scope(platform, shop, credentials), app_scope(platform, credentials), limit,
+                   tuple(Circuits.names_for(platform, shop)))
 
     def scope_for(self, api: str) -> str:
         return f"{self.scope}:{api}" if self.limit.per_api else self.scope
@@ -74,42 +71,80 @@ class Throttle:
             limits.append((app, self.limit.app))
         return limits
 
-    def __call__(self, api: str) -> None:
-        """Pass, after at most ``short_wait_s`` of sleeping in all, or raise Deferred.
 
-        The budget is per call, not per wait: a worker slot is never held long by a
-        busy shop, so the other shops' jobs keep their share of the workers.
+class DeliveryGate:
+    """One delivery's gate: called with the API name before every platform call; it may sleep briefly or raise
+    ``Deferred``, ``Aborted``, ``BeginFirst`` or ``LeaseLost``."""
+
+    def __init__(self, gate: Gate, shop: ShopLimits, job_id: str, lease: Lease, *, short_wait_s: float,
+                 pause_recheck_s: float, on_wait: Callable[[float, str], None] | None = None) -> None:
+        self.gate, self.shop, self.job_id, self.lease = gate, shop, job_id, lease
+        self.short_wait_s, self.pause_recheck_s, self.on_wait = short_wait_s, pause_recheck_s, on_wait
+        self.mark: WriteMark | None = None
+        self.pace: tuple[str, Limit] | None = None
+        self.begin: BeginHere | None = None
+        self.begun: dict[str, str] | None = None
+        """The job's record as the first call found it, lease taken: the task takes it up after the call."""
+        self.sent = 0
+        """Calls let through since the last ``for_step``."""
+        self.probing = False
+        self.circuit_touched = False
+        """The job's circuits count failures: its good end must reset them."""
+
+    @property
+    def fence(self) -> str:
+        return self.lease.fence
+
+    def hold(self, fence: str) -> None:
+        """The delivery holds the job's lease under ``fence`` (from ``Ledger.begin``)."""
+        self.lease = Lease(self.lease.lease_ms, self.lease.safety_net_ms, fence)
+
+    def begin_here(self, job_json: str) -> None:
+        """The first call takes the lease of this fresh job, whose message carried it as ``job_json``."""
+        self.begin = BeginHere(job_json)
+
+    def for_step(self, *, write_step: str | None, scopes: Sequence[str] = (),
+                 pace: tuple[str, Limit] | None = None) -> None:
+        """What the next calls are: a write (paused by ``scopes``, marked in flight), paced by a campaign."""
+        self.mark = WriteMark(write_step, tuple(scopes)) if write_step else None
+        self.pace = pace
+        self.sent = 0
+
+    def __call__(self, api: str) -> None:
+        """Pass, after at most ``short_wait_s`` of sleeping in all, or raise.
+
+        The budget is per call, not per wait: a worker slot is never held long by a busy shop, so the other
+        shops' jobs keep their share of the workers.
         """
-        scope, limits = self.scope_for(api), self.limits_for(api)
-        extra = campaign_limit.get()
-        if extra is not None:
-            limits.append(extra)
+        limits = self.shop.limits_for(api) + ([self.pace] if self.pace is not None else [])
         budget_s = self.short_wait_s
-        mark = write_mark.get()
-        begin = begin_here.get()
         while True:
-            verdict = self.gate.check(limits=limits, cooldowns=[scope], circuits=self.circuits,
-                                      job_id=current_job.get(), mark=mark, begin=begin)
-            if begin is not None:
-                if verdict.record is None:
-                    raise BeginFirst()
-                begin_here.set(None)
-                begun.set(verdict.record)
-                begin = None
-            if verdict.paused is not None:
-                paused_scope, value = verdict.paused
-                if is_abort(value):
-                    raise Aborted(f"{paused_scope} was aborted")
-                raise Deferred(self.pause_recheck_s, f"paused:{paused_scope}")
-            if verdict.dirty:
-                circuit_dirty.set(True)
+            verdict = self.gate.check(limits=limits, cooldowns=[self.shop.scope_for(api)], circuits=self.shop.circuits,
+                                      job_id=self.job_id, lease=self.lease, mark=self.mark, begin=self.begin)
+            self._take_up(verdict)
             if verdict.allowed:
-                sent.set(sent.get() + 1)
-                if verdict.why == "probe":
-                    probing.set(True)
+                self.sent += 1
+                self.probing = self.probing or verdict.why == "probe"
                 return
             if verdict.wait_s > budget_s:
                 raise Deferred(verdict.wait_s, verdict.why)
             budget_s -= verdict.wait_s
-            metrics.limiter_wait(self.platform, verdict.wait_s, why=verdict.why)
+            if self.on_wait is not None:
+                self.on_wait(verdict.wait_s, verdict.why)
             time.sleep(verdict.wait_s)
+
+    def _take_up(self, verdict: Verdict) -> None:
+        """Learn from a verdict what it says of the lease, pauses and circuits; raise where it stops the call."""
+        if verdict.fenced:
+            raise LeaseLost(f"job {self.job_id}: its lease passed to another delivery")
+        if self.begin is not None:
+            if verdict.record is None:
+                raise BeginFirst()
+            self.begin, self.begun = None, verdict.record
+            self.hold(verdict.record.get("fence", ""))
+        if verdict.paused is not None:
+            paused_scope, value = verdict.paused
+            if is_abort(value):
+                raise Aborted(f"{paused_scope} was aborted")
+            raise Deferred(self.pause_recheck_s, f"paused:{paused_scope}")
+        self.circuit_touched = self.circuit_touched or verdict.dirty

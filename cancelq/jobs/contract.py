@@ -1,11 +1,19 @@
-"""The job contract: schema validation, normalisation and the idempotency key."""
+"""The job contract: schema validation, normalisation and the idempotency key.
+
+Before the schema sees a job, ``check_limits`` bounds it: depth, size, text that is valid Unicode, integers
+and numbers JSON can carry. The schema library, ``json`` and Redis's encoder all fail with an exception
+(``RecursionError``, ``UnicodeEncodeError``, ``ValueError``) on such input instead of saying what is wrong.
+"""
 
 from __future__ import annotations
 
 import json
+import math
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+from itertools import islice
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -16,6 +24,17 @@ from cancelq.platforms.reasons import Reason
 TASK_NAME = "cancelq.cancel"
 SCHEMA_FILE = "job.schema.json"
 DRY_RUN_PREFIX = "dry-run/"
+MAX_JOB_DEPTH = 32
+"""Objects and arrays nested in a job, the job itself counted: a real job is 3 deep (job, items, an item)."""
+MAX_JOB_BYTES = 64 * 1024
+"""A job's size as compact JSON in UTF-8 (escapes not counted); a real job is well under 2 KB."""
+MAX_INT_BITS = 64
+"""Integers beyond 64 bits are no platform's ids (and Python refuses to print ones past 4,300 digits)."""
+STORED_TEXT_CHARS = 500
+STORED_NODES = 500
+"""A rejected job's copy in the ledger keeps at most this many values, each string at most STORED_TEXT_CHARS."""
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class InvalidJob(ValueError):
@@ -81,10 +100,11 @@ def parse_job(raw: Any, *, schema_checked: bool = False) -> Job:
     """Validate a job against the schema and normalise it; raises InvalidJob with every problem found.
 
     ``schema_checked``: the caller has already validated ``raw`` against the schema (campaign intake does,
-    memoised by shape), so only the normalisation is left.
+    memoised by shape), so only the limits and the normalisation are left.
     """
     if not isinstance(raw, dict):
         raise InvalidJob(f"a job is a JSON object, got {type(raw).__name__}")
+    check_limits(raw)
     errors = [] if schema_checked else sorted(_validator().iter_errors(raw), key=lambda e: list(e.absolute_path))
     if errors:
         raise InvalidJob("; ".join(_describe(e) for e in errors[:5]))
@@ -110,3 +130,125 @@ def _describe(error: Any) -> str:
     if len(message) > 200:
         message = message[:200] + "..."
     return f"{path}: {message}"
+
+
+def check_limits(raw: Any) -> None:
+    """InvalidJob unless ``raw`` is data a job can be: at most MAX_JOB_DEPTH deep and MAX_JOB_BYTES as JSON,
+    JSON types only, text without lone surrogates, integers of at most MAX_INT_BITS, finite numbers.
+
+    The walk is bounded whatever the input: it goes at most MAX_JOB_DEPTH calls deep, stops at the first
+    problem, and leaves an object or array as soon as its size passes MAX_JOB_BYTES."""
+    try:
+        size = _size(raw, 1)
+    except _OverLimit as exc:
+        raise InvalidJob(f"{_where(exc.path)}: {exc}") from None
+    if size > MAX_JOB_BYTES:
+        raise InvalidJob(f"job: larger than {MAX_JOB_BYTES} bytes as JSON (a job is at most "
+                         f"{MAX_JOB_BYTES // 1024} KB)")
+
+
+class _OverLimit(Exception):
+    """A problem found ``path`` deep (each container on the way out puts its key in front)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.path: list[Any] = []
+
+
+def _size(value: Any, depth: int) -> int:
+    """About the value's length as compact JSON (escapes aside), or _OverLimit; at most a little past the limit."""
+    if isinstance(value, str):
+        return _text_size(value)
+    if isinstance(value, dict | list | tuple):
+        if depth > MAX_JOB_DEPTH:
+            raise _OverLimit(f"nested deeper than {MAX_JOB_DEPTH} levels (a job is at most {MAX_JOB_DEPTH} objects "
+                             "and arrays deep)")
+        return _container_size(value, depth)
+    return _scalar_size(value)
+
+
+def _container_size(value: dict[Any, Any] | list[Any] | tuple[Any, ...], depth: int) -> int:
+    total = 2
+    pairs = value.items() if isinstance(value, dict) else enumerate(value)
+    for key, item in pairs:
+        if isinstance(value, dict) and not isinstance(key, str):
+            raise _OverLimit(f"object keys are strings, got {type(key).__name__}")
+        try:
+            total += (_text_size(key, "the key is ") + 1 if isinstance(key, str) else 0) + _size(item, depth + 1) + 1
+        except _OverLimit as exc:
+            exc.path.insert(0, key)
+            raise
+        if total > MAX_JOB_BYTES:
+            break
+    return total
+
+
+def _text_size(text: str, what: str = "") -> int:
+    if text.isascii():
+        return len(text) + 2
+    try:
+        return len(text.encode()) + 2
+    except UnicodeEncodeError:
+        raise _OverLimit(f"{what}not valid Unicode text (a lone surrogate); send UTF-8") from None
+
+
+def _scalar_size(value: Any) -> int:
+    if value is None or isinstance(value, bool):
+        return 5
+    if isinstance(value, int):
+        if value.bit_length() > MAX_INT_BITS:
+            raise _OverLimit(f"an integer of more than {MAX_INT_BITS} bits")
+        return len(str(value))
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise _OverLimit("not a finite number")
+        return len(repr(value))
+    raise _OverLimit(f"not a JSON value ({type(value).__name__})")
+
+
+def _where(path: list[Any]) -> str:
+    """A path as reasons print it: bounded, and safe to store even when a key is not valid text."""
+    text = ".".join(clean_text(str(p))[:60] for p in path[:6]) or "job"
+    return text + ".<...>" if len(path) > 6 else text
+
+
+def clean_text(text: str) -> str:
+    """``text`` with any lone surrogate replaced (U+FFFD): safe to encode as UTF-8, store and print."""
+    return _SURROGATE.sub("\ufffd", text) if not text.isascii() else text
+
+
+def storable(raw: Any) -> Any:
+    """A copy of a rejected input that the ledger can always store and read back: JSON types only, at most
+    MAX_JOB_DEPTH deep and about STORED_NODES values, lone surrogates replaced (U+FFFD), long strings cut."""
+    return _copy(raw, 1, [STORED_NODES])
+
+
+def _copy(value: Any, depth: int, budget: list[int]) -> Any:
+    """``budget``: values left to copy, shared by the whole walk."""
+    budget[0] -= 1
+    if not isinstance(value, dict | list | tuple):
+        return _stored_scalar(value)
+    if depth > MAX_JOB_DEPTH or budget[0] < 0:
+        return f"<{type(value).__name__} cut>"
+    if isinstance(value, dict):
+        pairs = islice(value.items(), max(budget[0], 0))
+        return {_stored_text(k if isinstance(k, str) else _stored_scalar(k)): _copy(v, depth + 1, budget)
+                for k, v in pairs}
+    return [_copy(v, depth + 1, budget) for v in islice(value, max(budget[0], 0))]
+
+
+def _stored_scalar(value: Any) -> Any:
+    if isinstance(value, str):
+        return _stored_text(value)
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value if value.bit_length() <= MAX_INT_BITS else f"<int of {value.bit_length()} bits>"
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    return f"<{type(value).__name__}>"
+
+
+def _stored_text(text: Any) -> str:
+    text = str(text)[:STORED_TEXT_CHARS]
+    return clean_text(text)

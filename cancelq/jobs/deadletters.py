@@ -18,7 +18,7 @@ from typing import Any
 import redis
 
 from cancelq.core import keys
-from cancelq.jobs.ledger import JobRecord, now_ms
+from cancelq.jobs.ledger import DeadLetterWrite, JobRecord, now_ms
 
 KINDS = ("permanent", "exhausted", "poison")
 
@@ -59,13 +59,10 @@ class DeadLetters:
             "first_failure_at": min(failures, default=now), "last_failure_at": now,
         }
 
-    def add(self, entry: dict[str, Any], pipe: redis.client.Pipeline) -> None:
-        """Queue the writes on the caller's pipeline, so the ledger's final state and the entry land together."""
-        now = now_ms()
-        pipe.set(keys.dlq_entry(entry["job_id"]), json.dumps(entry, separators=(",", ":"), default=str),
-                 px=self.max_age_ms)
-        pipe.zadd(keys.DLQ, {entry["job_id"]: now})
-        pipe.zremrangebyscore(keys.DLQ, "-inf", now - self.max_age_ms)
+    def write_for(self, entry: dict[str, Any]) -> DeadLetterWrite:
+        """The entry as the ledger's ``finish`` writes it, in the same script as the job's final state."""
+        return DeadLetterWrite(json.dumps(entry, separators=(",", ":"), default=str), self.max_age_ms,
+                               now_ms() - self.max_age_ms)
 
     def trim(self) -> int:
         """Drop entries beyond the count and age bounds; returns how many went."""

@@ -20,48 +20,24 @@ from collections.abc import Callable
 import redis
 
 from cancelq.core import keys
+from cancelq.core.lua import register
 from cancelq.jobs.ledger import now_ms
-
-_CLAIM = """
-local now = tonumber(ARGV[1])
-local stale = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, ARGV[2])
-for _, id in ipairs(stale) do
-  redis.call('ZREM', KEYS[2], id)
-  redis.call('ZADD', KEYS[1], now, id)
-end
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, ARGV[2])
-local out = {}
-for _, id in ipairs(due) do
-  local h = redis.call('HMGET', ARGV[4] .. id, 'state', 'lease_until')
-  local lease = tonumber(h[2] or '')
-  if h[1] == 'running' and lease and lease > now then
-    redis.call('ZADD', KEYS[1], lease, id)
-  elseif not h[1] or h[1] == 'succeeded' or h[1] == 'already_cancelled' or h[1] == 'dead' or h[1] == 'rejected'
-      or h[1] == 'aborted' or h[1] == 'previewed' then
-    redis.call('ZREM', KEYS[1], id)
-  else
-    redis.call('ZREM', KEYS[1], id)
-    redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), id)
-    out[#out + 1] = id
-  end
-end
-return out
-"""
-"""Claim what is due on the delayed set. A running job's timer (its safety net) is moved to its lease's expiry,
-read from the job; a job that is final or gone loses its timer; the rest (a wait come due, a queued job's safety
-net, an expired lease) are claimed and sent."""
+from cancelq.jobs.states import lua_preamble
 
 
 class Delayed:
     def __init__(self, client: redis.Redis, *, claim_ms: int = 30_000) -> None:
         self.r = client
         self.claim_ms = claim_ms
-        self._claim = client.register_script(_CLAIM)
+        self._claim = register(client, "cancelq.jobs", "claim", preamble=lua_preamble())
 
     def schedule(self, job_id: str, due_ms: int) -> None:
         self.r.zadd(keys.DELAYED, {job_id: due_ms})
 
     def claim_due(self, limit: int = 500) -> list[str]:
+        """Claim what is due (``lua/claim.lua``). A running job's timer (its safety net) is moved to its lease's
+        expiry, read from the job; a job that is final or gone loses its timer; the rest (a wait come due, a
+        queued job's safety net, an expired lease) are claimed and sent."""
         result = self._claim(keys=[keys.DELAYED, keys.CLAIMED],
                              args=[now_ms(), limit, self.claim_ms, f"{keys.PREFIX}:job:"])
         return [str(i) for i in result]

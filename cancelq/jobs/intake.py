@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from cancelq.jobs.contract import InvalidJob, Job, parse_job
+from cancelq.jobs.contract import InvalidJob, Job, parse_job, storable
 from cancelq.jobs.ledger import Intake
 from cancelq.platforms.reasons import UnmappableReason, shopee_reason
 from cancelq.runtime import Runtime
@@ -42,10 +42,11 @@ def check_job(runtime: Runtime, raw: Any, *, schema_checked: bool = False) -> Jo
 
 
 def admit(runtime: Runtime, raw: Any, *, force: bool = False, source: str = "api") -> Admitted:
+    """Record the job (once per idempotency key), or record it rejected with why: a malformed job never raises."""
     try:
         job = check_job(runtime, raw)
     except InvalidJob as exc:
-        job_id = runtime.ledger.reject(raw, str(exc), source=source)
+        job_id = runtime.ledger.reject(storable(raw), str(exc), source=storable(str(source)))
         return Admitted(job_id, created=True, state="rejected", reason=str(exc))
     result: Intake = runtime.ledger.intake(job, force=force)
     return Admitted(result.job_id, result.created, result.state, job=job)

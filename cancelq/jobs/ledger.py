@@ -1,9 +1,10 @@
-"""Job records in Redis: state, steps, attempts, leases and idempotency.
+"""Job records in Redis: state, steps, attempts, leases, fencing and idempotency.
 
-One hash per job (``keys.job``). Two Lua scripts make the decisions that must be
-atomic across a fleet: ``intake`` (one job per idempotency key) and ``begin``
-(one runner per job, through a lease that an expired holder loses). Everything
-else is written only by the lease holder, pipelined.
+One hash per job (``keys.job``, its fields ``keys.JOB_FIELDS``). Scripts in ``lua/`` make every decision
+that must be atomic across a fleet: ``intake`` (one job per idempotency key), ``begin`` (one runner per
+job, through a lease that an expired holder loses, and a fencing token that grows with each lease), and
+the writes of a delivery (``save``, ``wait``, ``finish``), which each refuse a token that is not the job's
+current one, or a job that is no longer running: a final outcome never changes.
 """
 
 from __future__ import annotations
@@ -11,115 +12,19 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import redis
 
 from cancelq.core import keys
-from cancelq.jobs.contract import Job
-from cancelq.jobs.states import FINAL_STATES, STATES, JobState  # noqa: F401  (re-exported)
+from cancelq.core.lua import register
+from cancelq.jobs.contract import Job, storable
+from cancelq.jobs.states import FINAL_STATES, STATES, JobState, lua_preamble  # noqa: F401  (re-exported)
 
 MAX_EVENTS = 40
 MAX_RAW_CHARS = 4000
-
-_INTAKE_FN = """
-local function intake(idem_key, job_key, delayed, job_id, job, now, force, safety_net, prefix, ttl)
-  if redis.call('SET', idem_key, job_id, 'NX', 'EX', ttl) then
-    redis.call('HSET', job_key, 'job_id', job_id, 'state', 'queued', 'job', job, 'steps', '{}', 'inflight', '',
-               'attempts', 0, 'deliveries', 0, 'runs', 1, 'created_at', now, 'updated_at', now, 'events', '[]')
-    redis.call('ZADD', delayed, tonumber(now) + tonumber(safety_net), job_id)
-    return {job_id, 1, 'queued'}
-  end
-  local existing = redis.call('GET', idem_key)
-  local jk = prefix .. existing
-  local state = redis.call('HGET', jk, 'state')
-  if not state then
-    redis.call('SET', idem_key, job_id, 'EX', ttl)
-    redis.call('HSET', job_key, 'job_id', job_id, 'state', 'queued', 'job', job, 'steps', '{}', 'inflight', '',
-               'attempts', 0, 'deliveries', 0, 'runs', 1, 'created_at', now, 'updated_at', now, 'events', '[]')
-    redis.call('ZADD', delayed, tonumber(now) + tonumber(safety_net), job_id)
-    return {job_id, 1, 'queued'}
-  end
-  local final = state == 'succeeded' or state == 'already_cancelled' or state == 'dead' or state == 'rejected'
-    or state == 'aborted' or state == 'previewed'
-  if force ~= '1' or not final then return {existing, 0, state} end
-  redis.call('HSET', jk, 'state', 'queued', 'job', job, 'steps', '{}', 'inflight', '', 'attempts', 0,
-             'deliveries', 0, 'finished_at', '', 'due_at', '', 'updated_at', now, 'dead_kind', '', 'lease_until', '')
-  redis.call('HINCRBY', jk, 'runs', 1)
-  redis.call('PERSIST', jk)
-  redis.call('EXPIRE', idem_key, ttl)
-  redis.call('ZADD', delayed, tonumber(now) + tonumber(safety_net), existing)
-  return {existing, 1, 'queued'}
-end
-"""
-
-_INTAKE = _INTAKE_FN + ("return intake(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], "
-                        "ARGV[6], ARGV[7])")
-
-_INTAKE_MANY = _INTAKE_FN + """
-local out = {}
-for i = 5, #ARGV do
-  local a = string.find(ARGV[i], '\\n', 1, true)
-  local b = string.find(ARGV[i], '\\n', a + 1, true)
-  local job_id = string.sub(ARGV[i], a + 1, b - 1)
-  local r = intake(string.sub(ARGV[i], 1, a - 1), ARGV[2] .. job_id, KEYS[1], job_id, string.sub(ARGV[i], b + 1),
-                   ARGV[1], '0', ARGV[3], ARGV[2], ARGV[4])
-  out[#out + 1] = r[1] .. ' ' .. r[2] .. ' ' .. r[3]
-end
-return table.concat(out, '\\n')
-"""
-"""The intake script's logic for a batch of jobs in one call (campaigns); each job is treated as ``intake`` does.
-
-One argument per job ("idempotency key \\n job id \\n job JSON": compact JSON holds no raw newline) and one
-string back ("job id created state" per line): a Redis client spends more time on many small arguments
-and replies than the server spends on the work."""
-
-_BEGIN = """
-local flat = redis.call('HGETALL', KEYS[1])
-if #flat == 0 then
-  redis.call('ZREM', KEYS[3], ARGV[1])
-  return {'missing'}
-end
-local h = {}
-for i = 1, #flat, 2 do h[flat[i]] = flat[i + 1] end
-local state = h['state']
-if state ~= 'queued' then redis.call('ZREM', KEYS[3], ARGV[1]) end
-if state == 'succeeded' or state == 'already_cancelled' or state == 'dead' or state == 'rejected'
-   or state == 'aborted' or state == 'previewed' then
-  return {'final', state}
-end
-local now = tonumber(ARGV[2])
-local lease = tonumber(h['lease_until'] or '')
-if state == 'running' and lease and lease > now then return {'busy', tostring(lease)} end
-if state == 'waiting' then
-  local due = redis.call('ZSCORE', KEYS[2], ARGV[1])
-  if due and tonumber(due) > now then return {'early', due} end
-end
-local until_ = now + tonumber(ARGV[3])
-local deliveries = tonumber(h['deliveries'] or '0') + 1
-if state ~= 'queued' or tonumber(h['created_at'] or '0') + tonumber(ARGV[4]) > until_ then
-  redis.call('ZADD', KEYS[2], until_, ARGV[1])
-end
-redis.call('HSET', KEYS[1], 'state', 'running', 'updated_at', ARGV[2], 'deliveries', deliveries, 'lease_until', until_)
-h['state'], h['updated_at'] = 'running', ARGV[2]
-h['deliveries'], h['lease_until'] = tostring(deliveries), tostring(until_)
-local out = {}
-for k, v in pairs(h) do out[#out + 1] = k; out[#out + 1] = v end
-return {'run', out}
-"""
-"""Take the lease: one read of the job and one write. The lease is ``lease_until`` in the job: ``busy`` is judged
-by it, and the pump reads it when the job's timer on the delayed set comes due, to look again at its expiry or to
-hand the job over if its holder died. A fresh job's timer is its safety net, set at intake, so taking its lease
-writes nothing else unless the lease ends first (a lease shorter than the safety net); a job the pump sent has
-no timer left, and gets one at its lease's expiry.
-
-A job the pump sent (a wait come due, an expired lease, a queued job's safety net) keeps the pump's claim
-until this script sees it, so a message lost on its way (a worker killed between taking it from the
-broker and beginning) is sent again when the claim expires. A fresh queued job skips that write: it has
-no claim unless its safety net fired, and a claim left over only sends one more message, which finds it
-running or final."""
 
 
 def now_ms() -> int:
@@ -132,7 +37,10 @@ def new_job_id() -> str:
 
 @dataclass
 class JobRecord:
-    """A job as the ledger holds it. ``steps`` maps step name -> {data, request_id, at}."""
+    """A job as the ledger holds it. ``steps`` maps step name -> {data, request_id, at}.
+
+    ``fence`` is the fencing token of the lease this record was read under; ``attribution`` says on what
+    evidence a cancelled outcome rests (``confirmed``, ``inferred``, ``before_us``, ``refused``)."""
 
     job_id: str
     state: str
@@ -151,6 +59,10 @@ class JobRecord:
     reject_reason: str = ""
     events: list[dict[str, Any]] = field(default_factory=list)
     lease_until: int | None = None
+    fence: str = ""
+    attribution: str = ""
+    write_refused: str = ""
+    history: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def final(self) -> bool:
@@ -170,7 +82,9 @@ class JobRecord:
             finished_at=num("finished_at"), due_at=num("due_at"),
             last_error=json.loads(h["last_error"]) if h.get("last_error") else None,
             dead_kind=h.get("dead_kind", ""), reject_reason=h.get("reject_reason", ""),
-            events=json.loads(h.get("events") or "[]"), lease_until=num("lease_until"),
+            events=json.loads(h.get("events") or "[]"), lease_until=num("lease_until"), fence=h.get("fence", ""),
+            attribution=h.get("attribution", ""), write_refused=h.get("write_refused", ""),
+            history=json.loads(h.get("history") or "[]"),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -179,7 +93,8 @@ class JobRecord:
             "inflight": self.inflight, "attempts": self.attempts, "deliveries": self.deliveries, "runs": self.runs,
             "created_at": self.created_at, "updated_at": self.updated_at, "finished_at": self.finished_at,
             "due_at": self.due_at, "last_error": self.last_error, "dead_kind": self.dead_kind,
-            "reject_reason": self.reject_reason, "events": self.events,
+            "reject_reason": self.reject_reason, "events": self.events, "attribution": self.attribution,
+            "history": self.history,
         }
 
 
@@ -200,6 +115,24 @@ class Begin:
     state: str | None = None
 
 
+class Fenced(Exception):
+    """A delivery's write was refused: the job's lease is another delivery's now, or the job is final."""
+
+    def __init__(self, job_id: str, *, fence: str, state: str) -> None:
+        super().__init__(f"job {job_id}: write refused (its fencing token is {fence or '-'}, state {state or '-'})")
+        self.fence = fence
+        self.state = state
+
+
+@dataclass(frozen=True)
+class DeadLetterWrite:
+    """A dead letter written with the job's outcome: the entry, how long it lives, the index's age cutoff."""
+
+    entry_json: str
+    px: int
+    cutoff_ms: int
+
+
 class Ledger:
     def __init__(self, client: redis.Redis, *, safety_net_ms: int = 60_000, lease_ms: int = 120_000,
                  ttl_s: int = 30 * 86400) -> None:
@@ -207,9 +140,13 @@ class Ledger:
         self.safety_net_ms = safety_net_ms
         self.lease_ms = lease_ms
         self.ttl_s = ttl_s
-        self._intake = client.register_script(_INTAKE)
-        self._intake_many = client.register_script(_INTAKE_MANY)
-        self._begin = client.register_script(_BEGIN)
+        jobs = lua_preamble()
+        self._intake = register(client, "cancelq.jobs", "intake", "intake_one", preamble=jobs)
+        self._intake_many = register(client, "cancelq.jobs", "intake", "intake_many", preamble=jobs)
+        self._begin = register(client, "cancelq.jobs", "lease", "begin", preamble=jobs)
+        self._save = register(client, "cancelq.jobs", "fence", "save", preamble=jobs)
+        self._wait = register(client, "cancelq.jobs", "fence", "wait", preamble=jobs)
+        self._finish = register(client, "cancelq.jobs", "fence", "finish", preamble=jobs)
 
     def intake(self, job: Job, *, force: bool = False, job_id: str | None = None) -> Intake:
         """Record a job once per idempotency key. ``created`` False: it existed and nothing is to be sent.
@@ -226,7 +163,10 @@ class Ledger:
     def intake_many(self, jobs: Sequence[Job], encoded: Sequence[str] | None = None) -> list[Intake]:
         """``intake`` for a batch of jobs in one script call (each job as ``intake`` would, without ``force``).
 
-        ``encoded``: the jobs' ``Job.encoded()``, when the caller has them already."""
+        ``encoded``: the jobs' ``Job.encoded()``, when the caller has them already. One argument per job
+        ("idempotency key \\n job id \\n job JSON": compact JSON holds no raw newline) and one string back
+        ("job id created state" per line): a Redis client spends more time on many small arguments and
+        replies than the server spends on the work."""
         if not jobs:
             return []
         texts = encoded if encoded is not None else [job.encoded() for job in jobs]
@@ -240,6 +180,7 @@ class Ledger:
         """Record a job that cannot be run, with why; it is kept and listed, never dropped."""
         job_id = new_job_id()
         now = now_ms()
+        raw = storable(raw)
         raw_text = json.dumps(raw, default=repr, separators=(",", ":"))[:MAX_RAW_CHARS]
         job = raw if isinstance(raw, dict) and len(raw_text) < MAX_RAW_CHARS else {"raw": raw_text}
         event = {"at": now, "event": "rejected", "reason": reason, "source": source}
@@ -263,7 +204,12 @@ class Ledger:
         return self.get(str(job_id)) if job_id else None
 
     def begin(self, job_id: str) -> Begin:
-        """Take the job's lease and mark it running, unless it is final, leased, or not yet due."""
+        """Take the job's lease (and a new fencing token) and mark it running, unless it is final, leased, or
+        not yet due.
+
+        A job the pump sent (a wait come due, an expired lease, a queued job's safety net) keeps the pump's
+        claim until this script sees it, so a message lost on its way (a worker killed between taking it from
+        the broker and beginning) is sent again when the claim expires."""
         result = self._begin(keys=[keys.job(job_id), keys.DELAYED, keys.CLAIMED],
                              args=[job_id, now_ms(), self.lease_ms, self.safety_net_ms])
         kind = str(result[0])
@@ -275,45 +221,61 @@ class Ledger:
         return Begin(kind, state=str(result[1]) if len(result) > 1 else None)
 
     def save(self, record: JobRecord, **fields: Any) -> None:
-        """Write the fields the runner changed (the lease holder is the only writer).
-
-        The lease is renewed with them once a third of it has passed.
-        """
-        if self.lease_wearing(record):
-            record.lease_until = now_ms() + self.lease_ms
-            fields = {**fields, "lease_until": record.lease_until}
-        self.r.hset(keys.job(record.job_id), mapping=_encode(fields))
-
-    def lease_wearing(self, record: JobRecord) -> bool:
-        """A third of the job's lease is used: the next ``save`` renews it."""
-        return record.lease_until is not None and record.lease_until - now_ms() < self.lease_ms * 2 // 3
+        """Write fields of a running job for the holder of its lease (``record.fence``); raises ``Fenced``."""
+        self._check(record, self._save(keys=[keys.job(record.job_id)], args=[record.fence, *_flat(fields)]))
 
     def wait(self, record: JobRecord, *, due_ms: int, fields: dict[str, Any]) -> None:
-        """Park the job until ``due_ms`` on the delayed set and give up the lease."""
-        pipe = self.r.pipeline(transaction=True)
-        pipe.hset(keys.job(record.job_id), mapping=_encode({**fields, "state": "waiting", "due_at": due_ms,
-                                                             "deliveries": 0, "updated_at": now_ms(),
-                                                             "lease_until": ""}))
-        pipe.zadd(keys.DELAYED, {record.job_id: due_ms})
-        pipe.execute()
+        """Park the job until ``due_ms`` on the delayed set and give up the lease; raises ``Fenced``."""
+        flat = _flat({**fields, "state": "waiting", "due_at": due_ms, "deliveries": 0, "updated_at": now_ms(),
+                      "lease_until": ""})
+        self._check(record, self._wait(keys=[keys.job(record.job_id), keys.DELAYED],
+                                       args=[record.fence, record.job_id, due_ms, len(flat), *flat]))
 
-    def finish(self, record: JobRecord, *, state: str, fields: dict[str, Any],
-               pipe: redis.client.Pipeline | None = None) -> None:
-        """Record the outcome and drop the job's timer; the record then lives ``ttl_s``.
+    def finish(self, record: JobRecord, *, state: str, fields: dict[str, Any], index: str | None = None,
+               dead_letter: DeadLetterWrite | None = None) -> None:
+        """Record the outcome and drop the job's timer; the record then lives ``ttl_s``. Raises ``Fenced``.
 
-        Without ``pipe`` the writes are not a transaction: if only some land, the timer left behind finds
-        the job final when it comes due.
-        """
-        own = pipe is None
-        pipe = pipe if pipe is not None else self.r.pipeline(transaction=False)
+        ``index``: a sorted set the job joins (``keys.REJECTED``, ``keys.DLQ``), with ``dead_letter`` its entry,
+        all in the same script."""
+        key_list, args = self._finish_call(record, state, fields, index, dead_letter)
+        self._check(record, self._finish(keys=key_list, args=args))
+
+    def finish_in(self, pipe: redis.client.Pipeline, record: JobRecord, *, state: str, fields: dict[str, Any],
+                  index: str | None = None, dead_letter: DeadLetterWrite | None = None) -> Callable[[Any], bool]:
+        """``finish`` queued on the caller's pipeline by the script's hash (a Script object would add a
+        SCRIPT EXISTS round trip); call what it returns with the script's answer: it raises ``Fenced`` when
+        the write was refused, and runs the script itself if the server had lost it (then it returns True:
+        what the pipeline queued after it ran before the outcome was written)."""
+        key_list, args = self._finish_call(record, state, fields, index, dead_letter)
+        pipe.evalsha(self._finish.sha, len(key_list), *key_list, *args)
+
+        def check(answer: Any) -> bool:
+            rerun = isinstance(answer, redis.exceptions.NoScriptError)
+            if rerun:
+                answer = self._finish(keys=key_list, args=args)
+            elif isinstance(answer, Exception):
+                raise answer
+            self._check(record, answer)
+            return rerun
+
+        return check
+
+    def _finish_call(self, record: JobRecord, state: str, fields: dict[str, Any], index: str | None,
+                     dead_letter: DeadLetterWrite | None) -> tuple[list[str], list[Any]]:
         now = now_ms()
-        pipe.hset(keys.job(record.job_id), mapping=_encode({**fields, "state": state, "finished_at": now,
-                                                             "updated_at": now, "inflight": "", "due_at": "",
-                                                             "lease_until": ""}))
-        pipe.expire(keys.job(record.job_id), self.ttl_s)
-        pipe.zrem(keys.DELAYED, record.job_id)
-        if own:
-            pipe.execute()
+        flat = _flat({**fields, "state": state, "finished_at": now, "updated_at": now, "inflight": "",
+                      "due_at": "", "lease_until": ""})
+        key_list = [keys.job(record.job_id), keys.DELAYED, *([index] if index else [])]
+        args: list[Any] = [record.fence, record.job_id, self.ttl_s, now, len(flat), *flat]
+        if dead_letter is not None:
+            key_list.append(keys.dlq_entry(record.job_id))
+            args += [dead_letter.entry_json, dead_letter.px, dead_letter.cutoff_ms]
+        return key_list, args
+
+    @staticmethod
+    def _check(record: JobRecord, answer: Any) -> None:
+        if int(answer[0]) != 1:
+            raise Fenced(record.job_id, fence=str(answer[1]), state=str(answer[2]))
 
     def rejected(self, limit: int = 100) -> list[JobRecord]:
         ids = self.r.zrevrange(keys.REJECTED, 0, limit - 1)
@@ -331,6 +293,11 @@ class Ledger:
 def add_event(record: JobRecord, event: str, **detail: Any) -> list[dict[str, Any]]:
     record.events = [*record.events[-(MAX_EVENTS - 1):], {"at": now_ms(), "event": event, **detail}]
     return record.events
+
+
+def _flat(fields: dict[str, Any]) -> list[Any]:
+    """Field/value arguments for a script's HSET."""
+    return [item for pair in _encode(fields).items() for item in pair]
 
 
 def _encode(fields: dict[str, Any]) -> dict[Any, Any]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from cancelq.core import keys
+
 
 class JobState(StrEnum):
     QUEUED = "queued"
@@ -27,3 +29,9 @@ STATES = tuple(JobState)
 def lua_final_table() -> str:
     """``local FINAL = {succeeded = true, ...}``: the one spelling of the final states a script sees."""
     return "local FINAL = {" + ", ".join(f"{s.value} = true" for s in sorted(FINAL_STATES)) + "}\n"
+
+
+def lua_preamble() -> str:
+    """What every job script starts with: the job hash's field names (``F``), the states (``S``), ``FINAL``."""
+    states = "local S = {" + ", ".join(f"{s.value} = '{s.value}'" for s in JobState) + "}\n"
+    return keys.lua_job_fields() + states + lua_final_table()

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cancelq.core.settings import Settings
+from cancelq.runtime import get_runtime
 
 TASKS_COLUMNS = "state,args,exception,retries,received,runtime,worker,uuid"
 """The tasks page's columns: a cancel task's args name the job, platform, shop, order and reason."""
@@ -84,9 +85,9 @@ def _check_credentials(credentials: str) -> None:
 
 
 def run_flower(launch: FlowerLaunch) -> None:
-    """Run Flower in this process (returns when it stops)."""
-    from cancelq.worker.app import app
-
+    """Run Flower in this process (returns when it stops), on the producers' Celery app: Flower needs the broker
+    and the workers' events, not the worker's tasks."""
+    app = get_runtime().sender.app
     launch.db.parent.mkdir(parents=True, exist_ok=True)
     os.environ.pop("FLOWER_BASIC_AUTH", None)  # --no-auth means no auth, whatever the environment held
     os.environ.update(launch.env)

@@ -27,6 +27,7 @@ from cancelq.core import keys
 from cancelq.core.embedded import PORT_FILE
 from cancelq.core.settings import Settings
 from cancelq.ops.metrics import REDIS_SCHEMES
+from cancelq.runtime import get_runtime
 
 
 @dataclass(frozen=True)
@@ -158,8 +159,7 @@ def _check_workers(client: redis.Redis, probe: Probe) -> Check:
 
 
 def _check_ping(probe: Probe) -> Check:
-    from cancelq.worker.app import app
-
+    app = get_runtime().sender.app
     wanted = 1 if probe.worker else max(1, probe.min_workers)
     destination = [probe.worker] if probe.worker else None
     replies = app.control.ping(destination=destination, timeout=probe.timeout_s, limit=wanted) or []

@@ -1,14 +1,5 @@
-"""Prometheus metrics: what the task loop counts, and the fleet's state read from Redis at scrape time.
-
-Counted in the process that runs the job (the task loop calls these functions)::
-
-    job_finished(platform, outcome, code)          cancelq_jobs_finished_total{platform,outcome,code}
-    step_observed(platform, step, seconds, ok)     cancelq_step_duration_seconds{platform,step,result}
-    retry_scheduled(platform, error_class, why)    cancelq_retries_total{platform,error_class,why}
-    limiter_wait(platform, seconds, why=...)       cancelq_limiter_wait_seconds{platform,why}
-    token_refresh(platform, ok)                    cancelq_token_refreshes_total{platform,result}
-
-and ``cancelq_jobs_running``, a gauge of the jobs in progress (sum it over workers).
+"""Prometheus metrics: the fleet's state read from Redis at scrape time, and the endpoint that serves it
+with the job-side counters of ``cancelq.core.counters``.
 
 Read from Redis (and the broker) on every scrape by ``StateCollector``: dead
 letters, delayed, claimed and overdue jobs, rejected jobs,
@@ -26,7 +17,6 @@ worker (wiped before it starts) and the endpoint aggregates the children's files
 from __future__ import annotations
 
 import os
-import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -34,83 +24,24 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import redis
-from celery import signals
 from prometheus_client import (
-    REGISTRY,
     CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    disable_created_metrics,
     generate_latest,
     start_http_server,
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from cancelq.core import keys
+from cancelq.core import counters, keys
 from cancelq.core.logging import get_logger
 from cancelq.core.settings import Settings, get_settings
+from cancelq.gate.controls import snapshot
+from cancelq.runtime import get_runtime
 
-STEP_BUCKETS_S = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0)
-WAIT_BUCKETS_S = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0, 60.0, 300.0, 3600.0)
 KOMBU_PRIORITY_SEP = "\x06\x16"
 """kombu's Redis transport keeps priorities 3, 6 and 9 of queue Q in lists named Q + this + the digit."""
 REDIS_SCHEMES = ("redis://", "rediss://", "valkey://", "valkeys://", "unix://")
-
-# No *_created series: they double the output and nothing of ours reads them.
-disable_created_metrics()  # type: ignore[no-untyped-call]
-
-JOBS_FINISHED = Counter("cancelq_jobs_finished", "Jobs that reached an outcome, by platform, outcome and error code",
-                        ["platform", "outcome", "code"])
-STEP_SECONDS = Histogram("cancelq_step_duration_seconds", "Duration of one platform step (its calls and waits)",
-                         ["platform", "step", "result"], buckets=STEP_BUCKETS_S)
-RETRIES = Counter("cancelq_retries", "Jobs sent to wait for another attempt, by error class and why",
-                  ["platform", "error_class", "why"])
-LIMITER_WAIT_SECONDS = Histogram("cancelq_limiter_wait_seconds", "Time a call was held by the fleet-wide gate",
-                                 ["platform", "why"], buckets=WAIT_BUCKETS_S)
-JOBS_RUNNING = Gauge("cancelq_jobs_running", "Jobs this worker is running now (sum over workers)",
-                     multiprocess_mode="livesum")
-TOKEN_REFRESHES = Counter("cancelq_token_refreshes", "Access-token refreshes, by result", ["platform", "result"])
-
 OVERDUE_MS = 30_000
-_MAX_LABEL = 64
-_FIRST_WORD = re.compile(r"[:\s]")
-
-
-def _label(value: object, default: str = "none") -> str:
-    text = str(value).strip() if value is not None else ""
-    return text[:_MAX_LABEL] if text else default
-
-
-def _kind(why: object) -> str:
-    """The kind of a reason, without what follows it (``paused:shop:shopee/x`` -> ``paused``): bounded labels."""
-    return _label(_FIRST_WORD.split(str(why or "").strip(), maxsplit=1)[0])
-
-
-def job_finished(platform: str, outcome: str, code: str | None = None) -> None:
-    """A job reached ``outcome`` (succeeded, already_cancelled, dead, rejected); ``code``: the platform error code."""
-    JOBS_FINISHED.labels(_label(platform), _label(outcome), _label(code)).inc()
-
-
-def step_observed(platform: str, step: str, seconds: float, ok: bool) -> None:
-    """One step ran for ``seconds``; ``ok`` False when it ended in an error."""
-    STEP_SECONDS.labels(_label(platform), _label(step), "ok" if ok else "error").observe(max(0.0, seconds))
-
-
-def retry_scheduled(platform: str, error_class: str | None, why: str) -> None:
-    """A job was parked for another attempt (``why``: transient, rate_limited, paused:..., ...)."""
-    RETRIES.labels(_label(platform), _label(error_class), _kind(why)).inc()
-
-
-def limiter_wait(platform: str, seconds: float, why: str = "rate_limit") -> None:
-    """The gate held a call for ``seconds`` (slept in the worker, or deferred to the delayed set)."""
-    LIMITER_WAIT_SECONDS.labels(_label(platform), _kind(why)).observe(max(0.0, seconds))
-
-
-def token_refresh(platform: str, ok: bool) -> None:
-    """An access-token refresh was tried; ``ok`` False when the shop still has no working token."""
-    TOKEN_REFRESHES.labels(_label(platform), "ok" if ok else "failed").inc()
 
 
 @dataclass
@@ -219,11 +150,7 @@ def _redis_for(url: str, timeout_s: float) -> redis.Redis:
 
 
 def _controls(client: redis.Redis) -> Any:
-    """``controls.snapshot`` (open circuits, paused scopes, cooldowns), or None where that module is absent."""
-    try:
-        from cancelq.gate.controls import snapshot
-    except ImportError:
-        return None
+    """``controls.snapshot``: open circuits, paused scopes, cooldowns."""
     return snapshot(client)
 
 
@@ -276,8 +203,6 @@ def _labelled(name: str, help_text: str, label: str, values: Iterable[tuple[str,
 
 def state_collector(settings: Settings, *, cache_s: float = 0.0) -> StateCollector:
     """A collector on the runtime's Redis and the configured broker and queue."""
-    from cancelq.runtime import get_runtime
-
     return StateCollector(lambda: get_runtime().redis, broker_url=settings.broker_url, queue=settings.queue,
                           cache_s=cache_s, broker_timeout_s=settings.health_timeout_s)
 
@@ -302,7 +227,7 @@ def registry_for(settings: Settings, *, cache_s: float = 0.0, with_state: bool =
     if multiproc_dir:
         MultiProcessCollector(registry, path=multiproc_dir)  # type: ignore[no-untyped-call]
     else:
-        registry.register(_Registered(REGISTRY))
+        registry.register(_Registered(counters.REGISTRY))
     if with_state:
         registry.register(state_collector(settings, cache_s=cache_s))
     return registry
@@ -337,18 +262,10 @@ def serve_worker_metrics(sender: Any = None, **_: Any) -> None:
     serve(get_settings())
 
 
-signals.worker_ready.connect(serve_worker_metrics)
-
-
 __all__ = [
     "FleetState",
     "StateCollector",
     "exposition",
-    "job_finished",
-    "limiter_wait",
-    "retry_scheduled",
     "serve",
     "serve_worker_metrics",
-    "step_observed",
-    "token_refresh",
 ]

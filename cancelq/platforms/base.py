@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, Self
 
 from .reasons import Reason
 
@@ -100,3 +100,11 @@ class Platform(Protocol):
     def read_status(self, request: CancelRequest) -> OrderStatus: ...
 
     def preview(self, request: CancelRequest) -> Preview: ...
+
+    def with_throttle(self, throttle: Throttle | None) -> Self:
+        """A copy that calls ``throttle`` before each HTTP request, sharing everything else; ``self`` is unchanged.
+
+        Adapters are cached per shop and shared by concurrent jobs: each delivery
+        takes its own copy, so what its gate learns stays with that delivery.
+        """
+        ...

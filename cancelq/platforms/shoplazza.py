@@ -26,24 +26,24 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
-from urllib.parse import quote, urlencode
-
-import requests
+from urllib.parse import urlencode
 
 from . import rest_status
-from .base import CancelRequest, OrderState, OrderStatus, Preview, StepResult, StepSpec, StepState, Throttle
+from .base import CancelRequest, OrderState
 from .errors import AuthExpired, PermanentError, RateLimited, TransientError
-from .http import HttpClient, Reply, Timeouts, new_session, secrets_of
+from .http import Reply
 from .reasons import UnmappableReason, text_reason
+from .rest import CANCEL, StoreAdapter, raw_status
 from .rest_status import Verdict
 
+__all__ = ["CANCEL", "REQUEST_ID_HEADER", "ShoplazzaAdapter", "ShoplazzaCredentials", "classify", "is_failed_envelope",
+           "oauth_hmac", "order_state", "raw_status", "unwrap_order", "verify_oauth_hmac"]
+
 DEFAULT_API_VERSION = "2022-01"
-CANCEL = StepSpec("cancel", "cancel_order", True)
 SHOP_DOMAIN = ".myshoplaza.com"
 SHIPPED_FULFILLMENTS = frozenset({"shipped", "finished", "returning", "returned"})
 REQUEST_ID_HEADER = "X-Request-Id"
@@ -83,7 +83,9 @@ def classify(http_status: int, code: str | None, message: str, body: Any = None,
     if http_status >= 500:
         return Verdict(TransientError, code or rest_status.status_name(http_status), check_status=writes)
     if 400 <= http_status < 500:
-        return Verdict(PermanentError, code or rest_status.status_name(http_status))
+        # An undocumented status is no clean refusal: to a write, it may hide an applied cancel.
+        error = TransientError if writes else PermanentError
+        return Verdict(error, code or rest_status.status_name(http_status), check_status=writes)
     if 200 <= http_status < 300:
         # A 2025-06 envelope whose code is not "success": refused, but it may be a state conflict.
         return Verdict(PermanentError, code or "unsuccessful", check_status=writes)
@@ -98,12 +100,6 @@ def order_state(order: Mapping[str, Any]) -> OrderState:
     if status == "finished" or str(order.get("fulfillment_status") or "").casefold() in SHIPPED_FULFILLMENTS:
         return OrderState.NOT_CANCELLABLE
     return OrderState.CANCELLABLE
-
-
-def raw_status(order: Mapping[str, Any]) -> str:
-    status = str(order.get("status") or "unknown")
-    fulfillment = order.get("fulfillment_status")
-    return f"{status}/{fulfillment}" if fulfillment else status
 
 
 def unwrap_order(body: Any) -> Mapping[str, Any] | None:
@@ -152,98 +148,48 @@ class ShoplazzaCredentials:
     def host(self) -> str:
         return f"{self.shop}{SHOP_DOMAIN}"
 
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return (self.access_token, self.client_secret, self.refresh_token)
 
-class ShoplazzaAdapter:
+
+class ShoplazzaAdapter(StoreAdapter[ShoplazzaCredentials]):
     """The Shoplazza cancel flow; build it with ``from_credentials``."""
 
     name: ClassVar[str] = "shoplazza"
-
-    def __init__(self, *, credentials: ShoplazzaCredentials, http: HttpClient, base_url: str | None = None) -> None:
-        self.credentials = credentials
-        self.http = http
-        root = base_url.rstrip("/") if base_url else f"https://{credentials.host}"
-        self._api_root = f"{root}/openapi/{credentials.api_version}"
-        # The sandbox (any base_url) tells stores apart by the Host header, as the real edge does.
-        self._host_header = {"Host": credentials.host} if base_url else {}
+    label: ClassVar[str] = "Shoplazza"
+    api_prefix: ClassVar[str] = "/openapi/{version}"
+    order_path: ClassVar[str] = "/orders/{id}"
+    cancel_path: ClassVar[str] = "/orders/{id}/cancel"
+    request_id_header: ClassVar[str] = REQUEST_ID_HEADER
+    detail_keys: ClassVar[tuple[str, ...]] = ("status", "financial_status", "fulfillment_status", "canceled_at")
+    cancelled_at_key: ClassVar[str] = "canceled_at"
 
     @classmethod
-    def from_credentials(
-        cls,
-        credentials: Mapping[str, Any],
-        *,
-        base_url: str | None = None,
-        session: requests.Session | None = None,
-        throttle: Throttle | None = None,
-        timeouts: Timeouts | None = None,
-    ) -> ShoplazzaAdapter:
-        creds = ShoplazzaCredentials.from_mapping(credentials)
-        http = HttpClient(
-            platform=cls.name, session=session or new_session(), timeouts=timeouts or Timeouts(),
-            throttle=throttle, secrets=secrets_of((creds.access_token, creds.client_secret, creds.refresh_token)),
-        )
-        return cls(credentials=creds, http=http, base_url=base_url)
+    def parse_credentials(cls, credentials: Mapping[str, Any]) -> ShoplazzaCredentials:
+        return ShoplazzaCredentials.from_mapping(credentials)
 
     def __repr__(self) -> str:
         return f"ShoplazzaAdapter(shop={self.credentials.shop!r}, api_version={self.credentials.api_version!r})"
 
-    def plan(self, request: CancelRequest) -> Sequence[StepSpec]:
-        return [CANCEL]
+    def auth_headers(self) -> dict[str, str]:
+        return {"Access-Token": self.credentials.access_token}
 
-    def run_step(self, step: str, request: CancelRequest, state: StepState) -> StepResult:
-        if step != CANCEL.name:
-            raise PermanentError(f"no step {step!r} in the Shoplazza flow", platform=self.name, step=step,
-                                 code="unknown_step")
-        return self._cancel(request)
+    def cancel_payload(self, request: CancelRequest, *, step: str) -> Mapping[str, Any]:
+        return {"reason": _reason(request, step=step)}
 
-    def read_status(self, request: CancelRequest) -> OrderStatus:
-        reply = self._send("GET", f"/orders/{_quote(request.order_id)}", step="read_status", api="get_order")
-        order = self._order(reply, step="read_status", writes=False)
-        detail = {k: order.get(k) for k in ("status", "financial_status", "fulfillment_status", "canceled_at")}
-        return OrderStatus(order_state(order), raw_status(order), _request_id(reply), detail)
+    def classify(self, http_status: int, code: str | None, message: str, body: Any = None, *,
+                 writes: bool = False) -> Verdict:
+        return classify(http_status, code, message, body, writes=writes)
 
-    def preview(self, request: CancelRequest) -> Preview:
-        _reason(request, step="preview")
-        status = self.read_status(request)
-        return Preview(status.state, status.raw_status, (), status.request_id)
+    def order_state(self, order: Mapping[str, Any]) -> OrderState:
+        return order_state(order)
 
-    def _cancel(self, request: CancelRequest) -> StepResult:
-        payload = json.dumps({"reason": _reason(request, step=CANCEL.name)}, separators=(",", ":"), ensure_ascii=False)
-        reply = self._send(
-            "POST", f"/orders/{_quote(request.order_id)}/cancel", step=CANCEL.name, api=CANCEL.api,
-            body=payload.encode(),
-        )
-        order = self._order(reply, step=CANCEL.name, writes=True)
-        if order_state(order) is not OrderState.CANCELLED:
-            raise TransientError(
-                f"the cancel was answered with an order in status {raw_status(order)}", platform=self.name,
-                step=CANCEL.name, http_status=reply.status, code="not_cancelled", request_id=_request_id(reply),
-                check_status=True,
-            )
-        data = {"status": order.get("status"), "canceled_at": order.get("canceled_at")}
-        return StepResult(data=data, request_id=_request_id(reply))
+    def unwrap(self, body: Any) -> Mapping[str, Any] | None:
+        return unwrap_order(body)
 
-    def _send(self, method: str, path: str, *, step: str, api: str, body: bytes | None = None) -> Reply:
-        headers = {"Access-Token": self.credentials.access_token, "Accept": "application/json", **self._host_header}
-        if body is not None:
-            headers["Content-Type"] = "application/json"
-        return self.http.request(method, f"{self._api_root}{path}", step=step, api=api, body=body, headers=headers)
-
-    def _order(self, reply: Reply, *, step: str, writes: bool) -> Mapping[str, Any]:
-        request_id = _request_id(reply)
-        if not 200 <= reply.status < 300 or is_failed_envelope(reply.body):
-            raise rest_status.reply_error(
-                reply, classify=classify, platform=self.name, step=step, writes=writes, request_id=request_id,
-                scrub=self.http.scrub,
-            )
-        if reply.body is None:
-            raise self.http.unparsed(reply, step=step, request_id=request_id)
-        order = unwrap_order(reply.body)
-        if order is None:
-            raise TransientError(
-                f"answer without an order: {reply.snippet}", platform=self.name, step=step,
-                http_status=reply.status, code="unexpected_body", request_id=request_id, check_status=writes,
-            )
-        return order
+    def refused(self, reply: Reply) -> bool:
+        return not 200 <= reply.status < 300 or is_failed_envelope(reply.body)
 
 
 def _reason(request: CancelRequest, *, step: str) -> str:
@@ -257,10 +203,3 @@ def _reason(request: CancelRequest, *, step: str) -> str:
     except (UnmappableReason, KeyError) as exc:
         raise PermanentError(str(exc), platform="shoplazza", step=step, code="unmappable_reason") from None
 
-
-def _quote(order_id: str) -> str:
-    return quote(str(order_id), safe="")
-
-
-def _request_id(reply: Reply) -> str | None:
-    return reply.headers.get(REQUEST_ID_HEADER) or None

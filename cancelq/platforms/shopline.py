@@ -23,26 +23,24 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
-from urllib.parse import quote
-
-import requests
 
 from . import rest_status
-from .base import CancelRequest, OrderState, OrderStatus, Preview, StepResult, StepSpec, StepState, Throttle
+from .base import CancelRequest, OrderState
 from .errors import AuthExpired, PermanentError, RateLimited, TransientError
-from .http import HttpClient, Reply, Timeouts, new_session, secrets_of
 from .reasons import UnmappableReason, text_reason
+from .rest import CANCEL, StoreAdapter, raw_status
 from .rest_status import Verdict
 
+__all__ = ["CANCEL", "ShoplineAdapter", "ShoplineCredentials", "classify", "order_state", "raw_status",
+           "sign_body", "sign_query", "verify_query"]
+
 DEFAULT_API_VERSION = "v20251201"
-CANCEL = StepSpec("cancel", "cancel_order", True)
 REFUND_TYPES = ("OriginalPayment Refund", "Manual")
 CANCELLED_STATUSES = frozenset({"canceled", "cancelled"})
 SHIPPED_FULFILLMENTS = frozenset({"fulfilled", "shipped", "partial"})
@@ -98,9 +96,10 @@ def classify(http_status: int, code: str | None, message: str, body: Any = None,
         return Verdict(PermanentError, code or _PERMANENT[http_status])
     if http_status >= 500:
         return Verdict(TransientError, code or rest_status.status_name(http_status), check_status=writes)
-    if 400 <= http_status < 500:
+    if 400 <= http_status < 500 and not writes:
         return Verdict(PermanentError, code or rest_status.status_name(http_status))
-    return Verdict(TransientError, rest_status.status_name(http_status), check_status=writes)
+    # An undocumented status is no clean refusal: to a write, it may hide an applied cancel.
+    return Verdict(TransientError, code or rest_status.status_name(http_status), check_status=writes)
 
 
 def order_state(order: Mapping[str, Any]) -> OrderState:
@@ -111,12 +110,6 @@ def order_state(order: Mapping[str, Any]) -> OrderState:
     if str(order.get("fulfillment_status") or "").casefold() in SHIPPED_FULFILLMENTS:
         return OrderState.NOT_CANCELLABLE
     return OrderState.CANCELLABLE
-
-
-def raw_status(order: Mapping[str, Any]) -> str:
-    status = str(order.get("status") or "unknown")
-    fulfillment = order.get("fulfillment_status")
-    return f"{status}/{fulfillment}" if fulfillment else status
 
 
 def cancel_body(request: CancelRequest, *, step: str) -> dict[str, Any]:
@@ -214,111 +207,43 @@ class ShoplineCredentials:
     def host(self) -> str:
         return f"{self.handle}.myshopline.com"
 
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return (self.access_token, self.app_secret)
 
-class ShoplineAdapter:
+
+class ShoplineAdapter(StoreAdapter[ShoplineCredentials]):
     """The SHOPLINE cancel flow; build it with ``from_credentials``."""
 
     name: ClassVar[str] = "shopline"
-
-    def __init__(self, *, credentials: ShoplineCredentials, http: HttpClient, base_url: str | None = None) -> None:
-        self.credentials = credentials
-        self.http = http
-        root = base_url.rstrip("/") if base_url else f"https://{credentials.host}"
-        self._api_root = f"{root}/admin/openapi/{credentials.api_version}"
-        # The sandbox (any base_url) tells stores apart by the Host header, as SHOPLINE's edge does.
-        self._host_header = {"Host": credentials.host} if base_url else {}
+    label: ClassVar[str] = "SHOPLINE"
+    api_prefix: ClassVar[str] = "/admin/openapi/{version}"
+    order_path: ClassVar[str] = "/orders/{id}.json"
+    cancel_path: ClassVar[str] = "/orders/{id}/cancel.json"
+    request_id_header: ClassVar[str] = "traceId"
+    content_type: ClassVar[str] = JSON_CONTENT_TYPE
+    detail_keys: ClassVar[tuple[str, ...]] = ("status", "financial_status", "fulfillment_status", "cancelled_at")
+    cancelled_at_key: ClassVar[str] = "cancelled_at"
 
     @classmethod
-    def from_credentials(
-        cls,
-        credentials: Mapping[str, Any],
-        *,
-        base_url: str | None = None,
-        session: requests.Session | None = None,
-        throttle: Throttle | None = None,
-        timeouts: Timeouts | None = None,
-    ) -> ShoplineAdapter:
-        creds = ShoplineCredentials.from_mapping(credentials)
-        http = HttpClient(
-            platform=cls.name, session=session or new_session(), timeouts=timeouts or Timeouts(),
-            throttle=throttle, secrets=secrets_of((creds.access_token, creds.app_secret)),
-        )
-        return cls(credentials=creds, http=http, base_url=base_url)
+    def parse_credentials(cls, credentials: Mapping[str, Any]) -> ShoplineCredentials:
+        return ShoplineCredentials.from_mapping(credentials)
 
     def __repr__(self) -> str:
         return f"ShoplineAdapter(handle={self.credentials.handle!r}, api_version={self.credentials.api_version!r})"
 
-    def plan(self, request: CancelRequest) -> Sequence[StepSpec]:
-        return [CANCEL]
+    def auth_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.credentials.access_token}"}
 
-    def run_step(self, step: str, request: CancelRequest, state: StepState) -> StepResult:
-        if step != CANCEL.name:
-            raise PermanentError(f"no step {step!r} in the SHOPLINE flow", platform=self.name, step=step,
-                                 code="unknown_step")
-        return self._cancel(request)
+    def cancel_payload(self, request: CancelRequest, *, step: str) -> Mapping[str, Any]:
+        return cancel_body(request, step=step)
 
-    def read_status(self, request: CancelRequest) -> OrderStatus:
-        reply = self._send("GET", f"/orders/{_quote(request.order_id)}.json", step="read_status", api="get_order")
-        trace_id = _trace_id(reply)
-        order = self._order(reply, step="read_status", writes=False)
-        detail = {k: order.get(k) for k in ("status", "financial_status", "fulfillment_status", "cancelled_at")}
-        return OrderStatus(order_state(order), raw_status(order), trace_id, detail)
+    def classify(self, http_status: int, code: str | None, message: str, body: Any = None, *,
+                 writes: bool = False) -> Verdict:
+        return classify(http_status, code, message, body, writes=writes)
 
-    def preview(self, request: CancelRequest) -> Preview:
-        cancel_body(request, step="preview")
-        status = self.read_status(request)
-        effects = side_effects(request) if status.state is OrderState.CANCELLABLE else ()
-        return Preview(status.state, status.raw_status, effects, status.request_id)
+    def order_state(self, order: Mapping[str, Any]) -> OrderState:
+        return order_state(order)
 
-    def _cancel(self, request: CancelRequest) -> StepResult:
-        payload = json.dumps(cancel_body(request, step=CANCEL.name), separators=(",", ":"), ensure_ascii=False)
-        reply = self._send(
-            "POST", f"/orders/{_quote(request.order_id)}/cancel.json", step=CANCEL.name, api=CANCEL.api,
-            body=payload.encode(), content_type=JSON_CONTENT_TYPE,
-        )
-        order = self._order(reply, step=CANCEL.name, writes=True)
-        if order_state(order) is not OrderState.CANCELLED:
-            raise TransientError(
-                f"the cancel was answered with an order in status {raw_status(order)}", platform=self.name,
-                step=CANCEL.name, http_status=reply.status, code="not_cancelled", request_id=_trace_id(reply),
-                check_status=True,
-            )
-        data = {"status": order.get("status"), "cancelled_at": order.get("cancelled_at")}
-        return StepResult(data=data, request_id=_trace_id(reply))
-
-    def _send(
-        self, method: str, path: str, *, step: str, api: str, body: bytes | None = None, content_type: str = ""
-    ) -> Reply:
-        headers = {
-            "Authorization": f"Bearer {self.credentials.access_token}",
-            "Accept": "application/json",
-            **self._host_header,
-        }
-        if content_type:
-            headers["Content-Type"] = content_type
-        return self.http.request(method, f"{self._api_root}{path}", step=step, api=api, body=body, headers=headers)
-
-    def _order(self, reply: Reply, *, step: str, writes: bool) -> Mapping[str, Any]:
-        trace_id = _trace_id(reply)
-        if not 200 <= reply.status < 300:
-            raise rest_status.reply_error(
-                reply, classify=classify, platform=self.name, step=step, writes=writes, request_id=trace_id,
-                scrub=self.http.scrub,
-            )
-        if reply.body is None:
-            raise self.http.unparsed(reply, step=step, request_id=trace_id)
-        order = reply.body.get("order") if isinstance(reply.body, Mapping) else None
-        if not isinstance(order, Mapping):
-            raise TransientError(
-                f"answer without an order: {reply.snippet}", platform=self.name, step=step,
-                http_status=reply.status, code="unexpected_body", request_id=trace_id, check_status=writes,
-            )
-        return order
-
-
-def _quote(order_id: str) -> str:
-    return quote(str(order_id), safe="")
-
-
-def _trace_id(reply: Reply) -> str | None:
-    return reply.headers.get("traceId") or None
+    def side_effects(self, request: CancelRequest) -> tuple[str, ...]:
+        return side_effects(request)

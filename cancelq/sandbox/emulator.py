@@ -97,14 +97,52 @@ class Emulator(ABC):
             _drop(request)
         if "drop" in faults:
             _drop(request)
+        answer = self._shaped(faults, response)
+        if "trickle" in faults:
+            fault = faults["trickle"]
+            await _trickle(request, fault, answer or response or self.render_error(fault))
+        return answer
+
+    def _shaped(self, faults: dict[str, Fault], response: web.Response | None) -> web.Response | None:
+        """The answer an ``error``, ``html`` or ``truncate`` fault puts in place of the platform's."""
         if "error" in faults:
             return self.render_error(faults["error"])
         if "html" in faults:
-            return web.Response(status=502, text=HTML_502, content_type="text/html")
+            return web.Response(status=faults["html"].http_status or 502, text=HTML_502, content_type="text/html")
         if "truncate" in faults:
             text = response.text if response is not None and response.text else '{"partial": "answer'
-            return web.Response(status=200, text=text[: max(1, len(text) // 2)], content_type="application/json")
+            return web.Response(status=faults["truncate"].http_status or 200, text=text[: max(1, len(text) // 2)],
+                                content_type="application/json")
         return None
+
+
+async def _trickle(request: web.Request, fault: Fault, answer: web.Response) -> None:
+    """Send ``answer`` as raw HTTP/1.1 in pieces, then close: the connection carries nothing else."""
+    transport = request.transport
+    if transport is None:
+        raise DropConnection()
+    head, body = _raw_http(answer)
+    data = head + body
+    if not fault.trickle_headers:
+        transport.write(head)
+        data = body
+    size = max(1, fault.trickle_bytes)
+    for start in range(0, len(data), size):
+        if transport.is_closing():
+            break
+        transport.write(data[start:start + size])
+        await asyncio.sleep(fault.trickle_ms / 1000)
+    transport.close()
+    raise DropConnection()
+
+
+def _raw_http(answer: web.Response) -> tuple[bytes, bytes]:
+    body = answer.body if isinstance(answer.body, bytes) else (answer.text or "").encode()
+    skipped = {"content-length", "connection", "transfer-encoding"}
+    lines = [f"HTTP/1.1 {answer.status} {answer.reason}"]
+    lines += [f"{k}: {v}" for k, v in answer.headers.items() if k.lower() not in skipped]
+    lines += [f"Content-Length: {len(body)}", "Connection: close", "", ""]
+    return "\r\n".join(lines).encode("latin-1"), body
 
 
 def _drop(request: web.Request) -> None:

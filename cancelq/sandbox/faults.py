@@ -5,6 +5,12 @@ A fault matches calls by platform and, optionally, shop, endpoint and order.
 hits (None: every one); ``probability`` makes it random. ``after_write`` makes
 an error or a dropped connection happen *after* the write was applied: the
 ambiguous case a client must reconcile.
+
+``html`` answers a proxy's page (``http_status``, default 502); ``truncate``
+cuts the answer in half (``http_status``, default 200). ``trickle`` sends the
+answer ``trickle_bytes`` at a time, ``trickle_ms`` apart, status line and
+headers included unless ``trickle_headers`` is false: after the write, the real
+answer; before it, the platform's error answer (nothing applied).
 """
 
 from __future__ import annotations
@@ -14,8 +20,8 @@ import threading
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-FaultKind = Literal["error", "latency", "drop", "hang", "html", "truncate", "ship"]
-KINDS: tuple[str, ...] = ("error", "latency", "drop", "hang", "html", "truncate", "ship")
+FaultKind = Literal["error", "latency", "drop", "hang", "html", "truncate", "trickle", "ship"]
+KINDS: tuple[str, ...] = ("error", "latency", "drop", "hang", "html", "truncate", "trickle", "ship")
 
 
 @dataclass
@@ -36,6 +42,9 @@ class Fault:
     ban_s: int | None = None
     latency_ms: int = 0
     hang_s: float = 30.0
+    trickle_bytes: int = 4
+    trickle_ms: int = 100
+    trickle_headers: bool = True
     hits: int = 0
     seen: int = 0
     id: int = field(default=0)

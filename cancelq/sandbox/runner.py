@@ -8,9 +8,10 @@ import logging
 import os
 import subprocess
 import sys
-from types import TracebackType
 
 from aiohttp import web
+
+from cancelq.core.process import ChildProcess, ChildProcessFailed
 
 from .app import build_app
 
@@ -42,41 +43,28 @@ def serve(host: str = "127.0.0.1", port: int = 8765) -> None:
             asyncio.run(_serve(host, port))
 
 
-class SandboxProcess:
-    """The sandbox in a child process, so it never competes with the caller's GIL."""
+class SandboxProcess(ChildProcess):
+    """The sandbox in a child process, so it never competes with the caller's GIL.
+
+    Ready when it prints its address (the first line of its stdout).
+    """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__(name="the sandbox", stop_timeout_s=5.0)
         self.host, self.port = host, port
         self.url = ""
-        self._proc: subprocess.Popen[str] | None = None
 
     def start(self) -> str:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        self._proc = subprocess.Popen(
-            [sys.executable, "-m", "cancelq.sandbox", "--host", self.host, "--port", str(self.port)],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
-        )
-        assert self._proc.stdout is not None
-        line = self._proc.stdout.readline()
-        if not line.startswith(READY_PREFIX):
-            self.stop()
-            raise RuntimeError(f"the sandbox did not start (it said {line!r})")
-        self.url = line[len(READY_PREFIX):].strip()
+        argv = [sys.executable, "-m", "cancelq.sandbox", "--host", self.host, "--port", str(self.port)]
+        self.launch(argv, env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE,
+                    ready=self._said_ready)
         return self.url
 
-    def stop(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
-        self._proc = None
-
-    def __enter__(self) -> SandboxProcess:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: tuple[type[BaseException] | None, BaseException | None, TracebackType | None]) -> None:
-        self.stop()
+    def _said_ready(self) -> bool:
+        """Reads the first line (blocking until the child prints it or exits) and takes the URL from it."""
+        assert self.proc is not None and self.proc.stdout is not None
+        line = self.proc.stdout.readline().decode(errors="replace")
+        if not line.startswith(READY_PREFIX):
+            raise ChildProcessFailed(f"the sandbox did not start (it said {line!r})")
+        self.url = line[len(READY_PREFIX):].strip()
+        return True

@@ -40,7 +40,6 @@ undocumented: the sandbox gives 24 h. A store seeded without ``refresh_token`` g
 
 from __future__ import annotations
 
-import contextvars
 import hmac
 import json
 import math
@@ -55,7 +54,7 @@ from aiohttp import web
 
 from .emulator import Emulator, json_response
 from .faults import Fault
-from .state import Order, Shop, default_refresh_token
+from .state import Order, Shop, Store, default_refresh_token
 
 TOKEN_PATH = "/admin/oauth/token"
 ACCESS_TOKEN_LIFETIME_S = 24 * 3600
@@ -64,6 +63,8 @@ HOST_SUFFIX = ".myshoplaza.com"
 REQUEST_ID_HEADER = "X-Request-Id"
 RATE_LIMIT = (2.0, 40.0)
 VERSIONS = frozenset({"2022-01", "2025-06", "2026-01", "2026-07"})
+FIRST_VERSION = "2022-01"
+"""The oldest body generation: the OAuth endpoint and unknown versions answer in its shapes."""
 ENVELOPE_SINCE = "2025-06"
 UNAUTHORIZED = "[API] Invalid API key or access token (unrecognized login or wrong password)"
 NOT_FOUND = "Unable to find resource"
@@ -84,21 +85,18 @@ PHRASES = {
     406: "Not Acceptable", 422: "Unprocessable Entity", 429: "Too Many Requests", 500: "Internal Server Error",
 }
 
-# The version of the request being answered: render_error and render_rate_limited take no request.
-_version: contextvars.ContextVar[str] = contextvars.ContextVar("shoplazza_version", default="2022-01")
-
-
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _enveloped() -> bool:
-    return _version.get() >= ENVELOPE_SINCE
+def _enveloped(version: str) -> bool:
+    return version >= ENVELOPE_SINCE
 
 
-def _error(status: int, message: str, *, single: bool = False, headers: dict[str, str] | None = None) -> web.Response:
-    """An error in the current version's shape; ``single`` picks 2022-01's ``{"error": ...}`` form."""
-    if _enveloped():
+def _error(version: str, status: int, message: str, *, single: bool = False,
+           headers: dict[str, str] | None = None) -> web.Response:
+    """An error in ``version``'s shape; ``single`` picks 2022-01's ``{"error": ...}`` form."""
+    if _enveloped(version):
         body: dict[str, Any] = {"code": ENVELOPE_CODES.get(status, "InternalError"), "message": message}
     else:
         body = {"error": message} if single else {"errors": [message]}
@@ -109,16 +107,32 @@ def _oauth_error(status: int, error: str, description: str) -> web.Response:
     return json_response({"error": error, "error_description": description}, status=status)
 
 
-def _success(order: dict[str, Any]) -> web.Response:
-    if _enveloped():
+def _success(version: str, order: dict[str, Any]) -> web.Response:
+    if _enveloped(version):
         return json_response({"code": "success", "message": "success", "data": order})
     return json_response({"order": order})
 
 
 class ShoplazzaEmulator(Emulator):
-    """Shoplazza's order endpoints, stores told apart by Host."""
+    """Shoplazza's order endpoints, stores told apart by Host, answering in one API version's shapes.
+
+    The instance the app registers speaks ``FIRST_VERSION`` and hands each request to the instance of
+    the version in its path (same store), so that what the base class renders without a request (a
+    scripted error, a rate limit) is in that version's shape too.
+    """
 
     platform = "shoplazza"
+
+    def __init__(self, store: Store, *, version: str = FIRST_VERSION) -> None:
+        super().__init__(store)
+        self.version = version
+        self._speakers: dict[str, ShoplazzaEmulator] = {version: self}
+
+    def speaking(self, version: str) -> ShoplazzaEmulator:
+        """The emulator answering in ``version``'s shapes."""
+        if version not in self._speakers:
+            self._speakers[version] = ShoplazzaEmulator(self.store, version=version)
+        return self._speakers[version]
 
     def routes(self) -> list[web.RouteDef]:
         base = "/openapi/{version}/orders/{order_id}"
@@ -128,7 +142,9 @@ class ShoplazzaEmulator(Emulator):
     # -- token refresh --------------------------------------------------------------------------------------
 
     async def refresh_access_token(self, request: web.Request) -> web.StreamResponse:
-        _version.set("2022-01")
+        return await self.speaking(FIRST_VERSION)._refresh(request)
+
+    async def _refresh(self, request: web.Request) -> web.StreamResponse:
         form = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
         shop = self._oauth_client(request, form)
         if isinstance(shop, web.Response):
@@ -144,7 +160,7 @@ class ShoplazzaEmulator(Emulator):
         host = request.host.rsplit(":", 1)[0].lower()
         shop = self.store.shops.get((self.platform, host.removesuffix(HOST_SUFFIX)))
         if not host.endswith(HOST_SUFFIX) or shop is None:
-            return _error(404, NOT_FOUND, single=True)
+            return _error(self.version, 404, NOT_FOUND, single=True)
         missing = [k for k in ("grant_type", "refresh_token", "client_id", "client_secret") if not form.get(k)]
         if form.get("grant_type") not in (None, "", "refresh_token"):
             return _oauth_error(400, "unsupported_grant_type", "The sandbox only serves grant_type=refresh_token.")
@@ -170,15 +186,18 @@ class ShoplazzaEmulator(Emulator):
     # -- handlers -------------------------------------------------------------------------------------------
 
     async def get_order(self, request: web.Request) -> web.StreamResponse:
-        return await self._serve(request, "get_order", b"")
+        return await self._dispatch(request, "get_order", b"")
 
     async def cancel_order(self, request: web.Request) -> web.StreamResponse:
-        return await self._serve(request, "cancel_order", await request.read())
+        return await self._dispatch(request, "cancel_order", await request.read())
+
+    async def _dispatch(self, request: web.Request, endpoint: str, raw: bytes) -> web.StreamResponse:
+        version = request.match_info["version"]
+        speaker = self.speaking(version if version in VERSIONS else FIRST_VERSION)
+        return await speaker._serve(request, endpoint, raw)
 
     async def _serve(self, request: web.Request, endpoint: str, raw: bytes) -> web.StreamResponse:
-        version = request.match_info["version"]
-        _version.set(version if version in VERSIONS else "2022-01")
-        shop = self._authenticate(request, version)
+        shop = self._authenticate(request, request.match_info["version"])
         if isinstance(shop, web.Response):
             response: web.StreamResponse = shop
         else:
@@ -192,17 +211,18 @@ class ShoplazzaEmulator(Emulator):
     def _authenticate(self, request: web.Request, version: str) -> Shop | web.Response:
         """The store the request is for, or the answer that refuses it."""
         if version not in VERSIONS:
-            return _error(404, NOT_FOUND, single=True)
+            return _error(self.version, 404, NOT_FOUND, single=True)
         host = request.host.rsplit(":", 1)[0].lower()
         if not host.endswith(HOST_SUFFIX):
-            return _error(404, f"unknown store host {host!r}: send Host: {{shop}}{HOST_SUFFIX}", single=True)
+            return _error(self.version, 404, f"unknown store host {host!r}: send Host: {{shop}}{HOST_SUFFIX}",
+                          single=True)
         shop = self.store.shops.get((self.platform, host.removesuffix(HOST_SUFFIX)))
         if shop is None:
-            return _error(404, NOT_FOUND, single=True)
+            return _error(self.version, 404, NOT_FOUND, single=True)
         if shop.creds.get("active") == "false":
-            return _error(403, "store is not active", single=True)
+            return _error(self.version, 403, "store is not active", single=True)
         if not shop.token_valid(request.headers.get("Access-Token")):
-            return _error(401, UNAUTHORIZED)
+            return _error(self.version, 401, UNAUTHORIZED)
         return shop
 
     def _order_of(self, shop: Shop, order_id: str) -> Order | None:
@@ -211,19 +231,19 @@ class ShoplazzaEmulator(Emulator):
 
     def _read(self, order: Order | None) -> web.Response:
         if order is None:
-            return _error(404, NOT_FOUND, single=True)
-        return _success(self.render(order))
+            return _error(self.version, 404, NOT_FOUND, single=True)
+        return _success(self.version, self.render(order))
 
     def _cancel(self, request: web.Request, raw: bytes, order: Order | None) -> web.Response:
         reason, problem = _parse_body(request, raw)
         if problem is not None:
-            return _error(400, problem)
+            return _error(self.version, 400, problem)
         if order is None:
-            return _error(404, NOT_FOUND, single=True)
+            return _error(self.version, 404, NOT_FOUND, single=True)
         refusal = _refusal(order)
         if refusal is not None:
             order.history.append(f"cancel_order: refused ({refusal})")
-            return _error(406, refusal)
+            return _error(self.version, 406, refusal)
         now = _now()
         order.status = "cancelled"
         order.extra.update(canceled_at=now, updated_at=now, cancel_reason=reason)
@@ -231,7 +251,7 @@ class ShoplazzaEmulator(Emulator):
             order.extra["fulfillment_status"] = "cancelled"
         order.cancels_applied += 1
         order.history.append(f"cancel_order: cancelled (reason={reason!r})")
-        return _success(self.render(order))
+        return _success(self.version, self.render(order))
 
     # -- world ----------------------------------------------------------------------------------------------
 
@@ -275,13 +295,13 @@ class ShoplazzaEmulator(Emulator):
         status = fault.http_status or 500
         message = fault.message or PHRASES.get(status, "Internal Server Error")
         headers = {"Retry-After": str(math.ceil(fault.retry_after_s))} if fault.retry_after_s is not None else None
-        if _enveloped():
+        if _enveloped(self.version):
             body = {"code": fault.code or ENVELOPE_CODES.get(status, "InternalError"), "message": message}
             return json_response(body, status=status, headers=headers)
-        return _error(status, message, single=fault.code == "error", headers=headers)
+        return _error(self.version, status, message, single=fault.code == "error", headers=headers)
 
     def render_rate_limited(self) -> web.Response:
-        return _error(429, "Too Many Requests", headers={"Retry-After": "1"})
+        return _error(self.version, 429, "Too Many Requests", headers={"Retry-After": "1"})
 
 
 def _parse_body(request: web.Request, raw: bytes) -> tuple[str, str | None]:

@@ -4,6 +4,9 @@ Settings that must agree: a job's lease (``lease_s``) is longer than a task may
 run (``task_time_limit_s``) and shorter than the Redis broker's visibility
 timeout, so a crashed job is taken over through its lease long before the
 broker would redeliver it, and the redelivered message then finds the job done.
+
+Importing this module connects nothing: the app reads its settings and resolves its broker (starting the
+embedded Valkey if no Redis URL is set) when it is first configured, as a worker starts or a task is sent.
 """
 
 from __future__ import annotations
@@ -19,18 +22,19 @@ from cancelq.core.settings import Settings, get_settings
 from cancelq.jobs.contract import TASK_NAME
 from cancelq.jobs.delayed import Pump
 from cancelq.jobs.ledger import now_ms
-from cancelq.ops import metrics  # noqa: F401  (metrics: connects the worker_ready handler serving /metrics)
+from cancelq.ops.metrics import serve_worker_metrics
 from cancelq.runtime import get_runtime, reset_runtime, resolve_redis_url
+from cancelq.tasks.cancel import deliver
+from cancelq.tasks.endings import DeadLettered
 from cancelq.worker.broker import reuse_clients
 from cancelq.worker.upgrade import adopt_old_keys
 
 
-def make_app(settings: Settings | None = None) -> Celery:
+def configuration(settings: Settings | None = None) -> dict[str, Any]:
+    """The app's settings, from cancelq's (read when the app is first configured, not at import)."""
     settings = settings or get_settings()
-    reuse_clients()
-    redis_url = resolve_redis_url(settings)
-    app = Celery("cancelq", broker=settings.broker_url or redis_url, include=["cancelq.tasks.cancel"])
-    app.conf.update(
+    return dict(
+        broker_url=settings.broker_url or resolve_redis_url(settings),
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         task_acks_on_failure_or_timeout=True,
@@ -53,6 +57,22 @@ def make_app(settings: Settings | None = None) -> Celery:
         worker_cancel_long_running_tasks_on_connection_loss=True,
         worker_consumer="cancelq.worker.consumer:Consumer",
     )
+
+
+def make_app(settings: Settings | None = None) -> Celery:
+    """The worker's Celery app with the cancel task, configured from ``settings`` (default: the process's)
+    when it is first used."""
+    reuse_clients()
+    app = Celery("cancelq", set_as_current=False)
+    app.add_defaults(lambda: configuration(settings))
+
+    @app.task(name=TASK_NAME, bind=True, acks_late=True, ignore_result=True, typing=False, throws=(DeadLettered,))
+    def cancel(self: Any, *args: Any, **kwargs: Any) -> None:
+        """Takes one JSON object: a job as in the schema, or ``{"job_id": ...}`` for a job already recorded."""
+        ending = deliver(get_runtime(), args, kwargs)
+        if ending is not None:
+            raise ending  # Flower: a dead letter as FAILURE, a wait as RETRY (acked either way)
+
     return app
 
 
@@ -60,19 +80,13 @@ app = make_app()
 _pump: list[Pump] = []
 
 
-def publish(job_id: str, summary: str | None = None, job: dict[str, Any] | None = None) -> None:
-    """Send a recorded job to the workers; with ``job`` (as recorded), the worker need not read it first."""
-    app.send_task(TASK_NAME, args=[{"job_id": job_id, "job": job} if job is not None else {"job_id": job_id}],
-                  queue=get_settings().queue,
-                  argsrepr=f"job={job_id} {summary}" if summary else f"job={job_id}")
-
-
 def publish_due(job_id: str) -> None:
     """The pump's publish: the job's summary read back from the ledger, so Flower shows it on every run."""
-    raw = get_runtime().redis.hget(keys.job(job_id), "job")
+    runtime = get_runtime()
+    raw = runtime.redis.hget(keys.job(job_id), "job")
     job = json.loads(raw) if raw else {}
-    publish(job_id, f"{job.get('platform')}/{job.get('shop')} order={job.get('order_id')} reason={job.get('reason')}"
-            if job else None)
+    runtime.sender.send(job_id, f"{job.get('platform')}/{job.get('shop')} order={job.get('order_id')} "
+                                f"reason={job.get('reason')}" if job else None)
 
 
 @signals.worker_init.connect
@@ -104,6 +118,9 @@ def _start_pump(sender: Any = None, **_: Any) -> None:
     pump.start()
     _pump.append(pump)
     log.info("worker_ready", hostname=hostname)
+
+
+signals.worker_ready.connect(serve_worker_metrics)
 
 
 @signals.worker_shutdown.connect

@@ -12,25 +12,11 @@ from __future__ import annotations
 import redis
 
 from cancelq.core import keys
+from cancelq.core.lua import source
 
 OLD_PAUSES = f"{keys.PREFIX}:pauses"
 OLD_LEASES = f"{keys.PREFIX}:leases"
 
-_ADOPT = """
-local moved = 0
-local pauses = redis.call('HGETALL', KEYS[1])
-for i = 1, #pauses, 2 do
-  redis.call('HSETNX', KEYS[2], 'pause:' .. pauses[i], pauses[i + 1])
-  moved = moved + 1
-end
-local leases = redis.call('ZRANGE', KEYS[3], 0, -1, 'WITHSCORES')
-for i = 1, #leases, 2 do
-  redis.call('ZADD', KEYS[4], 'LT', leases[i + 1], leases[i])
-  moved = moved + 1
-end
-redis.call('DEL', KEYS[1], KEYS[3])
-return moved
-"""
 
 
 def adopt_old_keys(client: redis.Redis) -> int:
@@ -38,4 +24,4 @@ def adopt_old_keys(client: redis.Redis) -> int:
     returns how many entries moved. Atomic, and a no-op once done."""
     if not client.exists(OLD_PAUSES, OLD_LEASES):
         return 0
-    return int(client.eval(_ADOPT, 4, OLD_PAUSES, keys.GATE, OLD_LEASES, keys.DELAYED))
+    return int(client.eval(source("cancelq.worker", "adopt"), 4, OLD_PAUSES, keys.GATE, OLD_LEASES, keys.DELAYED))

@@ -164,6 +164,7 @@ def test_messages_go_through_celery_when_the_broker_is_not_redis(client: CancelQ
     amqp = Runtime(settings=client.rt.settings.model_copy(update={"broker_url": "amqp://guest@127.0.0.1:1//"}))
     fallback = Publisher(amqp)
     assert not fallback.raw and fallback.client is None
+    fallback.sender = client.rt.sender  # Celery's own messages, sent where this test can read them
     fallback.send(["job-a", "job-b"], {"job-a": "shopee/s order=1 reason=OTHER"})  # app.send_task, one by one
     raw.send(["job-c"])
     assert _sent(client) == ["job-a", "job-b", "job-c"]

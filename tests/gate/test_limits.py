@@ -98,7 +98,7 @@ def test_a_write_is_recorded_in_flight_by_the_call_that_lets_it_go(redis_client:
     gate = Gate(redis_client)
     limit = Limit(rate_per_s=1, burst=1)
     job_key = keys.job("J-1")
-    mark = WriteMark(job_key, "cancel", ["all", "shop:shopee/s1"])
+    mark = WriteMark("cancel", ["all", "shop:shopee/s1"])
     controls.pause(redis_client, "shop:shopee/s1", "maintenance")
     held = gate.check(limits=[("s", limit)], cooldowns=[], circuits=[], job_id="J-1", mark=mark)
     assert not held.allowed and held.paused is not None and held.paused[0] == "shop:shopee/s1"
@@ -109,7 +109,7 @@ def test_a_write_is_recorded_in_flight_by_the_call_that_lets_it_go(redis_client:
     assert allowed.allowed and allowed.paused is None
     assert redis_client.hget(job_key, "inflight") == "cancel"
     denied = gate.check(limits=[("s", limit)], cooldowns=[], circuits=[], job_id="J-2",
-                        mark=WriteMark(keys.job("J-2"), "cancel", ["all"]))
+                        mark=WriteMark("cancel", ["all"]))
     assert not denied.allowed and denied.why == "rate_limit"
     assert redis_client.hget(keys.job("J-2"), "inflight") is None, "a write the limiter holds is not in flight"
 
@@ -238,7 +238,7 @@ def test_an_app_wide_limit_holds_all_its_shops_together(rt: Runtime, sandbox: Sa
 
 def test_the_gate_takes_a_lease_only_from_a_fresh_job_recorded_as_its_message_says(
         redis_client: redis.Redis) -> None:
-    from cancelq.gate.limits import BeginHere
+    from cancelq.gate.limits import BeginHere, Lease
     from cancelq.jobs.contract import parse_job
     from cancelq.jobs.ledger import Ledger
 
@@ -249,7 +249,7 @@ def test_the_gate_takes_a_lease_only_from_a_fresh_job_recorded_as_its_message_sa
 
     def first_call(job_json: str) -> Any:
         return gate.check(limits=[("s", Limit(1, 1))], cooldowns=[], circuits=[], job_id=job_id,
-                          begin=BeginHere(job_json, now_ms(), 60_000, 60_000))
+                          begin=BeginHere(job_json), lease=Lease(60_000, 60_000))
 
     refused = first_call(as_recorded.replace('"1"', '"2"'))
     assert refused.record is None and not refused.allowed and refused.why == "begin"
@@ -265,7 +265,7 @@ def test_the_gate_takes_a_lease_only_from_a_fresh_job_recorded_as_its_message_sa
 def test_resume_does_not_lift_a_campaign_abort(redis_client: redis.Redis) -> None:
     redis_client.hset(keys.GATE, keys.pause_field("campaign:c1"), '{"at": 1, "reason": "stop", "abort": true}')
     assert not controls.resume(redis_client, "campaign:c1")
-    mark = WriteMark(keys.job("J-1"), "cancel", controls.job_scopes({"platform": "shopee", "shop": "s",
+    mark = WriteMark("cancel", controls.job_scopes({"platform": "shopee", "shop": "s",
                                                                      "campaign_id": "c1"}))
     held = Gate(redis_client).check(limits=[], cooldowns=[], circuits=[], job_id="J-1", mark=mark)
     assert held.paused is not None and held.paused[0] == "campaign:c1" and controls.is_abort(held.paused[1])

@@ -23,7 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from cancelq.client import CancelQ, JobHandle
-from cancelq.core import keys
+from cancelq.core import counters, keys
 from cancelq.core.embedded import free_port
 from cancelq.core.settings import Settings
 from cancelq.gate import controls
@@ -81,17 +81,17 @@ def test_metrics_functions_count_with_bounded_labels() -> None:
         return _samples(generate_latest(REGISTRY).decode())
 
     before = scrape()
-    metrics.job_finished("shopee", "dead", "error_param")
-    metrics.job_finished("shopee", "succeeded")
-    metrics.step_observed("lazada", "validate", 0.12, ok=True)
-    metrics.step_observed("lazada", "validate", 3.0, ok=False)
-    metrics.retry_scheduled("shopline", "RateLimited", "rate_limited")
-    metrics.retry_scheduled("shopline", "Deferred", "paused:shop:shopline/outlet")
-    metrics.retry_scheduled("shopline", "ValueError", "unexpected ValueError")
-    metrics.limiter_wait("shoplazza", 0.2)
-    metrics.limiter_wait("shoplazza", 42.0, why="cooldown")
-    metrics.token_refresh("lazada", ok=True)
-    metrics.token_refresh("lazada", ok=False)
+    counters.job_finished("shopee", "dead", "error_param")
+    counters.job_finished("shopee", "succeeded")
+    counters.step_observed("lazada", "validate", 0.12, ok=True)
+    counters.step_observed("lazada", "validate", 3.0, ok=False)
+    counters.retry_scheduled("shopline", "RateLimited", "rate_limited")
+    counters.retry_scheduled("shopline", "Deferred", "paused:shop:shopline/outlet")
+    counters.retry_scheduled("shopline", "ValueError", "unexpected ValueError")
+    counters.limiter_wait("shoplazza", 0.2)
+    counters.limiter_wait("shoplazza", 42.0, why="cooldown")
+    counters.token_refresh("lazada", ok=True)
+    counters.token_refresh("lazada", ok=False)
     after = scrape()
 
     def delta(family: str, sample: str | None = None, **labels: str) -> float:
@@ -118,17 +118,24 @@ def test_metrics_functions_count_with_bounded_labels() -> None:
     assert not any(s.name.endswith("_created") for samples in after.values() for s in samples)
 
 
+def _dead_letter(client: redis.Redis, job_id: str, error: dict[str, Any], kind: str,
+                 order_id: str | None = None) -> None:
+    """A running job dead-lettered the way a delivery does it: its final state and its entry in one write."""
+    record = JobRecord(job_id=job_id, state="running", job=_job(order_id or job_id), fence="1")
+    client.hset(keys.job(job_id), mapping={"job_id": job_id, "state": "running", "fence": "1",
+                                           "job": json.dumps(record.job)})
+    dead = DeadLetters(client)
+    Ledger(client).finish(record, state="dead", fields={"dead_kind": kind, "last_error": error}, index=keys.DLQ,
+                          dead_letter=dead.write_for(dead.entry_for(record, error, kind)))
+
+
 def _seed_fleet_state(client: redis.Redis) -> None:
     """Two dead letters, a delayed job and an overdue one, a rejected job, three queued messages,
     a live worker's heartbeat, a pause, a cooldown and an open circuit, each through the code that writes it."""
     from cancelq.worker.app import app
 
-    dead = DeadLetters(client)
     for job_id in ("dead-1", "dead-2"):
-        record = JobRecord(job_id=job_id, state="dead", job=_job(job_id))
-        pipe = client.pipeline()
-        dead.add(dead.entry_for(record, {"error_class": "PermanentError", "code": "error_param"}, "permanent"), pipe)
-        pipe.execute()
+        _dead_letter(client, job_id, {"error_class": "PermanentError", "code": "error_param"}, "permanent")
     Delayed(client).schedule("later-1", 4_102_444_800_000)
     now_ms = int(client.time()[0]) * 1000
     Delayed(client).schedule("overdue-1", now_ms - 60_000)
@@ -243,12 +250,9 @@ def test_health_fails_when_the_broker_is_unreachable_without_showing_its_passwor
 
 
 def test_health_fails_when_the_dead_letters_pass_the_threshold(redis_client: redis.Redis) -> None:
-    dead = DeadLetters(redis_client)
     for i in range(3):
-        pipe = redis_client.pipeline()
-        record = JobRecord(job_id=f"d{i}", state="dead", job=_job(f"D-{i}"))
-        dead.add(dead.entry_for(record, {"error_class": "TransientError", "code": "error_server"}, "exhausted"), pipe)
-        pipe.execute()
+        _dead_letter(redis_client, f"d{i}", {"error_class": "TransientError", "code": "error_server"}, "exhausted",
+                     order_id=f"D-{i}")
 
     over = _cancelq("health", "--min-workers", "0", "--max-dead-letters", "2")
     at_limit = check_health(Settings(), Probe(min_workers=0, max_dead_letters=3))
@@ -421,7 +425,7 @@ def test_worker_serves_metrics_and_is_healthy(fleet: Fleet, fleet_client: Cancel
         return (_value(after, family, sample, **labels) or 0.0) - (_value(before, family, sample, **labels) or 0.0)
 
     assert delta("cancelq_jobs_finished", "cancelq_jobs_finished_total", platform="shopee", outcome="succeeded",
-                 code="none") == 1, "cancel.py must call metrics.job_finished (see cancelq/ops/metrics.py)"
+                 code="none") == 1, "cancel.py must call counters.job_finished (see cancelq/ops/metrics.py)"
     assert delta("cancelq_step_duration_seconds", "cancelq_step_duration_seconds_count", platform="shopee",
                  step="cancel", result="ok") == 1
     assert health.returncode == 0, health.stdout + health.stderr

@@ -22,7 +22,7 @@ from cancelq.platforms.errors import (
     ReauthRequired,
     TransientError,
 )
-from cancelq.platforms.http import Timeouts
+from cancelq.platforms.http import HttpClient, Timeouts
 from cancelq.platforms.reasons import Reason
 from cancelq.platforms.registry import build_adapter
 from cancelq.platforms.shopee import (
@@ -55,8 +55,9 @@ def make_adapter(sandbox_url: str, http_session: requests.Session) -> Iterator[C
     def make(clock: Callable[[], float] = time.time, timeouts: Timeouts | None = None,
              throttle: Callable[[str], None] | None = None, **overrides: Any) -> ShopeeAdapter:
         creds = ShopeeCredentials.from_mapping({**CREDENTIALS, **overrides})
-        return ShopeeAdapter(credentials=creds, base_url=sandbox_url, session=http_session, clock=clock,
-                             timeouts=timeouts, throttle=throttle)
+        http = HttpClient(platform="shopee", session=http_session, timeouts=timeouts or Timeouts(), throttle=throttle,
+                          secrets=creds.secrets)
+        return ShopeeAdapter(credentials=creds, http=http, base_url=sandbox_url, clock=clock)
     yield make
 
 
@@ -595,6 +596,16 @@ def test_classification_table(code: str, message: str, status: int, expected: ty
     assert error.check_status is check_status
     assert error.code == ("".join(code.split()) or None)
     assert (error.platform, error.step, error.http_status, error.request_id) == ("shopee", "cancel", status, "rid-1")
+
+
+@pytest.mark.parametrize(("code", "status"), [("some_new_error", 400), ("order.some_new_error", 403), ("", 404)])
+def test_an_unknown_code_is_ambiguous_only_to_a_write(code: str, status: int) -> None:
+    write = classify(http_status=status, code=code, message="?", step="cancel", write=True)
+    assert type(write) is TransientError and write.check_status
+    read = classify(http_status=status, code=code, message="?", step="detail")
+    assert type(read) is PermanentError and not read.check_status
+    documented = classify(http_status=400, code="error_param", message="Wrong parameters", step="cancel", write=True)
+    assert type(documented) is PermanentError, "a documented refusal stays one"
 
 
 def test_quota_reset_is_next_midnight_utc8() -> None:

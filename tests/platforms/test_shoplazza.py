@@ -62,6 +62,8 @@ CLASSIFICATION = [
     (422, True, PermanentError, "unprocessable_entity", False),
     (429, True, RateLimited, "rate_limited", False),
     (409, False, PermanentError, "http_409", False),
+    (409, True, TransientError, "http_409", True),
+    (418, True, TransientError, "http_418", True),
     (500, True, TransientError, "internal_server_error", True),
     (500, False, TransientError, "internal_server_error", False),
     (502, True, TransientError, "bad_gateway", True),

@@ -76,6 +76,8 @@ CLASSIFICATION = [
     (435, False, TransientError, "cc_protection", False),
     (436, False, PermanentError, "security_policy", False),
     (418, False, PermanentError, "http_418", False),
+    (418, True, TransientError, "http_418", True),
+    (409, True, TransientError, "http_409", True),
     (500, True, TransientError, "internal_server_error", True),
     (500, False, TransientError, "internal_server_error", False),
     (501, True, PermanentError, "not_implemented", False),

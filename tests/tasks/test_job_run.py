@@ -10,13 +10,15 @@ import pytest
 import redis
 
 from cancelq.core import keys
+from cancelq.gate.delivery import LeaseLost
 from cancelq.jobs.deadletters import DeadFilter
 from cancelq.jobs.delayed import Delayed, Pump
 from cancelq.jobs.intake import admit
-from cancelq.jobs.ledger import JobRecord, Ledger, now_ms
+from cancelq.jobs.ledger import Fenced, JobRecord, Ledger, now_ms
 from cancelq.runtime import Runtime
 from cancelq.sandbox.control import SandboxClient
-from cancelq.tasks.cancel import JobRun, accept_message
+from cancelq.tasks.cancel import accept_message
+from cancelq.tasks.run import JobRun
 from tests.helpers import add_kit_shop, wait_until
 from tests.kits import Kit
 from tests.kits.lazada import KIT as LAZADA
@@ -139,26 +141,40 @@ def test_duplicate_submissions_share_one_job(rt: Runtime, sandbox: SandboxClient
     assert 0 < idem <= rt.settings.ledger_ttl_s, "the idempotency key lives ledger_ttl_s from intake"
 
 
-def test_a_lease_is_held_until_it_expires_and_renewed_once_a_third_is_used(rt: Runtime, sandbox: SandboxClient,
-                                                                           sandbox_url: str) -> None:
+def test_a_lease_is_held_until_it_expires_renewed_by_its_holder_and_fenced_after(
+        rt: Runtime, sandbox: SandboxClient, sandbox_url: str) -> None:
     shop = add_kit_shop(SHOPEE, sandbox, rt.shops, sandbox_url)
     job_id = _submit(rt, _job(SHOPEE, shop))
-    ledger = Ledger(rt.redis, lease_ms=60_000)
-    first = ledger.begin(job_id)
+    first = rt.ledger.begin(job_id)
     assert first.kind == "run" and first.record is not None and first.record.lease_until is not None
-    assert ledger.begin(job_id).kind == "busy", "a second delivery must not run a leased job"
+    assert rt.ledger.begin(job_id).kind == "busy", "a second delivery must not run a leased job"
     record = first.record
+    registered = rt.shops.get("shopee", shop)
+    assert registered is not None
+    gate = rt.delivery_gate(registered, job_id)
+    gate.hold(record.fence)
     lease = rt.redis.hget(keys.job(job_id), "lease_until")
-    ledger.save(record, inflight="")
-    assert rt.redis.hget(keys.job(job_id), "lease_until") == lease, "a fresh lease is not renewed on every write"
-    record.lease_until = now_ms() + 20_000  # two thirds of it used up
+    gate("get_order_detail")
+    assert rt.redis.hget(keys.job(job_id), "lease_until") == lease, "a fresh lease is not renewed on every call"
+    rt.redis.hset(keys.job(job_id), "lease_until", now_ms() + rt.ledger.lease_ms // 3)  # two thirds used up
     before = now_ms()
-    ledger.save(record, inflight="")
-    assert int(rt.redis.hget(keys.job(job_id), "lease_until")) == record.lease_until  # type: ignore[arg-type]
-    assert record.lease_until >= before + 60_000
-    rt.redis.hset(keys.job(job_id), "lease_until", now_ms() - 1)  # its holder died and the lease ran out
-    again = ledger.begin(job_id)
+    gate("get_order_detail")
+    assert int(rt.redis.hget(keys.job(job_id), "lease_until")) >= before + rt.ledger.lease_ms  # type: ignore[arg-type]
+    rt.redis.hset(keys.job(job_id), "lease_until", now_ms() - 1)  # its holder paused past it: the lease ran out
+    again = rt.ledger.begin(job_id)
     assert again.kind == "run" and again.record is not None and again.record.deliveries == 2
+    assert int(again.record.fence) == int(record.fence) + 1
+    with pytest.raises(LeaseLost):
+        gate("cancel_order")
+    with pytest.raises(Fenced):
+        rt.ledger.finish(record, state="succeeded", fields={})
+    with pytest.raises(Fenced):
+        rt.ledger.wait(record, due_ms=now_ms(), fields={})
+    assert rt.redis.hget(keys.job(job_id), "state") == "running"
+    rt.ledger.finish(again.record, state="succeeded", fields={})
+    with pytest.raises(Fenced):
+        rt.ledger.save(again.record, inflight="x")  # final: even the holder's token writes nothing more
+
 
 def test_transient_faults_are_retried_to_success(kit: Kit, rt: Runtime, sandbox: SandboxClient,
                                                  sandbox_url: str) -> None:
@@ -396,7 +412,7 @@ def test_a_lease_shorter_than_the_safety_net_gets_its_own_timer(rt: Runtime, san
                                                                 sandbox_url: str) -> None:
     """Taken by ``begin`` or by the first gate call, a lease that ends before the job's safety net moves the
     job's timer to its expiry, so a dead holder's job is taken over then, not at the safety net."""
-    from cancelq.gate.limits import BeginHere, Gate, Limit
+    from cancelq.gate.limits import BeginHere, Gate, Lease, Limit
     from cancelq.jobs.contract import parse_job
 
     shop = add_kit_shop(SHOPEE, sandbox, rt.shops, sandbox_url)
@@ -406,8 +422,8 @@ def test_a_lease_shorter_than_the_safety_net_gets_its_own_timer(rt: Runtime, san
     assert taken.record is not None and rt.redis.zscore(keys.DELAYED, classic) == taken.record.lease_until
     fused = ledger.intake(parse_job(_job(SHOPEE, shop, "ORD-2"))).job_id
     verdict = Gate(rt.redis).check(limits=[("s", Limit(100, 10))], cooldowns=[], circuits=[], job_id=fused,
-                                   begin=BeginHere(str(rt.redis.hget(keys.job(fused), "job")), now_ms(), 5_000,
-                                                   60_000))
+                                   begin=BeginHere(str(rt.redis.hget(keys.job(fused), "job"))),
+                                   lease=Lease(5_000, 60_000))
     assert verdict.allowed and verdict.record is not None
     assert rt.redis.zscore(keys.DELAYED, fused) == int(verdict.record["lease_until"])
     long_lease = Ledger(rt.redis, lease_ms=60_000, safety_net_ms=60_000)
@@ -428,7 +444,7 @@ def test_pauses_and_leases_kept_by_an_older_version_are_adopted_once(rt: Runtime
     rt.redis.zadd(keys.DELAYED, {"running-2": now + 5_000})  # its safety net comes first: it stays
     assert adopt_old_keys(rt.redis) == 3
     held = Gate(rt.redis).check(limits=[], cooldowns=[], circuits=[], job_id="j",
-                                mark=WriteMark(keys.job("j"), "cancel", ["all", "shop:shopee/s1"]))
+                                mark=WriteMark("cancel", ["all", "shop:shopee/s1"]))
     assert held.paused is not None and held.paused[0] == "shop:shopee/s1"
     assert controls.snapshot(rt.redis).paused == ["shop:shopee/s1"]
     assert rt.redis.zscore(keys.DELAYED, "running-1") == now - 1_000

@@ -1,4 +1,4 @@
-"""Shopee Open Platform v2: cancel an order, or accept the buyer's own cancellation request.
+"""The Shopee adapter: cancel an order, or accept the buyer's own cancellation request.
 
 The flow (``plan``): for OUT_OF_STOCK without items, ``detail`` reads the order
 to build ``item_list`` (Shopee requires it for that reason); ``cancel`` then
@@ -11,56 +11,29 @@ Shopee documents no answer for a second cancel. A state rejection
 is reconciled with one read: CANCELLED -> AlreadyCancelled; IN_CANCEL -> accept
 the buyer's request; still cancellable after a rejected accept -> cancel_order;
 anything else -> the original error (check_status=True).
-
-Errors live in the JSON body whatever the HTTP status (Shopee documents none):
-``classify`` is the one mapping of (status, code, message, body) to our errors.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, ClassVar
 
-import requests
+from ..base import CancelRequest, OrderState, OrderStatus, Outcome, Preview, StepResult, StepSpec, StepState
+from ..errors import AlreadyCancelled, PermanentError
+from ..http import HttpClient, Reply
+from ..reasons import Reason, UnmappableReason, shopee_reason
+from ..wiring import Adapter
+from .classify import PLATFORM, classify, retry_after_header
+from .signing import base_string, sign
 
-from .base import (
-    CancelRequest,
-    OrderState,
-    OrderStatus,
-    Outcome,
-    Preview,
-    StepResult,
-    StepSpec,
-    StepState,
-    Throttle,
-)
-from .errors import (
-    AlreadyCancelled,
-    AuthExpired,
-    PermanentError,
-    PlatformError,
-    QuotaExhausted,
-    RateLimited,
-    ReauthRequired,
-    TransientError,
-)
-from .http import HttpClient, Reply, Timeouts, new_session, secrets_of
-from .reasons import Reason, UnmappableReason, shopee_reason
-
-PLATFORM = "shopee"
 DEFAULT_BASE_URL = "https://partner.shopeemobile.com"
 DETAIL_PATH = "/api/v2/order/get_order_detail"
 CANCEL_PATH = "/api/v2/order/cancel_order"
 BUYER_CANCEL_PATH = "/api/v2/order/handle_buyer_cancellation"
 DETAIL_FIELDS = "item_list,cancel_by,cancel_reason,buyer_cancel_reason"
-QUOTA_TZ = timezone(timedelta(hours=8))
-"""Shopee's daily API quota resets at 00:00 UTC+8."""
 
 CANCELLABLE_STATUSES = frozenset({"UNPAID", "READY_TO_SHIP", "PROCESSED", "RETRY_SHIP", "PENDING"})
 
@@ -74,121 +47,6 @@ def order_state(raw_status: str) -> OrderState:
     if raw_status in CANCELLABLE_STATUSES:
         return OrderState.CANCELLABLE
     return OrderState.NOT_CANCELLABLE
-
-
-# --- signing ---------------------------------------------------------------------------------------------
-
-
-def base_string(
-    *, partner_id: int, path: str, timestamp: int, access_token: str = "", shop_id: int | None = None
-) -> str:
-    """The string Shopee signs: Shop API with ``access_token`` and ``shop_id``, Public API without."""
-    tail = f"{access_token}{shop_id}" if shop_id is not None else ""
-    return f"{partner_id}{path}{timestamp}{tail}"
-
-
-def sign(partner_key: str, base: str) -> str:
-    """Lowercase hex HMAC-SHA256 of ``base`` keyed with the partner_key string as given (not hex-decoded)."""
-    return hmac.new(partner_key.encode(), base.encode(), hashlib.sha256).hexdigest()
-
-
-# --- classification --------------------------------------------------------------------------------------
-
-STATE_CONFLICT_NAMES = frozenset({"cancel_order_invalid_status", "order_status_invalid"})
-AUTH_EXPIRED_NAMES = frozenset({"invalid_acceess_token", "invalid_access_token"})  # sic: Shopee's own typo
-REAUTH_NAMES = frozenset({
-    "refresh_token_expired", "shop_access_expired", "error_shop_refresh_token", "shop_no_linked",
-    "partner_shop_no_link",
-})
-PERMANENT_NAMES = frozenset({
-    "error_sign", "error_param", "error_not_found", "error_data", "error_shop", "error_permission",
-    "error_api_permission", "error_api_call_restricted", "api_suspended", "error_partner_key_expired",
-    "shop_banned", "error_kyc_auth", "error_ashop_api_permission", "source_ip_undeclared", "invalid_partner_id",
-    "cancel_forder_failed",
-})
-COMMON_MODULES = frozenset({"", "common"})
-
-
-def normalise_code(code: str | None) -> str:
-    """Shopee's docs print ``"order. error_param"`` and ``"common.error_auth"``: strip spaces, keep the module."""
-    return "".join((code or "").split()).lower()
-
-
-def next_quota_reset(now: datetime | None = None) -> datetime:
-    """The next 00:00 in UTC+8, in UTC."""
-    local = (now or datetime.now(UTC)).astimezone(QUOTA_TZ)
-    midnight = datetime(local.year, local.month, local.day, tzinfo=QUOTA_TZ) + timedelta(days=1)
-    return midnight.astimezone(UTC)
-
-
-def classify(
-    *,
-    http_status: int,
-    code: str | None,
-    message: str,
-    body: Mapping[str, Any] | None = None,
-    step: str | None = None,
-    retry_after_s: float | None = None,
-    now: datetime | None = None,
-) -> PlatformError:
-    """The one mapping of a Shopee error answer to our error classes (platforms.md 1.3-1.5)."""
-    norm = normalise_code(code)
-    module, _, name = norm.rpartition(".")
-    rid = body.get("request_id") if body else None
-    kw: dict[str, Any] = {
-        "platform": PLATFORM, "step": step, "http_status": http_status, "code": norm or None,
-        "request_id": str(rid) if rid else None,
-    }
-    text = message or norm or f"HTTP {http_status}"
-    if name in STATE_CONFLICT_NAMES or (name == "error_limit" and module not in COMMON_MODULES):
-        return PermanentError(text, check_status=True, **kw)
-    if name == "error_limit":
-        return QuotaExhausted(text, retry_at=next_quota_reset(now), **kw)
-    if name == "error_rate_limit":
-        return RateLimited(text, retry_after_s=retry_after_s, **kw)
-    if name in ("error_server", "error_network"):
-        return TransientError(text, check_status=True, **kw)
-    if name == "error_auth":
-        return _auth_error(text, kw)
-    if name in AUTH_EXPIRED_NAMES:
-        return AuthExpired(text, **kw)
-    if name in REAUTH_NAMES:
-        return ReauthRequired(text, **kw)
-    if name == "error_param":
-        return PermanentError(text, check_status="status" in text.casefold(), **kw)
-    if name in PERMANENT_NAMES:
-        return PermanentError(text, **kw)
-    return _unknown(text, http_status, retry_after_s, kw)
-
-
-def _auth_error(message: str, kw: dict[str, Any]) -> PlatformError:
-    # One code, four meanings: only the message tells a gateway hiccup from a dead token or an unlinked shop.
-    text = message.casefold()
-    if "system error" in text:
-        return TransientError(message, **kw)
-    if "partner_id or shopid" in text:
-        return ReauthRequired(message, **kw)
-    if "access_token" in text or "access token" in text:
-        return AuthExpired(message, **kw)
-    return PermanentError(message, **kw)
-
-
-def _unknown(message: str, http_status: int, retry_after_s: float | None, kw: dict[str, Any]) -> PlatformError:
-    if http_status == 429:
-        return RateLimited(message, retry_after_s=retry_after_s, **kw)
-    if http_status >= 500 or http_status == 408:
-        return TransientError(message, check_status=True, **kw)
-    return PermanentError(message, **kw)
-
-
-def _retry_after_s(reply: Reply) -> float | None:
-    try:
-        return float(reply.headers.get("Retry-After", ""))
-    except ValueError:
-        return None
-
-
-# --- the adapter -----------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -219,8 +77,12 @@ class ShopeeCredentials:
             platform=PLATFORM, step="credentials", code="invalid_credentials",
         )
 
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return (self.partner_key, self.access_token, self.refresh_token)
 
-class ShopeeAdapter:
+
+class ShopeeAdapter(Adapter[ShopeeCredentials]):
     """Cancels Shopee orders through Open Platform v2, signing every call with the shop's token."""
 
     name: ClassVar[str] = PLATFORM
@@ -229,35 +91,17 @@ class ShopeeAdapter:
         self,
         *,
         credentials: ShopeeCredentials,
+        http: HttpClient,
         base_url: str | None = None,
-        session: requests.Session | None = None,
-        throttle: Throttle | None = None,
-        timeouts: Timeouts | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.credentials = credentials
+        super().__init__(credentials=credentials, http=http)
         self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
         self.clock = clock
-        self.http = HttpClient(
-            platform=PLATFORM, session=session or new_session(), timeouts=timeouts or Timeouts(),
-            throttle=throttle,
-            secrets=secrets_of([credentials.partner_key, credentials.access_token, credentials.refresh_token]),
-        )
 
     @classmethod
-    def from_credentials(
-        cls,
-        credentials: Mapping[str, Any],
-        *,
-        base_url: str | None = None,
-        session: requests.Session | None = None,
-        throttle: Throttle | None = None,
-        timeouts: Timeouts | None = None,
-    ) -> ShopeeAdapter:
-        return cls(
-            credentials=ShopeeCredentials.from_mapping(credentials), base_url=base_url, session=session,
-            throttle=throttle, timeouts=timeouts,
-        )
+    def parse_credentials(cls, credentials: Mapping[str, Any]) -> ShopeeCredentials:
+        return ShopeeCredentials.from_mapping(credentials)
 
     def __repr__(self) -> str:
         return f"ShopeeAdapter({self.credentials!r}, base_url={self.base_url!r})"
@@ -291,14 +135,14 @@ class ShopeeAdapter:
         if state is OrderState.IN_CANCEL:
             effects = ("handle_buyer_cancellation ACCEPT: the buyer's own cancellation request is accepted",)
         elif state is OrderState.CANCELLABLE:
-            effects = self._cancel_effects(self._cancel_payload(request, order, step="preview"))
+            effects = _cancel_effects(self._cancel_payload(request, order, step="preview"))
         return Preview(state=state, raw_status=raw, side_effects=effects, request_id=rid)
 
     # --- steps ---
 
     def _detail_step(self, request: CancelRequest) -> StepResult:
         order, rid = self._read_order(request, step="detail")
-        data = {"order_status": str(order.get("order_status", "")), "item_list": _item_keys(order.get("item_list"))}
+        data = {"order_status": str(order.get("order_status", "")), "item_list": item_keys(order.get("item_list"))}
         return StepResult(data=data, request_id=rid)
 
     def _cancel_step(self, request: CancelRequest, detail: Mapping[str, Any]) -> StepResult:
@@ -317,7 +161,7 @@ class ShopeeAdapter:
     def _cancel(self, request: CancelRequest, order: Mapping[str, Any], *, reconcile: bool) -> StepResult:
         payload = self._cancel_payload(request, order, step="cancel")
         try:
-            response, rid = self._call("POST", CANCEL_PATH, step="cancel", api="cancel_order", payload=payload)
+            response, rid = self._write(CANCEL_PATH, api="cancel_order", payload=payload)
         except PermanentError as exc:
             if not (reconcile and exc.check_status):
                 raise
@@ -329,9 +173,7 @@ class ShopeeAdapter:
     def _accept(self, request: CancelRequest, *, reconcile: bool) -> StepResult:
         payload = {"order_sn": request.order_id, "operation": "ACCEPT"}
         try:
-            response, rid = self._call(
-                "POST", BUYER_CANCEL_PATH, step="cancel", api="handle_buyer_cancellation", payload=payload
-            )
+            response, rid = self._write(BUYER_CANCEL_PATH, api="handle_buyer_cancellation", payload=payload)
         except PermanentError as exc:
             if not (reconcile and exc.check_status):
                 raise
@@ -378,7 +220,7 @@ class ShopeeAdapter:
                     "cancel", platform=PLATFORM, step=step, code="items_unsupported",
                 )
             return payload
-        items = _item_keys(request.items, step=step) or _item_keys(order.get("item_list"), step=step)
+        items = item_keys(request.items, step=step) or item_keys(order.get("item_list"), step=step)
         if not items:
             raise PermanentError(
                 "OUT_OF_STOCK needs item_list and the order lists no items", platform=PLATFORM, step=step,
@@ -386,15 +228,6 @@ class ShopeeAdapter:
             )
         payload["item_list"] = items
         return payload
-
-    @staticmethod
-    def _cancel_effects(payload: Mapping[str, Any]) -> tuple[str, ...]:
-        effects = [f"cancel_order {payload['cancel_reason']}: the whole order is cancelled by the seller",
-                   "a seller cancellation counts towards the shop's non-fulfilment rate"]
-        if payload.get("item_list"):
-            named = ", ".join(f"{i['item_id']}/{i['model_id']}" for i in payload["item_list"])
-            effects.append(f"items reported out of stock (item_id/model_id): {named}")
-        return tuple(effects)
 
     # --- HTTP ---
 
@@ -408,6 +241,9 @@ class ShopeeAdapter:
             f"Shopee does not know order {request.order_id} in this shop", platform=PLATFORM, step=step,
             code="order_not_found", request_id=rid,
         )
+
+    def _write(self, path: str, *, api: str, payload: Mapping[str, Any]) -> tuple[Mapping[str, Any], str | None]:
+        return self._call("POST", path, step="cancel", api=api, payload=payload, write=True)
 
     def _common(self, path: str) -> dict[str, Any]:
         creds = self.credentials
@@ -426,6 +262,7 @@ class ShopeeAdapter:
         api: str,
         params: Mapping[str, Any] | None = None,
         payload: Mapping[str, Any] | None = None,
+        write: bool = False,
     ) -> tuple[Mapping[str, Any], str | None]:
         """One signed call (a fresh timestamp each time); the ``response`` object and the request_id."""
         query = {**self._common(path), **(params or {})}
@@ -434,24 +271,33 @@ class ShopeeAdapter:
         reply = self.http.request(
             method, f"{self.base_url}{path}", step=step, api=api, params=query, body=body, headers=headers
         )
-        return self._read(reply, step=step)
+        return self._read(reply, step=step, write=write)
 
-    def _read(self, reply: Reply, *, step: str) -> tuple[Mapping[str, Any], str | None]:
+    def _read(self, reply: Reply, *, step: str, write: bool) -> tuple[Mapping[str, Any], str | None]:
         body = reply.body
         if not isinstance(body, dict):
-            raise self.http.unparsed(reply, step=step)
+            raise self.http.unparsed(reply, step=step, write=write)
         rid = str(body["request_id"]) if body.get("request_id") else None
         code = str(body.get("error") or "")
         if code or not 200 <= reply.status < 300:
             raise classify(
                 http_status=reply.status, code=code, message=self.http.scrub(str(body.get("message") or "")),
-                body=body, step=step, retry_after_s=_retry_after_s(reply),
+                body=body, step=step, retry_after_s=retry_after_header(reply), write=write,
             )
         response = body.get("response")
         return (response if isinstance(response, dict) else {}), rid
 
 
-def _item_keys(items: Iterable[Any] | None, *, step: str = "detail") -> list[dict[str, int]]:
+def _cancel_effects(payload: Mapping[str, Any]) -> tuple[str, ...]:
+    effects = [f"cancel_order {payload['cancel_reason']}: the whole order is cancelled by the seller",
+               "a seller cancellation counts towards the shop's non-fulfilment rate"]
+    if payload.get("item_list"):
+        named = ", ".join(f"{i['item_id']}/{i['model_id']}" for i in payload["item_list"])
+        effects.append(f"items reported out of stock (item_id/model_id): {named}")
+    return tuple(effects)
+
+
+def item_keys(items: Iterable[Any] | None, *, step: str = "detail") -> list[dict[str, int]]:
     """``[{item_id, model_id}]`` from request items or a detail's item_list, in order, without repeats."""
     keys: list[dict[str, int]] = []
     for item in items or ():

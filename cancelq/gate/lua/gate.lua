@@ -1,0 +1,94 @@
+-- The gate in front of one platform call (see cancelq/gate/limits.py for the argument layout); after the
+-- job scripts' preamble and cancelq/jobs/lua/lease.lua.
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local n_limits, n_cool, n_circ = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local job, probe_ms = ARGV[4], tonumber(ARGV[5])
+local at = 6 + 2 * n_limits
+local n_pauses, step, begin_job = tonumber(ARGV[at]), ARGV[at + 1], ARGV[at + 2]
+local client_now, lease_ms, safety_net_ms = tonumber(ARGV[at + 3]), tonumber(ARGV[at + 4]), tonumber(ARGV[at + 5])
+local fence, f0 = ARGV[at + 6], at + 7
+local lease, rec = {}, {}
+
+local function begin_fresh()
+  local flat_h = redis.call('HGETALL', KEYS[2])
+  local h = {}
+  for i = 1, #flat_h, 2 do h[flat_h[i]] = flat_h[i + 1] end
+  if h[F.state] ~= S.queued or h[F.job] ~= begin_job or (h[F.deliveries] or '0') ~= '0'
+     or (h[F.steps] or '{}') ~= '{}' or (h[F.inflight] or '') ~= '' then
+    return false
+  end
+  lease = take_lease(h, KEYS[3], job, client_now, lease_ms, safety_net_ms, true)
+  rec = h
+  return true
+end
+
+local function still_held()
+  local h = redis.call('HMGET', KEYS[2], F.fence, F.state, F.lease_until)
+  if h[1] ~= fence or h[2] ~= S.running then return false, h[1] or '' end
+  if tonumber(h[3] or '0') - client_now < lease_ms * 2 / 3 then
+    lease = {F.lease_until, tostring(client_now + lease_ms)}
+  end
+  return true
+end
+
+local function held(wait_ms, why, dirty, scope, value)
+  if #lease > 0 then redis.call('HSET', KEYS[2], unpack(lease)) end
+  return {0, wait_ms, why, dirty, scope or '', value or '', flat(rec)}
+end
+
+if begin_job ~= '' then
+  if not begin_fresh() then return {'begin'} end
+elseif fence ~= '' then
+  local ok, current = still_held()
+  if not ok then return {'fenced', current} end
+end
+
+local v = #ARGV >= f0 and redis.call('HMGET', KEYS[1], unpack(ARGV, f0)) or {}
+local circ_at, pause_at = n_limits + n_cool, n_limits + n_cool + 2 * n_circ
+for i = 1, n_pauses do
+  if v[pause_at + i] then return held(0, 'paused', 0, string.sub(ARGV[f0 + pause_at + i - 1], 7), v[pause_at + i]) end
+end
+local wait, why, dirty = 0, '', 0
+local probes = {}
+for i = 1, n_circ do
+  if v[circ_at + 2 * i] then dirty = 1 end
+  local c = v[circ_at + 2 * i - 1]
+  if c then
+    local open_until, open_ms, probe, probe_until = string.match(c, '^(%S+) (%S+) (%S+) (%S+)$')
+    open_until, probe_until = tonumber(open_until), tonumber(probe_until)
+    if open_until > now then
+      if open_until - now > wait then wait, why = open_until - now, 'circuit_open' end
+    else
+      if probe ~= '-' and probe ~= job and probe_until > now and probe_until - now > wait then
+        wait, why = probe_until - now, 'circuit_probe'
+      end
+      probes[#probes + 1] = ARGV[f0 + circ_at + 2 * i - 2]
+      probes[#probes + 1] = open_until .. ' ' .. open_ms .. ' ' .. job .. ' ' .. (now + probe_ms)
+    end
+  end
+end
+for i = 1, n_cool do
+  local until_ = tonumber(v[n_limits + i] or '0')
+  if until_ - now > wait then wait, why = until_ - now, 'cooldown' end
+end
+if wait > 0 then return held(math.ceil(wait), why, dirty) end
+local set = {}
+for i = 1, n_limits do
+  local interval, burst = tonumber(ARGV[4 + 2 * i]), tonumber(ARGV[5 + 2 * i])
+  local tat = math.max(tonumber(v[i] or '0'), now) + interval
+  local over = tat - now - interval * burst
+  if over > 1e-6 and over > wait then wait, why = over, 'rate_limit' end
+  set[#set + 1] = ARGV[f0 + i - 1]
+  set[#set + 1] = tat
+end
+if wait > 0 then return held(math.ceil(wait), why, dirty) end
+for i = 1, #probes do set[#set + 1] = probes[i] end
+if #set > 0 then redis.call('HSET', KEYS[1], unpack(set)) end
+if step ~= '' then
+  local n = #lease
+  lease[n + 1], lease[n + 2], lease[n + 3], lease[n + 4] = F.inflight, step, F.step, step
+  if begin_job ~= '' then rec[F.inflight], rec[F.step] = step, step end
+end
+if #lease > 0 then redis.call('HSET', KEYS[2], unpack(lease)) end
+return {1, 0, #probes > 0 and 'probe' or '', dirty, '', '', flat(rec)}
