@@ -71,11 +71,19 @@ class Runtime:
 
     @cached_property
     def tokens(self) -> TokenKeeper:
-        return TokenKeeper(self.redis, self.shops, self.session, self.settings)
+        return TokenKeeper(self.redis, self.shops, self.session, self.settings, self.timeouts)
 
     @cached_property
     def delayed(self) -> Delayed:
         return Delayed(self.redis, claim_ms=int(max(self.settings.lease_s, 30) * 1000))
+
+    @cached_property
+    def timeouts(self) -> Timeouts:
+        """Every platform call's: a total deadline of at most half the lease, so that a call (a trickled answer
+        included) ends while its delivery still holds the job; the gate renews the lease a third in."""
+        s = self.settings
+        total_s = min(s.http_total_timeout_s, s.lease_s / 2)
+        return Timeouts(s.http_connect_timeout_s, min(s.http_read_timeout_s, total_s), total_s=total_s)
 
     @cached_property
     def session(self) -> requests.Session:
@@ -124,11 +132,8 @@ class Runtime:
         key = (shop.platform, shop.name, fingerprint)
         entry = self._adapters.get(key)
         if entry is None:
-            s = self.settings
-            total_s = min(s.http_total_timeout_s, s.lease_s / 2)
-            timeouts = Timeouts(s.http_connect_timeout_s, min(s.http_read_timeout_s, total_s), total_s=total_s)
             adapter = build_adapter(shop.platform, shop.credentials, base_url=shop.base_url,
-                                    session=self.session, timeouts=timeouts)
+                                    session=self.session, timeouts=self.timeouts)
             entry = (adapter, ShopLimits.of(shop.platform, shop.name, shop.credentials, self.limit_for(shop)))
             self._adapters = {k: v for k, v in self._adapters.items() if k[:2] != key[:2]}
             self._adapters[key] = entry

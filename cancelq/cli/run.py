@@ -1,8 +1,8 @@
 """``cancelq worker``, ``sandbox`` and ``demo``: the commands that run something until it ends.
 
 Each imports what it runs inside the command, not at the top:
-- ``cancelq.worker.app`` builds the Celery app when imported, which resolves the Redis URL (and may start
-  the embedded Valkey): no other command should pay for that, or have it happen;
+- ``cancelq.worker.app`` loads Celery's worker, the task and the four platforms (it connects nothing until
+  the worker starts): no other command should pay for that at start-up;
 - the sandbox (``cancelq.sandbox.runner``, imported by the demo too) loads aiohttp and the four emulators,
   about 0.1 s added to every command's start-up were it imported at the top.
 """

@@ -7,12 +7,25 @@ jobs that arrive straight from a foreign Celery client.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from cancelq.jobs.contract import InvalidJob, Job, parse_job, storable
-from cancelq.jobs.ledger import Intake
+from cancelq.jobs.ledger import Intake, Ledger
 from cancelq.platforms.reasons import UnmappableReason, shopee_reason
-from cancelq.runtime import Runtime
+
+
+class ShopLookup(Protocol):
+    def get(self, platform: str, name: str) -> object | None: ...
+
+
+class Stores(Protocol):
+    """What intake needs: the ledger, and the shop registry to check a job's shop (a ``Runtime`` has both)."""
+
+    @property
+    def ledger(self) -> Ledger: ...
+
+    @property
+    def shops(self) -> ShopLookup: ...
 
 
 @dataclass(frozen=True)
@@ -28,7 +41,7 @@ class Admitted:
         return self.state == "rejected"
 
 
-def check_job(runtime: Runtime, raw: Any, *, schema_checked: bool = False) -> Job:
+def check_job(runtime: Stores, raw: Any, *, schema_checked: bool = False) -> Job:
     """A runnable job, or InvalidJob saying why not."""
     job = parse_job(raw, schema_checked=schema_checked)
     if runtime.shops.get(job.platform, job.shop) is None:
@@ -41,7 +54,7 @@ def check_job(runtime: Runtime, raw: Any, *, schema_checked: bool = False) -> Jo
     return job
 
 
-def admit(runtime: Runtime, raw: Any, *, force: bool = False, source: str = "api") -> Admitted:
+def admit(runtime: Stores, raw: Any, *, force: bool = False, source: str = "api") -> Admitted:
     """Record the job (once per idempotency key), or record it rejected with why: a malformed job never raises."""
     try:
         job = check_job(runtime, raw)

@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import redis
+from kombu.connection import Connection
 from kombu.utils.url import maybe_sanitize_url
 
 from cancelq.core import keys
@@ -124,8 +125,6 @@ def _check_broker(url: str, timeout_s: float) -> Check:
         if url.startswith(REDIS_SCHEMES):
             redis.Redis.from_url(url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s).ping()
         else:
-            from kombu.connection import Connection
-
             with Connection(url, connect_timeout=timeout_s) as conn:  # type: ignore[no-untyped-call]
                 conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=timeout_s)
     except Exception as exc:  # whatever the transport raises, the verdict is the same

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import redis
+from kombu.connection import Connection
 from prometheus_client import (
     CollectorRegistry,
     generate_latest,
@@ -137,8 +138,6 @@ def redis_queue_depth(client: redis.Redis, queue: str) -> int:
 
 def amqp_queue_depth(broker_url: str, queue: str, *, timeout_s: float = 3.0) -> tuple[int, int]:
     """(messages ready, consumers) of an AMQP queue, by a passive declare (creates nothing)."""
-    from kombu.connection import Connection
-
     with Connection(broker_url, connect_timeout=timeout_s) as conn:  # type: ignore[no-untyped-call]
         conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=timeout_s)
         _, messages, consumers = conn.default_channel.queue_declare(queue=queue, passive=True)

@@ -30,11 +30,12 @@ log = structlog.get_logger("cancelq.tokens")
 
 class TokenKeeper:
     def __init__(self, client: redis.Redis, shops: ShopRegistry, session: requests.Session,
-                 settings: Settings) -> None:
+                 settings: Settings, timeouts: Timeouts) -> None:
         self.r = client
         self.shops = shops
         self.session = session
         self.settings = settings
+        self.timeouts = timeouts
         self._release = register(client, "cancelq.shops", "release")
 
     def due(self, shop: Shop, now: float | None = None) -> bool:
@@ -57,10 +58,9 @@ class TokenKeeper:
             self._release(keys=[lock], args=[owner])
 
     def _refresh(self, shop: Shop) -> Shop:
-        timeouts = Timeouts(self.settings.http_connect_timeout_s, self.settings.http_read_timeout_s)
         try:
             tokens = refresh_tokens(shop.platform, shop.credentials, base_url=shop.base_url,
-                                    session=self.session, timeouts=timeouts)
+                                    session=self.session, timeouts=self.timeouts)
         except ReauthRequired as exc:
             counters.token_refresh(shop.platform, ok=False)
             self.shops.mark_reauth(shop, f"{exc.code or 'reauth'}: {exc.message}")

@@ -1,10 +1,21 @@
 -- One job per idempotency key. A forced intake of a finished job starts a new run: its state and steps
 -- start again, its events and the earlier runs' outcomes (``history``) stay, and the next begin takes a
--- new fencing token.
+-- new fencing token. Each new job gets its safety-net timer on the delayed set; ``timers`` collects them
+-- so that a batch adds them all in one ZADD (``add_timers``).
+local timers = {}
+
+local function add_timers(delayed)
+  for i = 1, #timers, 2000 do
+    redis.call('ZADD', delayed, unpack(timers, i, math.min(i + 1999, #timers)))
+  end
+  timers = {}
+end
+
 local function fresh_job(idem_key, job_key, delayed, job_id, job, now, safety_net, ttl)
   redis.call('HSET', job_key, F.job_id, job_id, F.state, S.queued, F.job, job, F.steps, '{}', F.inflight, '',
              F.attempts, 0, F.deliveries, 0, F.runs, 1, F.created_at, now, F.updated_at, now, F.events, '[]')
-  redis.call('ZADD', delayed, tonumber(now) + tonumber(safety_net), job_id)
+  timers[#timers + 1] = tonumber(now) + tonumber(safety_net)
+  timers[#timers + 1] = job_id
   return {job_id, 1, S.queued}
 end
 

@@ -7,4 +7,5 @@ for i = 5, #ARGV do
                    ARGV[1], '0', ARGV[3], ARGV[2], ARGV[4])
   out[#out + 1] = r[1] .. ' ' .. r[2] .. ' ' .. r[3]
 end
+add_timers(KEYS[1])
 return table.concat(out, '\n')
