@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -20,6 +20,7 @@ from cancelq.campaigns.report import ReportRow, report_rows
 from cancelq.campaigns.store import Campaign, store
 from cancelq.campaigns.tracking import announce
 from cancelq.jobs.deadletters import DeadFilter
+from cancelq.jobs.events import Event, matches
 from cancelq.jobs.intake import admit, summary
 from cancelq.jobs.ledger import JobRecord
 from cancelq.runtime import Runtime, get_runtime
@@ -77,6 +78,40 @@ class CancelQ:
         if record is None:
             raise JobNotFound(f"no job {job_id} (finished jobs are kept {self.rt.settings.ledger_ttl_s:.0f}s)")
         return record
+
+    def find(self, *, key: str | None = None, client_ref: str | None = None) -> JobRecord | None:
+        """The job submitted under an idempotency key, or (the newest) with the producer's ``client_ref``: how a
+        producer that sent the raw Celery message finds its job again."""
+        if (key is None) == (client_ref is None):
+            raise ValueError("find takes one of key= or client_ref=")
+        return self.rt.ledger.find(key) if key is not None else self.rt.ledger.find_ref(str(client_ref))
+
+    def events(self, *, group: str | None = None, consumer: str = "python", types: Iterable[str] | None = None,
+               follow: bool = False, after: str | None = None, block_ms: int = 1000) -> Iterator[Event]:
+        """Events from the outbox (``cancelq/schemas/event.schema.json``), oldest first.
+
+        With ``group``, read as that consumer group (at least once: acknowledge each event with
+        ``ack_events(group, [event.id])`` once handled; what a crashed reader left is taken over after a
+        minute). Without, the events after ``after`` (default: the latest hundred), and with ``follow`` every
+        new one as it is written, until the caller stops reading."""
+        events = self.rt.events
+        if group is not None:
+            while True:
+                batch = events.read_group(group, consumer, block_ms=block_ms if follow else None)
+                events.ack(group, [e.id for e in batch if not matches(e.type, types)])  # not this reader's kind
+                yield from (e for e in batch if matches(e.type, types))
+                if not follow and not batch:
+                    return
+        else:
+            last = None
+            for event in events.recent(count=100, types=types, after=after):
+                last = event.id
+                yield event
+            if follow:
+                yield from events.follow(after=last or after or "$", types=types, block_ms=block_ms)
+
+    def ack_events(self, group: str, ids: Iterable[str]) -> int:
+        return self.rt.events.ack(group, ids)
 
     def rejected(self, limit: int = 100) -> list[JobRecord]:
         return self.rt.ledger.rejected(limit)

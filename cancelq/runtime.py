@@ -25,6 +25,7 @@ from cancelq.gate.delivery import DeliveryGate, ShopLimits
 from cancelq.gate.limits import DEFAULT_LIMITS, Gate, Lease, Limit
 from cancelq.jobs.deadletters import DeadLetters
 from cancelq.jobs.delayed import Delayed
+from cancelq.jobs.events import Events
 from cancelq.jobs.ledger import Ledger
 from cancelq.jobs.sending import Sender
 from cancelq.platforms.base import Platform, Throttle
@@ -100,6 +101,10 @@ class Runtime:
             shop_threshold=s.circuit_shop_threshold, platform_threshold=s.circuit_platform_threshold,
             open_s=s.circuit_open_s, max_open_s=s.circuit_max_open_s, lock_open_s=s.circuit_lock_open_s,
             window_s=s.circuit_window_s))
+
+    @cached_property
+    def events(self) -> Events:
+        return Events(self.redis, retention_s=self.settings.events_retention_s)
 
     @cached_property
     def sender(self) -> Sender:

@@ -30,7 +30,7 @@ from cancelq.jobs.contract import MAX_JOB_DEPTH, InvalidJob, Job, check_limits, 
 from cancelq.jobs.intake import check_job
 from cancelq.runtime import Runtime
 
-COLUMNS = ("platform", "shop", "order_id", "reason", "note", "items", "options", "idempotency_key")
+COLUMNS = ("platform", "shop", "order_id", "reason", "note", "items", "options", "idempotency_key", "client_ref")
 ALIASES = {"order": "order_id", "orderid": "order_id", "order_sn": "order_id", "order_no": "order_id"}
 JSON_COLUMNS = ("items", "options")
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 import redis
 from redis.commands.core import Script
 
+from cancelq.campaigns.record import COUNTERS, TALLIES
 from cancelq.core.lua import register
+from cancelq.jobs import events
 from cancelq.jobs.states import lua_final_table
 
 PACKAGE = "cancelq.campaigns"
@@ -29,6 +31,8 @@ class Scripts:
 def load(client: redis.Redis) -> Scripts:
     """The scripts registered on ``client`` (sent to the server on first use, then run by hash)."""
     final = lua_final_table()
+    final += "local COUNTERS = {" + ", ".join(f"'{n}'" for n in (*COUNTERS, *TALLIES)) + "}\n"
+    final += f"local EVENTS_VERSION = '{events.VERSION}'\n"
     return Scripts(
         account=register(client, PACKAGE, "account", preamble=final),
         move=register(client, PACKAGE, "complete", "move", preamble=final),

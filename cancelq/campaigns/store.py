@@ -138,20 +138,22 @@ class Campaigns:
     def intake_done(self, campaign_id: str) -> bool:
         """Mark the file read; True when that finished the campaign (every job already final)."""
         result = self.scripts.intake_done(keys=[keys.campaign(campaign_id), keys.campaign_rows(campaign_id),
-                                         keys.campaign_states(campaign_id)], args=[now_ms(), self.ttl_s])
+                                                keys.campaign_states(campaign_id), keys.EVENTS],
+                                          args=[now_ms(), self.ttl_s, campaign_id])
         return int(result) == 2
 
     # --- the task's hook ---
 
     def move(self, campaign_id: str, job_id: str, state: str = "") -> bool:
         """Count ``job_id`` in ``state`` (default: the ledger's state now); True when that finished the campaign."""
-        return int(self.scripts.move(keys=self._move_keys(campaign_id), args=self._move_args(job_id, state))) == 2
+        answer = self.scripts.move(keys=self._move_keys(campaign_id), args=self._move_args(campaign_id, job_id, state))
+        return int(answer) == 2
 
     def move_in(self, pipe: redis.client.Pipeline, campaign_id: str, job_id: str, state: str) -> None:
         """``move`` queued on the caller's pipeline by its hash alone (a Script object would add a SCRIPT EXISTS
         round trip); ``moved_by`` reads the result and runs the move itself if the server had lost the script."""
         move_keys = self._move_keys(campaign_id)
-        pipe.evalsha(self.scripts.move.sha, len(move_keys), *move_keys, *self._move_args(job_id, state))
+        pipe.evalsha(self.scripts.move.sha, len(move_keys), *move_keys, *self._move_args(campaign_id, job_id, state))
 
     def moved_by(self, result: Any, campaign_id: str, job_id: str, state: str) -> bool:
         if isinstance(result, redis.exceptions.NoScriptError):
@@ -162,10 +164,11 @@ class Campaigns:
 
     @staticmethod
     def _move_keys(campaign_id: str) -> list[str]:
-        return [keys.campaign_states(campaign_id), keys.campaign(campaign_id), keys.campaign_rows(campaign_id)]
+        return [keys.campaign_states(campaign_id), keys.campaign(campaign_id), keys.campaign_rows(campaign_id),
+                keys.EVENTS]
 
-    def _move_args(self, job_id: str, state: str) -> list[Any]:
-        return [job_id, state, now_ms(), self.ttl_s, f"{keys.PREFIX}:job:"]
+    def _move_args(self, campaign_id: str, job_id: str, state: str) -> list[Any]:
+        return [job_id, state, now_ms(), self.ttl_s, f"{keys.PREFIX}:job:", campaign_id]
 
     # --- operator controls ---
 

@@ -92,7 +92,9 @@ def job_show(job_id: str, as_json: Annotated[bool, typer.Option("--json")] = Fal
 def _print_summary(record: JobRecord) -> None:
     job = record.job
     out.print(f"[bold]job {record.job_id}[/bold]  state=[bold]{record.state}[/bold]  attempts={record.attempts}"
-              f"  runs={record.runs}")
+              f"  runs={record.runs}" + (f"  attribution={record.attribution}" if record.attribution else ""))
+    if job.get("client_ref"):
+        out.print(escape(f"  client_ref={job['client_ref']}"))
     out.print(f"  {job.get('platform')}/{job.get('shop')} order={job.get('order_id')} reason={job.get('reason')}"
               f" campaign={job.get('campaign_id') or '-'}")
     out.print(f"  created {when(record.created_at)}  finished {when(record.finished_at)}"
@@ -103,6 +105,23 @@ def _print_summary(record: JobRecord) -> None:
         e = record.last_error
         out.print(escape(f"  last error: {e.get('error_class')} [{e.get('code')}] {e.get('message')}"
                          f" request_id={e.get('request_id')}"))
+
+
+@job_app.command("find")
+def job_find(key: Annotated[str | None, typer.Option(help="the idempotency key it was submitted under")] = None,
+             ref: Annotated[str | None, typer.Option(help="the producer's own reference (client_ref)")] = None,
+             as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Find a job by its idempotency key or by the producer's reference (``client_ref``)."""
+    if (key is None) == (ref is None):
+        raise fail("give one of --key or --ref", 2)
+    record = client().find(key=key, client_ref=ref)
+    if record is None:
+        raise fail(f"no job with {'idempotency key' if key is not None else 'client_ref'} "
+                   f"{key if key is not None else ref!r}")
+    if as_json:
+        out.print_json(data=record.to_dict())
+        return
+    _print_summary(record)
 
 
 @job_app.command("rejected")

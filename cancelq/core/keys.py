@@ -118,3 +118,13 @@ platform answered without cancelling (so an order found cancelled later was not 
 def lua_job_fields() -> str:
     """``local F = {state = 'state', ...}``: the job hash's field names as the scripts spell them."""
     return "local F = {" + ", ".join(f"{name} = '{name}'" for name in JOB_FIELDS) + "}\n"
+
+
+EVENTS = f"{PREFIX}:events"
+"""stream: the event outbox. Each entry (fields ``type``, ``v``, ``data``) is appended by the same script or
+transaction that makes the change it tells of; its id's milliseconds are when it occurred."""
+
+
+def client_ref(ref: str) -> str:
+    """The job id of the producer's reference (``client_ref``), set at intake."""
+    return f"{PREFIX}:ref:{hashlib.sha256(ref.encode()).hexdigest()[:32]}"

@@ -75,6 +75,8 @@ class Settings(BaseSettings):
     http_total_timeout_s: float = Field(
         30.0, description="a platform call's whole time (connect, send, the whole answer); at most half of lease_s")
 
+    events_retention_s: float = Field(7 * 86400.0, description="events are trimmed after this, never before every "
+                                                                "consumer group has read them")
     dlq_max_entries: int = 100_000
     dlq_max_age_s: float = 30 * 86400.0
     ledger_ttl_s: float = Field(30 * 86400.0, description="finished job records expire after this, and "

@@ -10,12 +10,14 @@ probe's success closes it, its failure opens it again for twice as long.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import redis
 
 from cancelq.core import keys
 from cancelq.core.lua import register
+from cancelq.jobs import events
 
 
 @dataclass(frozen=True)
@@ -44,9 +46,12 @@ class Circuits:
         pipe.hdel(keys.GATE, *(keys.fail_field(n) for n in self.names_for(platform, shop)))
 
     def success(self, platform: str, shop: str) -> None:
-        """A probe went through: both circuits close."""
+        """A probe went through: both circuits close (and ``circuit.closed`` is appended to the events)."""
         names = self.names_for(platform, shop)
-        self.r.hdel(keys.GATE, *(keys.circuit_field(n) for n in names), *(keys.fail_field(n) for n in names))
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hdel(keys.GATE, *(keys.circuit_field(n) for n in names), *(keys.fail_field(n) for n in names))
+        events.add(pipe, "circuit.closed", {"platform": platform, "shop": shop, "circuits": names})
+        pipe.execute()
 
     def failure(self, platform: str, shop: str, *, store_locked: bool = False) -> bool:
         """A transient failure; True when this opened the shop's circuit."""
@@ -60,6 +65,9 @@ class Circuits:
 
     def _count(self, name: str, threshold: int, open_s: float, *, force: bool) -> bool:
         s = self.settings
-        return bool(self._fail(keys=[keys.GATE], args=[
+        platform, _, shop = name.partition(":")
+        event = json.dumps({"platform": platform, "shop": shop or None, "circuit": name,
+                            "store_locked": force})
+        return bool(self._fail(keys=[keys.GATE, keys.EVENTS], args=[
             keys.circuit_field(name), keys.fail_field(name), threshold, int(open_s * 1000), int(s.max_open_s * 1000),
-            "1" if force else "0", int(s.window_s * 1000)]))
+            "1" if force else "0", int(s.window_s * 1000), event, events.VERSION]))

@@ -66,6 +66,8 @@ class Job:
     campaign_id: str | None
     source: str | None
     dry_run: bool = False
+    client_ref: str | None = None
+    """The producer's own reference, echoed in every event of the job."""
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -73,7 +75,7 @@ class Job:
             "idempotency_key": self.idempotency_key,
         }
         optional = {"note": self.note, "items": list(self.items), "options": self.options,
-                    "campaign_id": self.campaign_id, "source": self.source}
+                    "campaign_id": self.campaign_id, "source": self.source, "client_ref": self.client_ref}
         data.update({k: v for k, v in optional.items() if v})
         if self.dry_run:
             data["dry_run"] = True
@@ -121,6 +123,7 @@ def parse_job(raw: Any, *, schema_checked: bool = False) -> Job:
         platform=raw["platform"], shop=raw["shop"], order_id=order_id, reason=Reason(raw["reason"]),
         note=raw.get("note", ""), items=tuple(items), options=dict(raw.get("options", {})),
         idempotency_key=key, campaign_id=raw.get("campaign_id"), source=raw.get("source"), dry_run=dry_run,
+        client_ref=raw.get("client_ref"),
     )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +20,7 @@ import redis
 
 from cancelq.core import keys
 from cancelq.core.lua import register
+from cancelq.jobs import events
 from cancelq.jobs.contract import Job, storable
 from cancelq.jobs.states import FINAL_STATES, STATES, JobState, lua_preamble  # noqa: F401  (re-exported)
 
@@ -158,7 +159,9 @@ class Ledger:
         args: list[Any] = [job_id, job.encoded(), now_ms(), "1" if force else "0",
                 self.safety_net_ms, f"{keys.PREFIX}:job:", self.ttl_s]
         result = self._intake(keys=[keys.idempotency(job.idempotency_key), keys.job(job_id), keys.DELAYED], args=args)
-        return Intake(job_id=str(result[0]), created=bool(int(result[1])), state=str(result[2]))
+        intake = Intake(job_id=str(result[0]), created=bool(int(result[1])), state=str(result[2]))
+        self._index_refs([job], [intake])
+        return intake
 
     def intake_many(self, jobs: Sequence[Job], encoded: Sequence[str] | None = None) -> list[Intake]:
         """``intake`` for a batch of jobs in one script call (each job as ``intake`` would, without ``force``).
@@ -174,7 +177,21 @@ class Ledger:
         args += [f"{keys.idempotency(job.idempotency_key)}\n{new_job_id()}\n{text}"
                  for job, text in zip(jobs, texts, strict=True)]
         lines = str(self._intake_many(keys=[keys.DELAYED], args=args)).split("\n")
-        return [Intake(job_id=j, created=c == "1", state=st) for j, c, st in (line.split(" ") for line in lines)]
+        intakes = [Intake(job_id=j, created=c == "1", state=st) for j, c, st in (line.split(" ") for line in lines)]
+        self._index_refs(jobs, intakes)
+        return intakes
+
+    def _index_refs(self, jobs: Sequence[Job], intakes: Sequence[Intake]) -> None:
+        """Remember the job of each producer's reference (``client_ref``), for ``find_ref``: a lookup aid,
+        the newest job of a reference wins."""
+        refs = [(job.client_ref, i.job_id) for job, i in zip(jobs, intakes, strict=True)
+                if job.client_ref and i.created]
+        if not refs:
+            return
+        pipe = self.r.pipeline(transaction=False)
+        for ref, job_id in refs:
+            pipe.set(keys.client_ref(ref), job_id, ex=self.ttl_s)
+        pipe.execute()
 
     def reject(self, raw: Any, reason: str, *, source: str = "") -> str:
         """Record a job that cannot be run, with why; it is kept and listed, never dropped."""
@@ -184,7 +201,7 @@ class Ledger:
         raw_text = json.dumps(raw, default=repr, separators=(",", ":"))[:MAX_RAW_CHARS]
         job = raw if isinstance(raw, dict) and len(raw_text) < MAX_RAW_CHARS else {"raw": raw_text}
         event = {"at": now, "event": "rejected", "reason": reason, "source": source}
-        pipe = self.r.pipeline(transaction=False)
+        pipe = self.r.pipeline(transaction=True)
         pipe.hset(keys.job(job_id), mapping={
             "job_id": job_id, "state": "rejected", "job": json.dumps(job, default=repr), "steps": "{}",
             "reject_reason": reason, "created_at": now, "updated_at": now, "finished_at": now,
@@ -192,6 +209,9 @@ class Ledger:
         })
         pipe.expire(keys.job(job_id), self.ttl_s)
         pipe.zadd(keys.REJECTED, {job_id: now})
+        data = events.job_data(job if isinstance(job, dict) else {}, job_id, attempts=0, reject_reason=reason,
+                               received_via=source or None)
+        events.add(pipe, "cancel.rejected", data)
         pipe.execute()
         return job_id
 
@@ -201,6 +221,11 @@ class Ledger:
 
     def find(self, idempotency_key: str) -> JobRecord | None:
         job_id = self.r.get(keys.idempotency(idempotency_key))
+        return self.get(str(job_id)) if job_id else None
+
+    def find_ref(self, client_ref: str) -> JobRecord | None:
+        """The newest job submitted with the producer's reference ``client_ref``."""
+        job_id = self.r.get(keys.client_ref(client_ref))
         return self.get(str(job_id)) if job_id else None
 
     def begin(self, job_id: str) -> Begin:
@@ -231,22 +256,24 @@ class Ledger:
         self._check(record, self._wait(keys=[keys.job(record.job_id), keys.DELAYED],
                                        args=[record.fence, record.job_id, due_ms, len(flat), *flat]))
 
-    def finish(self, record: JobRecord, *, state: str, fields: dict[str, Any], index: str | None = None,
-               dead_letter: DeadLetterWrite | None = None) -> None:
-        """Record the outcome and drop the job's timer; the record then lives ``ttl_s``. Raises ``Fenced``.
+    def finish(self, record: JobRecord, *, state: str, fields: dict[str, Any], event: Mapping[str, Any],
+               index: str | None = None, dead_letter: DeadLetterWrite | None = None) -> None:
+        """Record the outcome and its event (``event``: the event's data), and drop the job's timer; the
+        record then lives ``ttl_s``. Raises ``Fenced``.
 
         ``index``: a sorted set the job joins (``keys.REJECTED``, ``keys.DLQ``), with ``dead_letter`` its entry,
         all in the same script."""
-        key_list, args = self._finish_call(record, state, fields, index, dead_letter)
+        key_list, args = self._finish_call(record, state, fields, event, index, dead_letter)
         self._check(record, self._finish(keys=key_list, args=args))
 
     def finish_in(self, pipe: redis.client.Pipeline, record: JobRecord, *, state: str, fields: dict[str, Any],
-                  index: str | None = None, dead_letter: DeadLetterWrite | None = None) -> Callable[[Any], bool]:
+                  event: Mapping[str, Any], index: str | None = None,
+                  dead_letter: DeadLetterWrite | None = None) -> Callable[[Any], bool]:
         """``finish`` queued on the caller's pipeline by the script's hash (a Script object would add a
         SCRIPT EXISTS round trip); call what it returns with the script's answer: it raises ``Fenced`` when
         the write was refused, and runs the script itself if the server had lost it (then it returns True:
         what the pipeline queued after it ran before the outcome was written)."""
-        key_list, args = self._finish_call(record, state, fields, index, dead_letter)
+        key_list, args = self._finish_call(record, state, fields, event, index, dead_letter)
         pipe.evalsha(self._finish.sha, len(key_list), *key_list, *args)
 
         def check(answer: Any) -> bool:
@@ -260,13 +287,14 @@ class Ledger:
 
         return check
 
-    def _finish_call(self, record: JobRecord, state: str, fields: dict[str, Any], index: str | None,
-                     dead_letter: DeadLetterWrite | None) -> tuple[list[str], list[Any]]:
+    def _finish_call(self, record: JobRecord, state: str, fields: dict[str, Any], event: Mapping[str, Any],
+                     index: str | None, dead_letter: DeadLetterWrite | None) -> tuple[list[str], list[Any]]:
         now = now_ms()
         flat = _flat({**fields, "state": state, "finished_at": now, "updated_at": now, "inflight": "",
                       "due_at": "", "lease_until": ""})
-        key_list = [keys.job(record.job_id), keys.DELAYED, *([index] if index else [])]
-        args: list[Any] = [record.fence, record.job_id, self.ttl_s, now, len(flat), *flat]
+        entry = events.entry_args(events.OUTCOME_TYPES[state], event)
+        key_list = [keys.job(record.job_id), keys.DELAYED, keys.EVENTS, *([index] if index else [])]
+        args: list[Any] = [record.fence, record.job_id, self.ttl_s, now, len(flat), *flat, len(entry), *entry]
         if dead_letter is not None:
             key_list.append(keys.dlq_entry(record.job_id))
             args += [dead_letter.entry_json, dead_letter.px, dead_letter.cutoff_ms]

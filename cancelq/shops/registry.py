@@ -19,6 +19,7 @@ from cryptography.fernet import Fernet, InvalidToken
 
 from cancelq.core import keys
 from cancelq.core.logging import SECRET_KEYS
+from cancelq.jobs import events
 from cancelq.platforms.registry import PLATFORM_NAMES
 
 
@@ -130,7 +131,12 @@ class ShopRegistry:
 
     def mark_reauth(self, shop: Shop, reason: str) -> Shop:
         updated = replace(shop, needs_reauth=reason or "re-authorisation required")
-        self.r.hset(keys.shop(shop.platform, shop.name), "needs_reauth", updated.needs_reauth)
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hset(keys.shop(shop.platform, shop.name), "needs_reauth", updated.needs_reauth)
+        events.add(pipe, "shop.needs_reauth", {"platform": shop.platform, "shop": shop.name,
+                                               "reason": updated.needs_reauth,
+                                               "action": "set new credentials: cancelq shops set-token"})
+        pipe.execute()
         self._cache.pop((shop.platform, shop.name), None)
         return updated
 

@@ -13,6 +13,7 @@ import structlog
 
 from cancelq.campaigns.tracking import JobHook
 from cancelq.core import counters, keys
+from cancelq.jobs import events
 from cancelq.jobs.ledger import Fenced, JobRecord, add_event, now_ms
 from cancelq.jobs.states import JobState
 from cancelq.platforms.errors import PlatformError
@@ -39,6 +40,8 @@ class Recorder:
         self.log = log.bind(job_id=job_id)
         self.ending: Exception | None = None
         self.fenced = False
+        self.evidence: dict[str, Any] = {}
+        """What a cancelled outcome rests on, for its event: the write's and the confirming read's request ids."""
 
     def lease_lost(self, why: str) -> None:
         if not self.fenced:
@@ -51,7 +54,9 @@ class Recorder:
             attribution = "refused"
         events = add_event(self.rec, state, **({"attribution": attribution} if attribution else {}))
         fields = {"steps": self.rec.steps, "events": events, "attribution": attribution}
-        if self._final(state, fields, reset_circuits=reset_circuits):
+        cancelled = state in (JobState.SUCCEEDED, JobState.ALREADY_CANCELLED)
+        event = self._event(attribution=attribution or None, evidence=dict(self.evidence) if cancelled else None)
+        if self._final(state, fields, event, reset_circuits=reset_circuits):
             self.log.info("finished", outcome=state, attribution=attribution or None, attempts=self.rec.attempts,
                           **_last_request(self.rec.steps))
             counters.job_finished(self.rec.job.get("platform", "?"), state)
@@ -63,7 +68,8 @@ class Recorder:
         entry = self.rt.dead_letters.entry_for(self.rec, record, kind)
         fields = {"steps": self.rec.steps, "events": self.rec.events, "last_error": record, "dead_kind": kind,
                   "attempts": self.rec.attempts + (1 if kind == "exhausted" else 0)}
-        if not self._final(JobState.DEAD, fields, index=keys.DLQ, entry=entry):
+        event = self._event(dead_kind=kind, error=record, attempts=fields["attempts"])
+        if not self._final(JobState.DEAD, fields, event, index=keys.DLQ, entry=entry):
             return
         self.rt.dead_letters.trim()
         self.log.warning("dead_lettered", kind=kind, **brief(record))
@@ -72,7 +78,8 @@ class Recorder:
 
     def reject(self, reason: str) -> None:
         events = add_event(self.rec, "rejected", reason=reason)
-        if self._final(JobState.REJECTED, {"reject_reason": reason, "events": events}, index=keys.REJECTED):
+        event = self._event(reject_reason=reason)
+        if self._final(JobState.REJECTED, {"reject_reason": reason, "events": events}, event, index=keys.REJECTED):
             self.log.warning("job_rejected", reason=reason)
             counters.job_finished(self.rec.job.get("platform", "?"), "rejected")
             self.ending = None
@@ -93,13 +100,19 @@ class Recorder:
         counters.retry_scheduled(self.rec.job.get("platform", "?"), record.get("error_class"), why)
         self.ending = waiting(record, why=why, delay_s=delay_s)
 
-    def _final(self, state: str, fields: dict[str, Any], *, index: str | None = None,
+    def _event(self, **more: Any) -> dict[str, Any]:
+        """The outcome event's data: the job, its attempts, and what the outcome adds."""
+        return events.job_data(self.rec.job, self.job_id, **{"attempts": self.rec.attempts, **more})
+
+    def _final(self, state: str, fields: dict[str, Any], event: dict[str, Any], *, index: str | None = None,
                entry: dict[str, Any] | None = None, reset_circuits: bool = False) -> bool:
-        """The final write, with the campaign's count of the move in the same pipeline; False when fenced."""
+        """The final write and its event, with the campaign's count of the move in the same pipeline; False
+        when fenced."""
         ledger = self.rt.ledger
         dead_letter = self.rt.dead_letters.write_for(entry) if entry is not None else None
         pipe = self.rt.redis.pipeline(transaction=False)  # a partial write only leaves a timer that finds it final
-        check = ledger.finish_in(pipe, self.rec, state=state, fields=fields, index=index, dead_letter=dead_letter)
+        check = ledger.finish_in(pipe, self.rec, state=state, fields=fields, event=event, index=index,
+                                 dead_letter=dead_letter)
         if reset_circuits:
             self.rt.circuits.reset(pipe, self.rec.job.get("platform", "?"), self.rec.job.get("shop", "?"))
         if self.campaign is not None:

@@ -38,7 +38,6 @@ class JobRun(Recorder):
     job: Job
     shop: Shop
     adapter: Platform
-    gate: DeliveryGate
 
     def __init__(self, runtime: Runtime, job_id: str, job: dict[str, Any] | None = None) -> None:
         super().__init__(runtime, job_id)
@@ -49,6 +48,13 @@ class JobRun(Recorder):
         self.step_started: float | None = None
         self.unresolved = False
         """A write's fate is unknown: a read after it failed (the next delivery reads the order first)."""
+        self._gate: DeliveryGate | None = None
+
+    @property
+    def gate(self) -> DeliveryGate:
+        """This delivery's gate, made with its shop (``use_shop``)."""
+        assert self._gate is not None, "a delivery's gate is made when its shop is known"
+        return self._gate
 
     def run(self) -> None:
         if self.hint is not None and self.prepare_fresh(self.hint):
@@ -92,14 +98,14 @@ class JobRun(Recorder):
         if begin.kind != "run" or begin.record is None:
             return False
         self.rec = begin.record
-        if hasattr(self, "gate"):
-            self.gate.begin = None
-            self.gate.hold(self.rec.fence)
+        if self._gate is not None:
+            self._gate.begin = None
+            self._gate.hold(self.rec.fence)
         return True
 
     def settled(self) -> bool:
         """After a call: the ledger's record in hand, lease held (begun by the gate, or now). False: not ours."""
-        if not hasattr(self, "gate") or self.gate.begin is not None:  # the first call never reached the gate
+        if self._gate is None or self._gate.begin is not None:  # the first call never reached the gate
             return self.begin()
         taken = self.gate.begun
         if taken is not None:
@@ -135,8 +141,8 @@ class JobRun(Recorder):
 
     def use_shop(self, shop: Shop) -> None:
         """Run with ``shop`` (a fresh token after a refresh): its adapter, calling this delivery's gate."""
-        if not hasattr(self, "gate"):
-            self.gate = self.rt.delivery_gate(shop, self.job_id)
+        if self._gate is None:
+            self._gate = self.rt.delivery_gate(shop, self.job_id)
         self.shop = shop
         self.adapter = self.rt.adapter(shop, self.gate)
 
@@ -175,6 +181,10 @@ class JobRun(Recorder):
         if not self.settled():
             raise LeaseLost("the job's lease could not be taken")
         self.rec.steps[spec.name] = {"data": dict(result.data), "request_id": result.request_id, "at": now_ms()}
+        if spec.writes:
+            self.evidence["write_request_id"] = result.request_id
+        elif "write_request_id" in self.evidence:
+            self.evidence["read_request_id"] = result.request_id
         self.rec.inflight, self.step_started, self.current = "", None, None
         counters.step_observed(self.job.platform, spec.name, time.perf_counter() - started, ok=True)
         if self.gate.probing:
@@ -209,6 +219,7 @@ class JobRun(Recorder):
         self.gate.for_step(write_step=None)
         status = self.adapter.read_status(request)
         self.unresolved = False
+        self.evidence.update(read_request_id=status.request_id, order_status=status.raw_status)
         self.log.info("reconciled", order_state=status.state.value, raw_status=status.raw_status,
                       request_id=status.request_id, after=getattr(after, "code", None) or "resume")
         decision = after_read(status.state, after=after)

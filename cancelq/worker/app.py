@@ -12,6 +12,7 @@ embedded Valkey if no Redis URL is set) when it is first configured, as a worker
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from celery import Celery, signals
@@ -78,6 +79,8 @@ def make_app(settings: Settings | None = None) -> Celery:
 
 app = make_app()
 _pump: list[Pump] = []
+EVENTS_TRIM_S = 60.0
+"""How often each worker trims the event stream by age (with its heartbeat)."""
 
 
 def publish_due(job_id: str) -> None:
@@ -109,9 +112,13 @@ def _start_pump(sender: Any = None, **_: Any) -> None:
     if adopted:
         log.info("old_keys_adopted", entries=adopted)
     started = now_ms()
+    trimmed = [0.0]
 
     def heartbeat() -> None:
         runtime.redis.set(keys.worker(hostname), started, ex=60)
+        if time.monotonic() - trimmed[0] >= EVENTS_TRIM_S:
+            runtime.events.trim(now_ms())
+            trimmed[0] = time.monotonic()
 
     pump = Pump(runtime.delayed, publish_due, interval_s=runtime.settings.pump_interval_s, heartbeat=heartbeat,
                 on_error=lambda exc: log.warning("pump_error", error=f"{type(exc).__name__}: {exc}"))

@@ -124,7 +124,8 @@ def test_dry_run_rows_get_their_own_idempotency_key(rt: Runtime, shops: dict[str
 
 
 def test_the_schema_memo_only_skips_fields_checked_by_type_and_length() -> None:
-    assert length_only_fields(schema()) == {"shop", "order_id", "note", "idempotency_key", "campaign_id", "source"}
+    assert length_only_fields(schema()) == {"shop", "order_id", "note", "idempotency_key", "campaign_id", "source",
+                                            "client_ref"}
     patterned = {**schema(), "properties": {**schema()["properties"], "shop": {"type": "string", "pattern": "^a"}}}
     assert "shop" not in length_only_fields(patterned)
     assert length_only_fields({**schema(), "dependentSchemas": {}}) == frozenset()

@@ -125,7 +125,7 @@ def _dead_letter(client: redis.Redis, job_id: str, error: dict[str, Any], kind: 
     client.hset(keys.job(job_id), mapping={"job_id": job_id, "state": "running", "fence": "1",
                                            "job": json.dumps(record.job)})
     dead = DeadLetters(client)
-    Ledger(client).finish(record, state="dead", fields={"dead_kind": kind, "last_error": error}, index=keys.DLQ,
+    Ledger(client).finish(record, state="dead", fields={"dead_kind": kind, "last_error": error}, event={}, index=keys.DLQ,
                           dead_letter=dead.write_for(dead.entry_for(record, error, kind)))
 
 

@@ -167,11 +167,11 @@ def test_a_lease_is_held_until_it_expires_renewed_by_its_holder_and_fenced_after
     with pytest.raises(LeaseLost):
         gate("cancel_order")
     with pytest.raises(Fenced):
-        rt.ledger.finish(record, state="succeeded", fields={})
+        rt.ledger.finish(record, state="succeeded", fields={}, event={})
     with pytest.raises(Fenced):
         rt.ledger.wait(record, due_ms=now_ms(), fields={})
     assert rt.redis.hget(keys.job(job_id), "state") == "running"
-    rt.ledger.finish(again.record, state="succeeded", fields={})
+    rt.ledger.finish(again.record, state="succeeded", fields={}, event={})
     with pytest.raises(Fenced):
         rt.ledger.save(again.record, inflight="x")  # final: even the holder's token writes nothing more
 
@@ -339,7 +339,7 @@ def test_a_running_jobs_timer_follows_its_lease_and_hands_it_over_when_the_lease
     taken = rt.ledger.begin(job_id)
     assert taken.kind == "run" and taken.record is not None and taken.record.deliveries == 2
     assert rt.redis.zscore(keys.DELAYED, job_id) == taken.record.lease_until, "a taken-over job gets a timer"
-    rt.ledger.finish(taken.record, state="succeeded", fields={})
+    rt.ledger.finish(taken.record, state="succeeded", fields={}, event={})
     rt.redis.zadd(keys.DELAYED, {job_id: now_ms() - 1})  # a timer left by a partial write
     assert delayed.claim_due() == [] and rt.redis.zscore(keys.DELAYED, job_id) is None
 

@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 import pytest
 
 from cancelq.core.settings import Settings
+from cancelq.gate.delivery import Aborted, BeginFirst, Deferred, LeaseLost
+from cancelq.platforms.base import OrderState
 from cancelq.platforms.errors import (
     AlreadyCancelled,
     AuthExpired,
@@ -17,7 +19,7 @@ from cancelq.platforms.errors import (
     ReauthRequired,
     TransientError,
 )
-from cancelq.tasks.policy import backoff_s, decide
+from cancelq.tasks.policy import Context, after_read, backoff_s, decide
 
 S = Settings(retry_base_s=2, retry_cap_s=60, max_attempts=5, max_age_s=3600, rate_limit_jitter_s=0.5,
              default_rate_limit_wait_s=1, auth_wait_s=300)
@@ -72,3 +74,52 @@ def test_the_other_classes(error: Exception, action: str, kind: str) -> None:
 def test_auth_expired_after_a_refresh_parks_the_job() -> None:
     d = _decide(AuthExpired("token", **P), refreshed=True)
     assert d.action == "wait" and d.delay_s == 300 and not d.counts_attempt
+
+
+WRITE = Context(writing=True, sent=1)
+"""A write step whose call left."""
+
+
+@pytest.mark.parametrize("error, context, action, fields", [
+    (LeaseLost("x"), WRITE, "stop", {}),
+    (BeginFirst(), Context(), "begin", {}),
+    (Aborted("campaign x was aborted"), Context(), "finish", {"state": "aborted"}),
+    # The gate held a call after the write was answered: nothing is in flight, and the write was not taken.
+    (Deferred(2.0, "rate_limit"), WRITE, "defer", {"keep_inflight": False, "refused": True}),
+    (Deferred(2.0, "rate_limit"), Context(writing=True), "defer", {"keep_inflight": False, "refused": False}),
+    (Deferred(2.0, "rate_limit"), Context(unresolved=True), "defer", {"keep_inflight": True}),
+    (TransientError("timeout", check_status=True, **P), WRITE, "reconcile", {"keep_inflight": True}),
+    (PermanentError("odd refusal", check_status=True, **P), WRITE, "reconcile", {}),
+    (TransientError("timeout", check_status=True, **P), Context(writing=True), "wait", {"keep_inflight": False}),
+    (TransientError("read failed", **P), Context(unresolved=True), "wait", {"keep_inflight": True}),
+    (KeyError("a bug met the write's answer"), WRITE, "wait", {"keep_inflight": True}),
+    (AlreadyCancelled("refused: cancelled", **P), WRITE, "finish", {"attribution": "refused"}),
+    (AlreadyCancelled("read: cancelled", **P), Context(), "finish", {"attribution": "before_us"}),
+    (PermanentError("not cancellable", **P), WRITE, "dead", {"refused": True, "keep_inflight": False}),
+    (RateLimited("429 to the write", retry_after_s=3, **P), WRITE, "wait", {"keep_inflight": False,
+                                                                           "cool_down_s": 3}),
+    (TransientError("error_server", **P), Context(), "wait", {"circuit": True}),
+    (TransientError("locked", code="store_locked", **P), Context(), "wait", {"circuit": True, "store_locked": True}),
+])
+def test_every_signal_and_write_case(error: Exception, context: Context, action: str, fields: dict[str, object]
+                                     ) -> None:
+    d = decide(error, attempts=0, age_s=0, refreshed=False, settings=S, context=context, rng=random.Random(1))
+    assert d.action == action
+    assert {k: getattr(d, k) for k in fields} == fields
+
+
+@pytest.mark.parametrize("state, after, action, fields", [
+    (OrderState.CANCELLED, TransientError("timeout", check_status=True, **P), "finish",
+     {"state": "succeeded", "attribution": "inferred"}),
+    (OrderState.CANCELLED, None, "finish", {"state": "succeeded", "attribution": "inferred"}),
+    (OrderState.CANCELLED, PermanentError("refused", check_status=True, **P), "finish",
+     {"state": "already_cancelled", "attribution": "refused"}),
+    (OrderState.NOT_CANCELLABLE, None, "dead", {"kind": "permanent"}),
+    (OrderState.CANCELLABLE, TransientError("5xx", check_status=True, **P), "restart", {}),
+    (OrderState.IN_CANCEL, None, "restart", {}),
+])
+def test_what_a_reconciling_read_means(state: OrderState, after: Exception | None, action: str,
+                                       fields: dict[str, object]) -> None:
+    d = after_read(state, after=after)
+    assert d.action == action
+    assert {k: getattr(d, k) for k in fields} == fields

@@ -1,6 +1,6 @@
 -- A job's move from the state it was counted in; returns 2 when that finished the campaign, 1 after a move,
--- 0 when there was nothing to move. KEYS: the campaign's states, its hash, its rows.
--- ARGV: job id, new state, now, ttl, job key prefix. An empty state means "the state the ledger holds now"
+-- 0 when there was nothing to move. KEYS: the campaign's states, its hash, its rows, the events.
+-- ARGV: job id, new state, now, ttl, job key prefix, campaign id. An empty state means "the state the ledger holds now"
 -- (after a replay, which a worker may already have run).
 local old = redis.call('HGET', KEYS[1], ARGV[1])
 if not old then return 0 end
@@ -18,6 +18,6 @@ if FINAL[old] and not FINAL[new] then
 end
 if FINAL[new] and not FINAL[old] then
   redis.call('HINCRBY', KEYS[2], 'done', 1)
-  return complete(KEYS[2], ARGV[3], ARGV[4], {KEYS[1], KEYS[3]})
+  return complete(KEYS[2], ARGV[3], ARGV[4], {KEYS[1], KEYS[3]}, KEYS[4], ARGV[6])
 end
 return 1
