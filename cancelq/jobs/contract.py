@@ -68,6 +68,8 @@ class Job:
     dry_run: bool = False
     client_ref: str | None = None
     """The producer's own reference, echoed in every event of the job."""
+    reply: dict[str, str] | None = None
+    """A Celery task (and queue) to send the outcome event to."""
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -75,7 +77,8 @@ class Job:
             "idempotency_key": self.idempotency_key,
         }
         optional = {"note": self.note, "items": list(self.items), "options": self.options,
-                    "campaign_id": self.campaign_id, "source": self.source, "client_ref": self.client_ref}
+                    "campaign_id": self.campaign_id, "source": self.source, "client_ref": self.client_ref,
+                    "reply": self.reply}
         data.update({k: v for k, v in optional.items() if v})
         if self.dry_run:
             data["dry_run"] = True
@@ -123,7 +126,7 @@ def parse_job(raw: Any, *, schema_checked: bool = False) -> Job:
         platform=raw["platform"], shop=raw["shop"], order_id=order_id, reason=Reason(raw["reason"]),
         note=raw.get("note", ""), items=tuple(items), options=dict(raw.get("options", {})),
         idempotency_key=key, campaign_id=raw.get("campaign_id"), source=raw.get("source"), dry_run=dry_run,
-        client_ref=raw.get("client_ref"),
+        client_ref=raw.get("client_ref"), reply=dict(raw["reply"]) if raw.get("reply") else None,
     )
 
 

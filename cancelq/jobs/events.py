@@ -34,7 +34,8 @@ TYPES = (
 )
 OUTCOME_TYPES = {state: f"cancel.{state}" for state in
                  ("succeeded", "already_cancelled", "dead", "rejected", "aborted", "previewed")}
-JOB_FIELDS = ("job_id", "client_ref", "source", "platform", "shop", "order_id", "items", "reason", "campaign_id")
+JOB_FIELDS = ("job_id", "client_ref", "source", "platform", "shop", "order_id", "items", "reason", "campaign_id",
+              "reply")
 
 
 @dataclass(frozen=True)
