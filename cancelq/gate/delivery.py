@@ -90,6 +90,8 @@ class DeliveryGate:
         self.probing = False
         self.circuit_touched = False
         """The job's circuits count failures: its good end must reset them."""
+        self.write_at: float | None = None
+        """When (epoch seconds) this delivery first let a write go."""
 
     @property
     def fence(self) -> str:
@@ -124,6 +126,8 @@ class DeliveryGate:
             self._take_up(verdict)
             if verdict.allowed:
                 self.sent += 1
+                if self.mark is not None and self.write_at is None:
+                    self.write_at = time.time()
                 self.probing = self.probing or verdict.why == "probe"
                 return
             if verdict.wait_s > budget_s:

@@ -64,6 +64,7 @@ class JobRecord:
     attribution: str = ""
     write_refused: str = ""
     history: list[dict[str, Any]] = field(default_factory=list)
+    inflight_at: int | None = None
 
     @property
     def final(self) -> bool:
@@ -85,7 +86,7 @@ class JobRecord:
             dead_kind=h.get("dead_kind", ""), reject_reason=h.get("reject_reason", ""),
             events=json.loads(h.get("events") or "[]"), lease_until=num("lease_until"), fence=h.get("fence", ""),
             attribution=h.get("attribution", ""), write_refused=h.get("write_refused", ""),
-            history=json.loads(h.get("history") or "[]"),
+            history=json.loads(h.get("history") or "[]"), inflight_at=num("inflight_at"),
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -72,10 +72,15 @@ class StepResult:
 
 @dataclass(frozen=True)
 class OrderStatus:
+    """An order's status as read. For a cancelled order, ``cancelled_by`` (who, where the platform says:
+    Shopee's ``cancel_by``) and ``cancelled_at`` (when, epoch seconds) tell whether a cancel could be ours."""
+
     state: OrderState
     raw_status: str
     request_id: str | None = None
     detail: Mapping[str, Any] = field(default_factory=dict)
+    cancelled_by: str | None = None
+    cancelled_at: float | None = None
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 from abc import abstractmethod
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any, ClassVar, Protocol, TypeVar
 from urllib.parse import quote
 
@@ -117,7 +118,8 @@ class StoreAdapter(Adapter[S]):
         reply = self._send("GET", path, step="read_status", api="get_order")
         order = self._order(reply, step="read_status", writes=False)
         detail = {k: order.get(k) for k in self.detail_keys}
-        return OrderStatus(self.order_state(order), raw_status(order), self._request_id(reply), detail)
+        return OrderStatus(self.order_state(order), raw_status(order), self._request_id(reply), detail,
+                           cancelled_at=_epoch(order.get(self.cancelled_at_key)))
 
     def preview(self, request: CancelRequest) -> Preview:
         self.cancel_payload(request, step="preview")
@@ -172,3 +174,13 @@ class StoreAdapter(Adapter[S]):
 
 def _quote(order_id: str) -> str:
     return quote(str(order_id), safe="")
+
+
+def _epoch(value: Any) -> float | None:
+    """An ISO 8601 time as epoch seconds; None when absent or unreadable."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None

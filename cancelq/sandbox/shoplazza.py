@@ -46,7 +46,7 @@ import math
 import secrets
 import uuid
 import zlib
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -87,6 +87,11 @@ PHRASES = {
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _earlier(seconds: float) -> str:
+    """A time before now: a seeded order that is cancelled was cancelled before anyone asked cancelq."""
+    return (datetime.now(UTC) - timedelta(seconds=seconds)).isoformat(timespec="seconds")
 
 
 def _enveloped(version: str) -> bool:
@@ -278,7 +283,7 @@ class ShoplazzaEmulator(Emulator):
             "financial_status": spec.get("financial_status", financial),
             "fulfillment_status": spec.get("fulfillment_status", fulfillment),
             "cancel_reason": "Customer changed their mind" if status == "cancelled" else "",
-            "canceled_at": created if status == "cancelled" else "",
+            "canceled_at": _earlier(600) if status == "cancelled" else "",
             "currency": "USD",
             "total_price": f"{sum(float(i.get('price', 0)) * int(i.get('quantity', 1)) for i in items):.2f}",
             "created_at": created,

@@ -48,7 +48,7 @@ import time
 import uuid
 import zlib
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -88,6 +88,11 @@ TOKEN_SCOPE = "read_orders,write_orders"
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _earlier(seconds: float) -> str:
+    """A time before now: a seeded order that is cancelled was cancelled before anyone asked cancelq."""
+    return (datetime.now(UTC) - timedelta(seconds=seconds)).isoformat(timespec="seconds")
 
 
 def _errors(status: int, errors: Any, headers: dict[str, str] | None = None) -> web.Response:
@@ -248,7 +253,7 @@ class ShoplineEmulator(Emulator):
             "financial_status": spec.get("financial_status", financial),
             "fulfillment_status": spec.get("fulfillment_status", fulfillment),
             "fulfillments": [],
-            "cancelled_at": created if status in CANCELLED else None,
+            "cancelled_at": _earlier(600) if status in CANCELLED else None,
             "cancel_reason": "Customer request" if status in CANCELLED else None,
             "currency": "USD",
             "current_total_price": f"{sum(float(i.get('price', 0)) * int(i.get('quantity', 1)) for i in items):.2f}",

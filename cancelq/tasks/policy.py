@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from cancelq.core.settings import Settings
 from cancelq.gate.delivery import Aborted, BeginFirst, Deferred, LeaseLost
 from cancelq.jobs.states import JobState
-from cancelq.platforms.base import OrderState
+from cancelq.platforms.base import OrderState, OrderStatus
 from cancelq.platforms.errors import (
     AlreadyCancelled,
     AuthExpired,
@@ -52,6 +52,12 @@ REJECT_CODES = frozenset({
 CONFIRMED, INFERRED, BEFORE_US, REFUSED = "confirmed", "inferred", "before_us", "refused"
 """On what a cancelled outcome rests: our write accepted; our write unanswered and the order read cancelled
 afterwards; the order cancelled before we wrote; the platform answered our write without cancelling."""
+
+
+OUR_CANCELLERS = frozenset({"seller", "buyer"})
+"""Who a platform names as the canceller when the cancel may be ours (Shopee ``cancel_by``: "seller" for our
+cancel_order, "buyer" when we accepted the buyer's own request); "system" or "ops" never are."""
+CLOCK_MARGIN_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -167,19 +173,32 @@ def _transient(error: BaseException, *, attempts: int, age_s: float, settings: S
                     circuit=circuit, store_locked=locked)
 
 
-def after_read(state: OrderState, *, after: BaseException | None = None) -> Decision:
+def after_read(state: OrderState, *, after: BaseException | None = None, status: OrderStatus | None = None,
+               write_at: float | None = None) -> Decision:
     """What a reconciliation read means, ``after`` an answer to our write that left its fate unknown, or on
-    resuming a job whose write was left in flight (None). A write the platform refused (a permanent answer
-    that asked to check) did not cancel the order, whatever the read finds."""
+    resuming a job whose write was left in flight (None).
+
+    A cancelled order is ours (``inferred``) unless the evidence says otherwise: the platform refused the write
+    (a permanent answer that asked to check), the platform says someone else cancelled it (Shopee's
+    ``cancel_by`` system or ops), or it was cancelled before our first write left (``write_at``, epoch
+    seconds; ``CLOCK_MARGIN_S`` allows for the platform's clock and its whole-second times)."""
     if state is OrderState.CANCELLED:
         if isinstance(after, PermanentError):
             return Decision("finish", state=JobState.ALREADY_CANCELLED, why="reconciled", attribution=REFUSED)
+        if status is not None and _someone_else(status, write_at):
+            return Decision("finish", state=JobState.ALREADY_CANCELLED, why="reconciled", attribution=BEFORE_US)
         return Decision("finish", state=JobState.SUCCEEDED, why="reconciled", attribution=INFERRED)
     if state is OrderState.NOT_CANCELLABLE:
         return Decision("dead", kind="permanent", why="not_cancellable")
     # The write did not take effect: the flow starts again from its first step, so a multi-step flow
     # (Lazada) sends its write only after a fresh read and validation.
     return Decision("restart", why="write_not_applied" if after is not None else "resume")
+
+
+def _someone_else(status: OrderStatus, write_at: float | None) -> bool:
+    if status.cancelled_by is not None and status.cancelled_by not in OUR_CANCELLERS:
+        return True
+    return status.cancelled_at is not None and write_at is not None and status.cancelled_at < write_at - CLOCK_MARGIN_S
 
 
 def backoff_s(attempts: int, settings: Settings, rng: random.Random) -> float:

@@ -222,7 +222,8 @@ class JobRun(Recorder):
         self.evidence.update(read_request_id=status.request_id, order_status=status.raw_status)
         self.log.info("reconciled", order_state=status.state.value, raw_status=status.raw_status,
                       request_id=status.request_id, after=getattr(after, "code", None) or "resume")
-        decision = after_read(status.state, after=after)
+        write_at = self.gate.write_at or (self.rec.inflight_at / 1000 if self.rec.inflight_at else None)
+        decision = after_read(status.state, after=after, status=status, write_at=write_at)
         if decision.action == "restart":
             self.rec.steps, self.rec.inflight = {}, ""
             return False

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import redis
 from kombu.transport import redis as kombu_redis
 
 _CACHE = "_cancelq_client"
@@ -24,6 +25,12 @@ def reuse_clients() -> None:
     create: Any = channel._create_client
 
     def create_client(self: Any, asynchronous: bool = False) -> Any:
+        if self.connection is None or self.connection.client is None:
+            # The broker connection was lost and closed (kombu 5.7 then restores the unacked messages while
+            # closing the channel, and building a pool from a closed connection raised AttributeError, which
+            # ended the worker). A connection error instead is one Celery recovers from; the messages stay in
+            # the unacked hash, and the broker's visibility timeout and cancelq's leases bring them back.
+            raise redis.exceptions.ConnectionError("the broker connection is closed")
         if asynchronous:
             return create(self, asynchronous=True)
         pool = self.pool

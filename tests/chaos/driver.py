@@ -1,13 +1,16 @@
-"""Run the chaos suite: a paced mixed campaign while workers are SIGKILLed, Redis restarts and platforms fail.
+"""Run the chaos suite: a paced mixed campaign under worker kills and pauses, Redis restarts and platform faults.
 
-    .venv/bin/python -m tests.chaos.driver                 # the full run (about 2,400 orders, 11 kills)
+Workers are SIGKILLed or paused past their lease (SIGSTOP, then SIGCONT), and platforms fail, ship orders
+mid-run or trickle their answers.
+
+    .venv/bin/python -m tests.chaos.driver                 # the full run (about 2,400 orders, 11 kills, 5 pauses)
     .venv/bin/python -m tests.chaos.driver --short         # the CI form
     .venv/bin/python -m tests.chaos.driver --orders 500 --kills 4 --outage-s 10 --submit-s 30
 
 It owns everything it talks to: a Valkey with AOF on a fixed port (so it can restart in place), a
 sandbox process and the worker processes. The schedule's sleeps are the chaos itself (when to kill,
-when to submit); waiting for outcomes polls the ledger. It prints the tables of ``report.Report`` and
-exits 1 when a promise was broken.
+when to submit); waiting for outcomes polls the ledger, and a thread watches that no final outcome changes.
+It prints the tables of ``report.Report`` and exits 1 when a promise was broken.
 """
 
 from __future__ import annotations
@@ -34,63 +37,17 @@ from cancelq.core.embedded import ValkeyProcess, free_port
 from cancelq.core.settings import Settings
 from cancelq.jobs.contract import TASK_NAME, default_idempotency_key
 from cancelq.jobs.intake import admit, summary
-from cancelq.jobs.ledger import FINAL_STATES
+from cancelq.jobs.states import FINAL_STATES
 from cancelq.runtime import Runtime
 from cancelq.sandbox.control import SandboxClient
 from cancelq.sandbox.runner import SandboxProcess
 
-from ..helpers import FAST_SETTINGS, WorkerProcess, wait_until
+from ..helpers import WorkerProcess, wait_until
 from . import world
+from .config import FULL, OUTAGE_CODES, SHORT, WORKER_ENV, ChaosConfig
+from .pauses import Pauses
 from .report import ChaosLog, Report, collect
-
-WORKER_ENV = {
-    **FAST_SETTINGS,
-    # A lease above the longest step (1 s timeouts, a reconcile read, the limiter's short waits on a busy
-    # 2-core box): FAST_SETTINGS' 3 s is for single-job tests, and a lease shorter than a step lets a
-    # second runner in while the first still runs, which no real deployment is configured to allow.
-    "CANCELQ_LEASE_S": "8",
-    "CANCELQ_TASK_TIME_LIMIT_S": "7",
-    # The production retry budget (12 attempts), on a compressed clock, and circuits that half-open
-    # quickly: a 30 s outage must park jobs behind the circuit, not exhaust them.
-    "CANCELQ_MAX_ATTEMPTS": "12",
-    "CANCELQ_RETRY_BASE_S": "0.1",
-    "CANCELQ_RETRY_CAP_S": "2",
-    "CANCELQ_CIRCUIT_OPEN_S": "2",
-    "CANCELQ_CIRCUIT_MAX_OPEN_S": "8",
-    "CANCELQ_LOG_LEVEL": "INFO",
-}
-OUTAGE_CODES = {"shopee": "error_server", "lazada": "6"}
-
-
-@dataclass(frozen=True)
-class ChaosConfig:
-    orders: int = 2400
-    shops_per_platform: int = 2
-    workers: int = 3
-    concurrency: int = 8
-    kills: int = 11
-    redis_restarts: int = 1
-    redis_down_s: float = 3.0
-    outage_s: float = 30.0
-    outage_platform: str = "shoplazza"
-    submit_s: float = 100.0
-    """The active window: orders arrive and the chaos happens over this many seconds, then the queue drains."""
-    chunks: int = 20
-    ships: int = 12
-    bursts: int = 4
-    burst_size: int = 12
-    decoys: int = 3
-    """Orders per platform seeded but never submitted."""
-    fault_scale: float = 1.0
-    drain_timeout_s: float = 180.0
-    seed: int = 7
-
-
-FULL = ChaosConfig()
-SHORT = ChaosConfig(orders=260, kills=3, redis_down_s=1.0, outage_s=5.0, submit_s=12.0, chunks=6, ships=4,
-                    burst_size=6, decoys=2, drain_timeout_s=60.0)
-"""The CI form. Its drain allows for the ledger's 30 s safety net: a message a killed worker had taken but not
-begun is sent again only then."""
+from .watch import FinalityWatch
 
 
 @dataclass(frozen=True)
@@ -106,7 +63,7 @@ class ChaosRun:
         self.work = workdir
         self.verbose = verbose
         self.rng = random.Random(config.seed)
-        self.log = ChaosLog(outage_platform=config.outage_platform)
+        self.log = ChaosLog(outage_platform=config.outage_platform, lease_s=float(WORKER_ENV["CANCELQ_LEASE_S"]))
         self.shops = world.make_shops(config.shops_per_platform)
         self.orders = world.make_orders(config.orders, self.shops, self.rng, decoys=config.decoys)
         self.submitted: list[world.Order] = []
@@ -115,20 +72,28 @@ class ChaosRun:
         self.outage_fault: int | None = None
         self.outage_at = 0.0
         self.t0 = time.monotonic()
+        self.known_ids: dict[tuple[str, str], str] = {}
+        """The watch thread's own cache of the submitted orders' jobs."""
 
     def run(self) -> Report:
         with self._system():
             started = self.t0 = time.monotonic()
             for event in self._timeline():
                 time.sleep(max(0.0, self.t0 + event.at_s - time.monotonic()))
+                self._revive()
                 self._say(event.name)
                 event.act()
+            self.pauses.join()
             self.log.submit_s = time.monotonic() - started
             self._drain()
+            self.pauses.resume_all()
             for worker in self.workers:
                 worker.stop()
+            self.watch.stop()
             self.log.elapsed_s = time.monotonic() - started
-            return collect(self.rt, self.sandbox, self.orders, self._job_ids(), self.log)
+            self.log.pauses, self.log.pauses_skipped = self.pauses.done, self.pauses.skipped
+            return collect(self.rt, self.sandbox, self.orders, self._job_ids(), self.log, watch=self.watch,
+                           worker_logs=[w.log_path for w in self.workers])
 
     @contextlib.contextmanager
     def _system(self) -> Iterator[None]:
@@ -152,10 +117,18 @@ class ChaosRun:
                                           name=f"chaos{n}", env=WORKER_ENV) for n in range(1, self.c.workers + 1)]
             with ThreadPoolExecutor(len(self.workers)) as pool:
                 list(pool.map(WorkerProcess.start, self.workers))
+            self.watch = FinalityWatch(self.rt.redis, self._watched_ids).start()
+            self.pauses = Pauses(self.sandbox, self.rt.redis, self.workers, random.Random(self.c.seed + 1),
+                                 pause_s=self.log.lease_s + self.c.pause_beyond_lease_s,
+                                 slow_write_ms=self.c.slow_write_ms, job_ids=lambda: self.watch.known, say=self._say)
             yield
         finally:
+            if hasattr(self, "pauses"):
+                self.pauses.resume_all()
             for worker in self.workers:
                 worker.stop()
+            if hasattr(self, "watch"):
+                self.watch.stop()
             with contextlib.suppress(Exception):
                 self.celery.close()
             sandbox_proc.stop()
@@ -169,6 +142,8 @@ class ChaosRun:
                         _bind(self._submit, live[i * size:(i + 1) * size], i)) for i in range(c.chunks)]
         events += [Event(w * (i + 0.5) / c.kills, f"SIGKILL {i + 1}/{c.kills}", self._kill) for i in range(c.kills)]
         events += [Event(w * (0.55 + 0.2 * i), "restart Redis", self._restart_redis) for i in range(c.redis_restarts)]
+        events += [Event(w * (0.1 + 0.8 * i / c.pauses), f"pause {i + 1}/{c.pauses} (once writes are in flight)",
+                         self._pause) for i in range(c.pauses)]
         if c.outage_s > 0:
             events += [Event(w * 0.15, f"{c.outage_platform} outage begins", self._outage_on),
                        Event(w * 0.15 + c.outage_s, f"{c.outage_platform} outage ends", self._outage_off)]
@@ -232,12 +207,23 @@ class ChaosRun:
     # --- the chaos ---
 
     def _kill(self) -> None:
-        worker = self.rng.choice(self.workers)
-        worker.kill()
-        self._say(f"killed {worker.hostname}")
-        self.log.kills += 1
-        worker.start()
+        with self.pauses.lock:  # a worker on its way out or back in is never the one paused
+            worker = self.rng.choice([w for w in self.workers if w.hostname not in self.pauses.paused()])
+            worker.kill()
+            self._say(f"killed {worker.hostname}")
+            self.log.kills += 1
+            worker.start()
         self._say(f"{worker.hostname} is back")
+
+    def _revive(self) -> None:
+        """As a process supervisor would: start again a worker that exited of itself (the report lists each)."""
+        with self.pauses.lock:
+            for worker in self.workers:
+                if not worker.running and worker.hostname not in self.pauses.paused():
+                    self._say(f"{worker.hostname} had exited: started again")
+                    worker.kill()  # reaps it
+                    worker.start()
+                    self.log.revived += 1
 
     def _restart_redis(self) -> None:
         down = time.monotonic()
@@ -247,6 +233,9 @@ class ChaosRun:
         self._say("Redis is back")
         self.log.redis_down_s += time.monotonic() - down
         self.log.redis_restarts += 1
+
+    def _pause(self) -> None:
+        self.pauses.start()
 
     def _outage_on(self) -> None:
         platform = self.c.outage_platform
@@ -290,6 +279,13 @@ class ChaosRun:
             pipe.get(keys.idempotency(default_idempotency_key(o.platform, o.shop.name, o.order_id, [])))
         return {o.key: str(j) for o, j in zip(orders, pipe.execute(), strict=True) if j}
 
+    def _watched_ids(self) -> list[str]:
+        """The jobs of the orders submitted so far (the watch thread's; it learns each job once)."""
+        unknown = [o for o in list(self.submitted) if o.key not in self.known_ids]
+        if unknown:
+            self.known_ids.update(self._job_ids(unknown))
+        return list(self.known_ids.values())
+
     def _states(self, job_ids: list[str]) -> list[str]:
         pipe = self.rt.redis.pipeline(transaction=False)
         for job_id in job_ids:
@@ -303,6 +299,7 @@ class ChaosRun:
 
         def settled() -> bool:
             nonlocal pending
+            self._revive()
             ids = self._job_ids(pending)
             states = self._states([ids.get(o.key, "") for o in pending])
             pending = [o for o, s in zip(pending, states, strict=True) if s not in FINAL_STATES]
@@ -337,7 +334,7 @@ def run_chaos(config: ChaosConfig, workdir: Path, *, verbose: bool = False) -> R
 def _parse(argv: list[str]) -> tuple[ChaosConfig, Path, bool]:
     parser = argparse.ArgumentParser(prog="python -m tests.chaos.driver",
                                      description=(__doc__ or "").split("\n")[0])
-    parser.add_argument("--short", action="store_true", help="the CI form (about 260 orders, 3 kills)")
+    parser.add_argument("--short", action="store_true", help="the CI form (about 260 orders, 3 kills, 2 pauses)")
     parser.add_argument("--workdir", type=Path, help="logs and Valkey data (default: a new temporary directory)")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     for f in fields(ChaosConfig):

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from cancelq.campaigns.store import store
 from cancelq.core import keys
-from cancelq.jobs.ledger import FINAL_STATES, STATES, JobRecord
+from cancelq.jobs.ledger import JobRecord
+from cancelq.jobs.states import FINAL_STATES, STATES
 from cancelq.runtime import Runtime
 from cancelq.sandbox.control import SandboxClient, is_cancelled
 
+from . import attribution
+from .pauses import Pause
+from .watch import FinalityWatch, crashes, log_events
 from .world import INVALID_SOURCE, Order
 
 CANCELLED_STATES = frozenset({"succeeded", "already_cancelled"})
@@ -33,6 +38,12 @@ class ChaosLog:
     """(platform, shop ref) whose access token the sandbox expired mid-run."""
     ships: int = 0
     bursts: int = 0
+    lease_s: float = 0.0
+    pauses: list[Pause] = field(default_factory=list)
+    """Workers SIGSTOPped past their lease, then SIGCONTed."""
+    pauses_skipped: int = 0
+    revived: int = 0
+    """Workers found exited of themselves and started again (a crash: see ``Report.worker_crashes``)."""
     campaigns: list[str] = field(default_factory=list)
     campaign_invalid_expected: int = 0
     campaign_invalid_seen: int = 0
@@ -58,8 +69,21 @@ class Report:
     ledger_only: list[str]
     platform_only: list[str]
     decoys_touched: list[str]
-    wrong_outcome: list[str]
-    credited_after_ambiguity: int
+    attribution_wrong: list[str]
+    """Cancelled outcomes (or their attribution) that contradict the sandbox's count of our cancels."""
+    attributions: Counter[str]
+    """Cancelled outcomes by ``state/attribution``."""
+    finality_changed: list[str]
+    """Jobs whose final outcome changed after the watch first saw it final."""
+    finals_watched: int
+    watch_polls: tuple[int, int, float]
+    """(polls made, polls a Redis restart made fail, mean milliseconds a poll took)."""
+    lease_lost: Counter[str]
+    """``lease_lost`` log lines by worker log (deliveries that learnt they were fenced)."""
+    pause_caught: list[str]
+    """Jobs whose write was in flight in a paused worker, and which that worker then found fenced."""
+    worker_crashes: list[str]
+    """Workers that exited of themselves (not killed by the run): shown, not a broken promise of the ledger."""
     dead: int
     dead_letters: Counter[str]
     dead_not_permanent: list[str]
@@ -90,7 +114,9 @@ class Report:
             (self.dead_letters_unmatched, "dead jobs and dead-letter entries that do not match"),
             (self.rejected_valid, "valid jobs rejected"),
             (self.decoys_touched, "orders without a job that were called"),
-            (self.wrong_outcome, "jobs whose outcome contradicts the platform's count of our cancels"),
+            (self.attribution_wrong, "cancelled outcomes whose attribution contradicts the sandbox's count of "
+                                     "our cancels"),
+            (self.finality_changed, "final outcomes that changed afterwards"),
             (self.needs_reauth, "shops parked for re-authorisation"),
             (self.campaigns_off, "campaigns unfinished or counting differently from the ledger"),
         ]
@@ -108,10 +134,15 @@ class Report:
         return out
 
     def table(self) -> str:
-        log = self.log
         outcome = _table(["platform", "orders", "succeeded", "already_cancelled", "dead", "rejected", "unfinished",
                           "cancelled (platform)", "cancelled (ledger)", "mismatched", "cancelled twice"], self.rows)
-        checks = _table(["check", "count", "ok"], [
+        checks = _table(["check", "count", "ok"], self._checks())
+        chaos = _table(["chaos", "done"], self._chaos())
+        return f"{outcome}\n\n{checks}\n\n{chaos}"
+
+    def _checks(self) -> list[list[str]]:
+        log = self.log
+        return [
             ["jobs submitted / final", f"{self.submitted} / {self.final}", _ok(self.submitted == self.final)],
             ["orders cancelled twice (sandbox)", str(len(self.cancelled_twice)), _ok(not self.cancelled_twice)],
             ["ledger vs platform mismatches", f"{len(self.ledger_only)} ledger only, {len(self.platform_only)} "
@@ -129,12 +160,18 @@ class Report:
             ["campaigns finished, counters = ledger", f"{len(log.campaigns) - len(self.campaigns_off)} / "
              f"{len(log.campaigns)}", _ok(not self.campaigns_off)],
             ["decoy orders called", str(len(self.decoys_touched)), _ok(not self.decoys_touched)],
-            ["outcome vs our cancels applied", f"{len(self.wrong_outcome)} contradict ("
-             f"{self.credited_after_ambiguity} credited to us after an ambiguous answer)", _ok(not self.wrong_outcome)],
+            ["attribution vs the sandbox's cancels applied", f"{len(self.attribution_wrong)} contradict ("
+             f"{_counts(self.attributions)})", _ok(not self.attribution_wrong)],
+            ["final outcomes unchanged (watched)", f"{len(self.finality_changed)} changed, {self.finals_watched} "
+             f"watched ({self.watch_polls[0]} polls of {self.watch_polls[2]:.0f} ms, {self.watch_polls[1]} failed)",
+             _ok(not self.finality_changed)],
             ["token refreshes after expiry", _counts(Counter(self.refreshes)) or "none expired",
              _ok(all(n >= 1 for n in self.refreshes.values()) and not self.needs_reauth)],
-        ])
-        chaos = _table(["chaos", "done"], [
+        ]
+
+    def _chaos(self) -> list[list[str]]:
+        log = self.log
+        return [
             ["elapsed", f"{log.elapsed_s:.1f}s (submitting {log.submit_s:.1f}s, draining {log.drain_s:.1f}s)"],
             ["submitted", f"{len(log.campaigns)} campaigns, {log.singles} single jobs, {log.wire} from a "
                           f"foreign Celery client"],
@@ -144,17 +181,23 @@ class Report:
             ["tokens expired", ", ".join(f"{p}/{r}" for p, r in log.expired) or "none"],
             ["orders shipped mid-run (control API)", str(log.ships)],
             ["429/ban bursts", str(log.bursts)],
+            ["worker pauses past the lease (SIGSTOP)", _pauses(log)],
+            ["  jobs with a write in flight at the stops (any worker) / fenced in the paused worker",
+             f"{sum(len(p.inflight) for p in log.pauses)} / {len(self.pause_caught)}"],
+            ["lease_lost lines (fenced deliveries)", f"{sum(self.lease_lost.values())} ({_counts(self.lease_lost)})"
+             if self.lease_lost else "0"],
+            ["workers that exited of themselves / started again", f"{len(self.worker_crashes)} / {log.revived}"],
+            *(["", line] for line in self.worker_crashes[:SHOWN]),
             ["jobs retried", str(self.retried)],
             ["jobs run again without a wait (taken over) / most runs", f"{self.redelivered} / {self.max_deliveries}"],
             ["longest time a job spent beyond its own waits", f"{self.slowest[0]:.1f}s ({self.slowest[1]})"],
             ["faults hit (scripted, all kinds)", str(sum(self.faults_hit.values()))],
             *([f"  {name}", str(n)] for name, n in sorted(self.faults_hit.items())),
-        ])
-        return f"{outcome}\n\n{checks}\n\n{chaos}"
+        ]
 
 
 def collect(rt: Runtime, sandbox: SandboxClient, orders: list[Order], job_ids: dict[tuple[str, str], str],
-            log: ChaosLog) -> Report:
+            log: ChaosLog, *, watch: FinalityWatch, worker_logs: list[Path]) -> Report:
     """Count the run's outcome. ``job_ids`` maps each submitted order to its job (absent: never recorded)."""
     records = _records(rt, list(job_ids.values()))
     views = {(o["platform"], o["order_id"]): o for o in sandbox.orders()}
@@ -166,7 +209,7 @@ def collect(rt: Runtime, sandbox: SandboxClient, orders: list[Order], job_ids: d
     dead = {k: r for k, r in by_order.items() if r is not None and r.state == "dead"}
     dlq = list(rt.dead_letters.iter())
     rejected = _records(rt, [str(i) for i in rt.redis.zrange(keys.REJECTED, 0, -1)])
-    wrong, ambiguous = _wrong_outcomes(submitted, by_order, views)
+    wrong, attributions = attribution.check(submitted, by_order, views)
     return Report(
         log=log,
         rows=_rows(submitted, by_order, views, stats["cancelled_twice"], ledger_cancelled ^ platform_cancelled),
@@ -178,8 +221,9 @@ def collect(rt: Runtime, sandbox: SandboxClient, orders: list[Order], job_ids: d
         ledger_only=_names(ledger_cancelled - platform_cancelled, by_order),
         platform_only=_names(platform_cancelled - ledger_cancelled, by_order),
         decoys_touched=[f"{o.platform}/{o.order_id}" for o in orders if o.decoy and _called(views[o.key])],
-        wrong_outcome=wrong,
-        credited_after_ambiguity=ambiguous,
+        attribution_wrong=wrong,
+        attributions=attributions,
+        **_fence_figures(log, watch, worker_logs),
         dead=len(dead),
         dead_letters=Counter(str(e.get("kind")) for e in dlq),
         dead_not_permanent=[f"{e['job_id']}({e.get('kind')}:{(e.get('error') or {}).get('code')})" for e in dlq
@@ -199,6 +243,20 @@ def collect(rt: Runtime, sandbox: SandboxClient, orders: list[Order], job_ids: d
         max_deliveries=max((r.deliveries for r in records.values()), default=0),
         slowest=max((_beyond_waits(r) for r in records.values() if r.finished_at), default=(0.0, "")),
     )
+
+
+def _fence_figures(log: ChaosLog, watch: FinalityWatch, worker_logs: list[Path]) -> dict[str, Any]:
+    """What the watch saw of the final outcomes, and what the workers' logs say of the fence and of crashes."""
+    fenced = log_events(worker_logs, "lease_lost")
+    return {
+        "finality_changed": watch.changed(),
+        "finals_watched": len(watch.first),
+        "watch_polls": (watch.polls, watch.failed_polls, watch.mean_poll_ms),
+        "lease_lost": Counter(e.log.stem for e in fenced),
+        "worker_crashes": crashes(worker_logs),
+        "pause_caught": sorted({e.job_id for p in log.pauses for e in fenced
+                                if e.log == p.log and e.at_s >= p.stopped_at and e.job_id in p.inflight}),
+    }
 
 
 def _records(rt: Runtime, ids: list[str]) -> dict[str, JobRecord]:
@@ -221,24 +279,6 @@ def _rows(orders: list[Order], by_order: dict[tuple[str, str], JobRecord | None]
                      str(sum(states[s] for s in CANCELLED_STATES)), str(sum(1 for o in mine if o.key in mismatched)),
                      str(sum(1 for t in twice if platform in ("all", t.split("/")[0])))])
     return rows
-
-
-def _wrong_outcomes(orders: list[Order], by_order: dict[tuple[str, str], JobRecord | None],
-                    views: dict[Any, Any]) -> tuple[list[str], int]:
-    """Outcomes that contradict the platform's count of our cancels; and how many orders cancelled before were
-    credited to us after an ambiguous answer (allowed: after a 5xx nobody can tell whose cancel it was)."""
-    wrong, ambiguous = [], 0
-    for order in orders:
-        record = by_order[order.key]
-        if record is None or record.state not in CANCELLED_STATES:
-            continue
-        applied = int(views[order.key]["cancels_applied"])
-        if record.state == "succeeded" and applied == 0 and order.state == "cancelled":
-            ambiguous += 1
-        elif (record.state == "succeeded") != (applied == 1):
-            wrong.append(f"{order.platform}/{order.order_id}={record.job_id}({record.state}, seeded {order.state}, "
-                         f"{applied} applied)")
-    return wrong, ambiguous
 
 
 def _campaign_off(rt: Runtime, campaign_id: str) -> str:
@@ -287,6 +327,15 @@ def _fault_hits(pending: list[dict[str, Any]]) -> Counter[str]:
         where = f"{fault.get('endpoint') or 'any'}{' after the write' if fault.get('after_write') else ''}"
         hits[f"{fault['platform']} {fault['kind']} {label} on {where}".replace("  ", " ")] += int(fault["hits"])
     return Counter({k: v for k, v in hits.items() if v})
+
+
+def _pauses(log: ChaosLog) -> str:
+    if not log.pauses:
+        return f"none ({log.pauses_skipped} skipped)" if log.pauses_skipped else "none"
+    lengths = [p.length_s for p in log.pauses]
+    return (f"{len(log.pauses)} ({min(lengths):.1f}-{max(lengths):.1f}s, lease {log.lease_s:g}s; "
+            f"{sum(p.slowed_writes for p in log.pauses)} writes slowed around the stops"
+            + (f"; {log.pauses_skipped} skipped)" if log.pauses_skipped else ")"))
 
 
 def _counts(counter: Counter[str]) -> str:

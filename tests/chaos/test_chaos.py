@@ -1,4 +1,5 @@
-"""The chaos suite (issue 7): every promise holds under faults, SIGKILLed workers and a Redis restart.
+"""The chaos suite (issue 7): every promise holds under faults, trickled answers, SIGKILLed workers, workers
+paused past their lease and a Redis restart.
 
 The short form runs in CI; the full one (2,400 orders, 11 kills, a 30 s outage) with ``pytest -m chaos``.
 Each run has its own Valkey (AOF on), sandbox and workers; its logs stay in the test's tmp_path.
@@ -11,12 +12,12 @@ from pathlib import Path
 import pytest
 
 from cancelq.sandbox.control import SandboxClient, SandboxError
-from tests.chaos.driver import FULL, SHORT, ChaosConfig, run_chaos
+from tests.chaos.config import FULL, SHORT, ChaosConfig
+from tests.chaos.driver import run_chaos
 from tests.chaos.report import Report
 
 
 def _assert_sound(report: Report) -> None:
-    print(report.table())
     assert report.final == report.submitted, f"not final: {report.unfinished[:10]}"
     assert report.cancelled_twice == []
     assert report.ledger_only == [] and report.platform_only == []
@@ -27,8 +28,11 @@ def _assert_sound(report: Report) -> None:
     assert report.log.duplicates_created == 0
     assert report.campaigns_off == []
     assert report.decoys_touched == []
-    assert report.wrong_outcome == []
+    assert report.finality_changed == [], f"final outcomes changed afterwards: {report.finality_changed[:8]}"
+    assert report.finals_watched == report.submitted and report.watch_polls[0] > 0
     assert report.needs_reauth == [] and all(n >= 1 for n in report.refreshes.values())
+    assert report.attribution_wrong == [], f"cancelled outcomes credited to the wrong party: " \
+                                           f"{'; '.join(report.attribution_wrong[:8])}"
     assert report.failures() == []
 
 
@@ -38,22 +42,27 @@ def _assert_chaos_happened(report: Report, config: ChaosConfig) -> None:
     assert log.outage_s >= config.outage_s and log.outage_hits > 0
     assert len(log.expired) == 4 and log.ships > 0 and log.bursts == config.bursts
     assert sum(report.faults_hit.values()) > 0 and report.retried > 0
+    assert len(log.pauses) == config.pauses and all(p.length_s > log.lease_s for p in log.pauses)
+    assert sum(n for name, n in report.faults_hit.items() if " trickle " in name) > 0
+    assert report.pause_caught, "no pause caught a write in flight that its worker then found fenced"
 
 
 @pytest.mark.timeout(240)
 def test_chaos_short(tmp_path: Path) -> None:
     report = run_chaos(SHORT, tmp_path)
-    _assert_sound(report)
+    print(report.table())
     _assert_chaos_happened(report, SHORT)
+    _assert_sound(report)
 
 
 @pytest.mark.chaos
 @pytest.mark.timeout(900)
 def test_chaos_full(tmp_path: Path) -> None:
     report = run_chaos(FULL, tmp_path, verbose=True)
+    print(report.table())
     assert report.submitted >= 2000
-    _assert_sound(report)
     _assert_chaos_happened(report, FULL)
+    _assert_sound(report)
 
 
 def test_a_fault_removed_by_id_stops_and_the_others_keep_their_counters(sandbox: SandboxClient) -> None:

@@ -184,6 +184,33 @@ def standing_faults(sandbox: SandboxClient, scale: float) -> None:
     fault("shoplazza", "error", 0.04, endpoint="cancel_order", http_status=500)
     fault("shoplazza", "drop", 0.02, endpoint="cancel_order", after_write=True)
     fault("shoplazza", "html", 0.01, endpoint="get_order")
+    trickled(sandbox, scale)
+
+
+TRICKLE: dict[str, dict[str, Any]] = {
+    "shopee": {"after_write": True},
+    "lazada": {"after_write": False},
+    "shopline": {"after_write": True, "trickle_headers": False},
+    "shoplazza": {"after_write": False},
+}
+"""Each platform's trickled write answers: after the write (the real answer, slowly) or before it (the error)."""
+TRICKLE_PACE = {"trickle_bytes": 1, "trickle_ms": 150}
+"""7 bytes a second, each piece within the read timeout: a status line and headers alone (about 150 bytes), or
+SHOPLINE's body (the whole order), take far longer than the workers' lease, so only the call's total deadline
+(half the lease) ends the call."""
+
+
+def trickled(sandbox: SandboxClient, scale: float, probability: float = 0.03) -> None:
+    """Write answers trickled past the lease, on every platform's write endpoint."""
+    for platform, spec in TRICKLE.items():
+        sandbox.fault(platform, "trickle", endpoint=KITS[platform].write_endpoint, times=None,
+                      probability=min(1.0, probability * scale), **TRICKLE_PACE, **spec)
+
+
+def slow_writes(sandbox: SandboxClient, latency_ms: int) -> list[int]:
+    """Every write endpoint answers ``latency_ms`` late (the write applied after the wait), until removed."""
+    return [int(sandbox.fault(platform, "latency", endpoint=kit.write_endpoint, latency_ms=latency_ms,
+                              times=None)["id"]) for platform, kit in KITS.items()]
 
 
 BURSTS: dict[str, dict[str, Any]] = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pkgutil
 import subprocess
 import sys
@@ -27,7 +28,8 @@ print(len(names))
 
 
 def test_importing_every_module_connects_to_nothing_and_starts_nothing(tmp_path: Path) -> None:
-    env = {"PATH": "/usr/bin:/bin", "CANCELQ_DATA_DIR": str(tmp_path / "data")}
+    env = {"PATH": "/usr/bin:/bin", "CANCELQ_DATA_DIR": str(tmp_path / "data"),
+           **{k: v for k, v in os.environ.items() if k == "PYTHONPATH"}}
     result = subprocess.run([sys.executable, "-c", PROBE], cwd=tmp_path, env=env, capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]

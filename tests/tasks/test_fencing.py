@@ -144,3 +144,28 @@ def test_attribution_says_on_what_evidence_each_outcome_rests(
     assert before.state == "already_cancelled" and before.attribution in ("before_us", "refused")
     assert (dropped.state, dropped.attribution) == ("succeeded", "inferred")
     assert sandbox.stats()["cancels_applied"] == 2
+
+
+@pytest.mark.parametrize("kit", [SHOPEE, SHOPLINE, SHOPLAZZA], ids=lambda k: k.platform)
+def test_an_unanswered_write_to_an_order_someone_else_cancelled_is_not_ours(
+        kit: Kit, rt: Runtime, sandbox: SandboxClient, sandbox_url: str) -> None:
+    """The write gets no usable answer (a 5xx before the platform applied anything) and the order reads
+    cancelled: the platform's own evidence (who cancelled, and when) says it was not our cancel."""
+    shop = add_kit_shop(kit, sandbox, rt.shops, sandbox_url)
+    sandbox.add_order(kit.platform, kit.shop_ref, "ORD-1", state="cancelled")
+    sandbox.fault(kit.platform, "html", endpoint=kit.write_endpoint, http_status=503)
+    record = _run_until_final(rt, _submit(rt, kit, shop))
+    assert (record.state, record.attribution) == ("already_cancelled", "before_us")
+    assert sandbox.order(kit.platform, "ORD-1")["cancels_applied"] == 0
+
+
+def test_a_message_naming_no_job_is_recorded_as_rejected(rt: Runtime) -> None:
+    from cancelq.tasks.cancel import deliver
+
+    assert deliver(rt, ({"job_id": "0123456789abcdef0123"},), {}) is None
+    assert deliver(rt, ({"job_id": 5, "job": {}},), {}) is None
+    assert deliver(rt, ({"job_id": "../../etc"},), {}) is None
+    reasons = sorted(r.reject_reason for r in rt.ledger.rejected())
+    assert len(reasons) == 3
+    assert sum("the ledger holds no job 0123456789abcdef0123" in r for r in reasons) == 1
+    assert sum("a recorded job's id is 1-64 letters and digits" in r for r in reasons) == 2

@@ -9,7 +9,7 @@ import pytest
 
 from cancelq.core.settings import Settings
 from cancelq.gate.delivery import Aborted, BeginFirst, Deferred, LeaseLost
-from cancelq.platforms.base import OrderState
+from cancelq.platforms.base import OrderState, OrderStatus
 from cancelq.platforms.errors import (
     AlreadyCancelled,
     AuthExpired,
@@ -123,3 +123,19 @@ def test_what_a_reconciling_read_means(state: OrderState, after: Exception | Non
     d = after_read(state, after=after)
     assert d.action == action
     assert {k: getattr(d, k) for k in fields} == fields
+
+
+@pytest.mark.parametrize("status, write_at, attribution", [
+    (OrderStatus(OrderState.CANCELLED, "CANCELLED", cancelled_by="system"), None, "before_us"),
+    (OrderStatus(OrderState.CANCELLED, "CANCELLED", cancelled_by="buyer", cancelled_at=1000.0), 1000.5, "inferred"),
+    (OrderStatus(OrderState.CANCELLED, "CANCELLED", cancelled_by="seller", cancelled_at=1000.0), 1001.0, "inferred"),
+    (OrderStatus(OrderState.CANCELLED, "canceled", cancelled_at=1000.0), 1600.0, "before_us"),
+    (OrderStatus(OrderState.CANCELLED, "canceled", cancelled_at=1000.0), 1001.5, "inferred"),
+    (OrderStatus(OrderState.CANCELLED, "canceled"), 1600.0, "inferred"),
+])
+def test_the_platforms_own_evidence_sharpens_an_inferred_success(status: OrderStatus, write_at: float | None,
+                                                                 attribution: str) -> None:
+    d = after_read(status.state, after=TransientError("timeout", check_status=True, **P), status=status,
+                   write_at=write_at)
+    assert d.attribution == attribution
+    assert d.state == ("succeeded" if attribution == "inferred" else "already_cancelled")

@@ -88,7 +88,8 @@ if #set > 0 then redis.call('HSET', KEYS[1], unpack(set)) end
 if step ~= '' then
   local n = #lease
   lease[n + 1], lease[n + 2], lease[n + 3], lease[n + 4] = F.inflight, step, F.step, step
-  if begin_job ~= '' then rec[F.inflight], rec[F.step] = step, step end
+  lease[n + 5], lease[n + 6] = F.inflight_at, tostring(math.floor(now))
+  if begin_job ~= '' then rec[F.inflight], rec[F.step], rec[F.inflight_at] = step, step, lease[n + 6] end
 end
 if #lease > 0 then redis.call('HSET', KEYS[2], unpack(lease)) end
 return {1, 0, #probes > 0 and 'probe' or '', dirty, '', '', flat(rec)}

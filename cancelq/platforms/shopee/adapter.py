@@ -125,7 +125,12 @@ class ShopeeAdapter(Adapter[ShopeeCredentials]):
         order, rid = self._read_order(request, step="read_status")
         raw = str(order.get("order_status", ""))
         detail = {k: order[k] for k in ("cancel_by", "cancel_reason", "buyer_cancel_reason") if order.get(k)}
-        return OrderStatus(state=order_state(raw), raw_status=raw, request_id=rid, detail=detail)
+        state = order_state(raw)
+        cancelled = state is OrderState.CANCELLED
+        by = str(order.get("cancel_by") or "").lower() or None
+        at = order.get("update_time") if cancelled and isinstance(order.get("update_time"), int | float) else None
+        return OrderStatus(state=state, raw_status=raw, request_id=rid, detail=detail,
+                           cancelled_by=by if cancelled else None, cancelled_at=float(at) if at else None)
 
     def preview(self, request: CancelRequest) -> Preview:
         order, rid = self._read_order(request, step="preview")

@@ -37,7 +37,8 @@ def seed(shop_ref: str, order_id: str, spec: Mapping[str, Any]) -> Order:
         extra.update(buyer_cancel_reason=spec.get("buyer_cancel_reason", "Need to change delivery address"),
                      status_before_cancel="READY_TO_SHIP")
     if status == "CANCELLED":
-        extra.update(cancel_by=spec.get("cancel_by", "buyer"), cancel_reason="Need to modify order")
+        extra.update(cancel_by=spec.get("cancel_by", "buyer"), cancel_reason="Need to modify order",
+                     update_time=now - 600)
     return Order(platform=PLATFORM, shop=shop_ref, order_id=order_id, status=status, items=items, extra=extra)
 
 
