@@ -16,9 +16,12 @@ from typing import Any
 
 from cancelq.campaigns.files import Defaults
 from cancelq.campaigns.intake import IntakeResult, RunOptions, run_campaign
+from cancelq.campaigns.record import new_campaign_id
 from cancelq.campaigns.report import ReportRow, report_rows
 from cancelq.campaigns.store import Campaign, store
 from cancelq.campaigns.tracking import announce
+from cancelq.delivery.operations import campaign_endpoint
+from cancelq.delivery.service import endpoints_of
 from cancelq.jobs.deadletters import DeadFilter
 from cancelq.jobs.events import Event, matches
 from cancelq.jobs.intake import admit, summary
@@ -148,10 +151,24 @@ class CancelQ:
 
         ``platform``, ``shop`` and ``reason`` fill in rows without them. Invalid rows come back in
         ``invalid`` as (line, reason); with ``strict`` any invalid row sends nothing (``refused``).
+        ``webhook``: a URL that gets the campaign's ``campaign.finished`` events, signed and retried; its
+        endpoint id and secret come back in ``webhook_endpoint`` / ``webhook_secret`` (the secret only here).
         """
+        endpoint = None
+        if webhook:
+            campaign_id = campaign_id or new_campaign_id()
+            endpoint = campaign_endpoint(self.rt, campaign_id, webhook)  # before any row: no finish precedes it
         options = RunOptions(Path(path), fmt, Defaults(platform, shop, reason), campaign_id, strict, dry_run,
                              max_rate, webhook, batch_size)
-        return run_campaign(self.rt, options)
+        try:
+            result = run_campaign(self.rt, options)
+        except Exception:
+            if endpoint is not None:
+                endpoints_of(self.rt).remove(endpoint.id)
+            raise
+        if endpoint is not None:
+            result.webhook_endpoint, result.webhook_secret = endpoint.id, endpoint.secret
+        return result
 
     def campaign(self, campaign_id: str) -> Campaign:
         """The campaign's record and live counters (CampaignNotFound when there is none)."""

@@ -49,6 +49,7 @@ class Runtime:
         self.settings = settings or get_settings()
         self.redis_url = redis_url or resolve_redis_url(self.settings)
         self._adapters: dict[tuple[str, str, str], tuple[Platform, ShopLimits]] = {}
+        self._by_identity: dict[tuple[str, str], tuple[Shop, tuple[Platform, ShopLimits]]] = {}
 
     @cached_property
     def redis(self) -> redis.Redis:
@@ -132,7 +133,13 @@ class Runtime:
         return self._shop_entry(shop)[1]
 
     def _shop_entry(self, shop: Shop) -> tuple[Platform, ShopLimits]:
-        """The shop's adapter and gate scopes, rebuilt only when its credentials, endpoint or limit change."""
+        """The shop's adapter and gate scopes, rebuilt only when its credentials, endpoint or limit change.
+
+        The registry hands out the same ``Shop`` object until it changes: that one is found by identity,
+        without serialising its credentials again."""
+        known = self._by_identity.get((shop.platform, shop.name))
+        if known is not None and known[0] is shop:
+            return known[1]
         fingerprint = json.dumps([shop.credentials, shop.base_url, shop.limits], sort_keys=True)
         key = (shop.platform, shop.name, fingerprint)
         entry = self._adapters.get(key)
@@ -142,6 +149,7 @@ class Runtime:
             entry = (adapter, ShopLimits.of(shop.platform, shop.name, shop.credentials, self.limit_for(shop)))
             self._adapters = {k: v for k, v in self._adapters.items() if k[:2] != key[:2]}
             self._adapters[key] = entry
+        self._by_identity[(shop.platform, shop.name)] = (shop, entry)
         return entry
 
 

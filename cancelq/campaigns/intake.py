@@ -70,6 +70,9 @@ class IntakeResult:
     invalid_count: int = 0
     finished: bool = False
     elapsed_s: float = 0.0
+    webhook_endpoint: str = ""
+    """The campaign's own webhook endpoint (``--webhook``), and its secret, shown once."""
+    webhook_secret: str = field(default="", repr=False)
 
     @property
     def rows_per_s(self) -> float:

@@ -3,28 +3,23 @@
 ``JobHook.start`` is the only call the task makes for a job outside a campaign, and it costs nothing then
 (no campaign id). For a campaign's job it reads the campaign's flags from a per-process cache (one
 read per campaign per second, not per job) and counts the job as running; every later move is one
-script call, the one that counts the last job out announces the completion.
+script call, the one that counts the last job out announces the completion (a log line; the campaign's
+webhook is a signed endpoint of ``cancelq.delivery`` fed by its ``campaign.finished`` event).
 """
 
 from __future__ import annotations
 
-import threading
-import time
 from typing import Any
 
 import redis
-import requests
 import structlog
 
-from cancelq.campaigns.store import Info, cached_info, store, webhook_host
+from cancelq.campaigns.store import Info, cached_info, store
 from cancelq.core import keys
 from cancelq.gate.delivery import Aborted, Deferred
 from cancelq.gate.limits import Limit
 from cancelq.jobs.ledger import now_ms
 from cancelq.runtime import Runtime
-
-WEBHOOK_TIMEOUT_S = (3.05, 10.0)
-WEBHOOK_TRIES = 3
 
 log = structlog.get_logger("cancelq.campaign")
 
@@ -82,41 +77,16 @@ class JobHook:
 
 
 def announce(rt: Runtime, campaign_id: str, *, background: bool) -> bool:
-    """Log the campaign's completion and POST its summary to its webhook: once per round (SET NX)."""
+    """Log the campaign's completion, once per round (SET NX). Its webhook is no longer posted from here: the
+    ``campaign.finished`` event (appended by the script that finished the round) reaches the campaign's own
+    endpoint through ``cancelq.delivery``, signed and retried (``campaign run --webhook`` makes that endpoint).
+    ``background`` is kept for the callers; the log line costs nothing to write in the caller's thread."""
     campaign = store(rt).get(campaign_id)
     guard = keys.campaign_announced(campaign_id, campaign.round)
     if not rt.redis.set(guard, now_ms(), nx=True, ex=int(rt.settings.ledger_ttl_s)):
         return False
-    summary = campaign.summary()
-    log.info("campaign_finished", **summary)
-    if campaign.webhook:
-        if background:
-            threading.Thread(target=post_webhook, args=(campaign.webhook, summary), daemon=True,
-                             name=f"cancelq-webhook-{campaign_id}").start()
-        else:
-            post_webhook(campaign.webhook, summary)
+    log.info("campaign_finished", **campaign.summary())
     return True
 
 
-def post_webhook(url: str, summary: dict[str, Any]) -> bool:
-    """POST the summary as JSON; a few tries on failure. The URL is never logged (only its host)."""
-    host = webhook_host(url)
-    for attempt in range(1, WEBHOOK_TRIES + 1):
-        try:
-            response = requests.post(url, json={"event": "campaign_finished", **summary}, timeout=WEBHOOK_TIMEOUT_S)
-            if response.status_code < 300:
-                log.info("campaign_webhook", campaign_id=summary["campaign_id"], host=host,
-                         http_status=response.status_code)
-                return True
-            why = f"http {response.status_code}"
-        except requests.RequestException as exc:
-            why = type(exc).__name__
-        log.warning("campaign_webhook_failed", campaign_id=summary["campaign_id"], host=host, why=why,
-                    attempt=attempt)
-        if attempt < WEBHOOK_TRIES:
-            time.sleep(attempt)
-    return False
-
-
-
-__all__ = ["Aborted", "JobHook", "announce", "post_webhook"]
+__all__ = ["Aborted", "JobHook", "announce"]

@@ -19,11 +19,16 @@ from rich.text import Text
 
 from cancelq.campaigns.files import CampaignFileError, Defaults
 from cancelq.campaigns.intake import IntakeResult, RunOptions, run_campaign
+from cancelq.campaigns.record import new_campaign_id
 from cancelq.campaigns.report import write_csv
 from cancelq.campaigns.store import COUNTERS, Campaign, CampaignError, CampaignNotFound
 from cancelq.cli import common
 from cancelq.cli.common import err, fail, out
+from cancelq.cli.webhooks import print_secret
 from cancelq.client import CancelQ
+from cancelq.delivery.endpoints import Endpoint, EndpointError
+from cancelq.delivery.operations import campaign_endpoint
+from cancelq.delivery.service import endpoints_of
 
 campaign_app = typer.Typer(no_args_is_help=True, help="Bulk campaigns: a file of orders in, a per-row report out.")
 SHOWN_INVALID = 20
@@ -51,28 +56,45 @@ def run(
                                                             "no write call is sent")] = False,
     max_rate: Annotated[float | None, typer.Option(help="at most this many cancels per second for this campaign")
                         ] = None,
-    webhook: Annotated[str | None, typer.Option(help="POST the summary here when the campaign ends")] = None,
+    webhook: Annotated[str | None, typer.Option(help="POST the campaign.finished event here (signed, retried); "
+                                                     "its secret is printed once")] = None,
     batch: Annotated[int, typer.Option(help="rows per pipelined batch", min=1, max=10_000)] = 500,
     watch: Annotated[bool, typer.Option(help="follow the campaign to its end with a progress bar")] = False,
     wait: Annotated[float, typer.Option(help="seconds to wait for the end (exit 1 if not finished)")] = 0.0,
 ) -> None:
     """Send every valid row of FILE as a cancel job of one campaign; invalid rows are listed with their line."""
     client = common.client()
+    campaign_id = campaign_id or (new_campaign_id() if webhook else None)
+    endpoint = _campaign_endpoint(client, campaign_id, webhook)
     options = RunOptions(file, fmt, Defaults(platform, shop, reason), campaign_id, strict, dry_run, max_rate,
                          webhook, batch)
     try:
         with err.status("reading the file...") as status:
             result = run_campaign(client.rt, options, on_batch=lambda r: status.update(f"{r.read:,} rows read"))
     except (CampaignFileError, CampaignError) as exc:
+        if endpoint is not None:
+            endpoints_of(client.rt).remove(endpoint.id)
         raise fail(str(exc), 2) from None
     _print_invalid(result)
     if result.refused:
         raise fail(f"--strict: {result.invalid_count} invalid row(s) in {result.read} read; nothing was sent", 2)
     _print_intake(_get(client, result.campaign_id), result)
+    if endpoint is not None:
+        print_secret(endpoint, "  its webhook endpoint")
     if watch or wait > 0:
         campaign = follow(client, result.campaign_id, live=watch, timeout_s=wait or None)
         if not campaign.finished:
             raise fail(f"campaign {campaign.id} is still {campaign.status} after {wait:g}s")
+
+
+def _campaign_endpoint(client: CancelQ, campaign_id: str | None, url: str | None) -> Endpoint | None:
+    """The campaign's own webhook endpoint, made before any row is sent so that no finish can precede it."""
+    if not url or campaign_id is None:
+        return None
+    try:
+        return campaign_endpoint(client.rt, campaign_id, url)
+    except EndpointError as exc:
+        raise fail(f"--webhook: {exc}", 2) from None
 
 
 def _print_invalid(result: IntakeResult) -> None:

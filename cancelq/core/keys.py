@@ -129,3 +129,39 @@ transaction that makes the change it tells of; its id's milliseconds are when it
 def client_ref(ref: str) -> str:
     """The job id of the producer's reference (``client_ref``), set at intake."""
     return f"{PREFIX}:ref:{hashlib.sha256(ref.encode()).hexdigest()[:32]}"
+
+
+WEBHOOKS = f"{PREFIX}:webhooks"
+"""set of webhook endpoint ids (each endpoint's record is ``webhook(id)``)."""
+WEBHOOKS_VERSION = f"{PREFIX}:webhooks:version"
+"""counter: incremented by every change of an endpoint, so that senders re-read the endpoints at once."""
+WEBHOOK_DUE = f"{PREFIX}:webhook:due"
+"""zset endpoint id -> when its earliest delivery falls due (ms): the senders' index of ``webhook_queue``."""
+WEBHOOK_CLAIMED = f"{PREFIX}:webhook:claimed"
+"""zset delivery id -> claim expiry (ms): deliveries a sender took and is sending; back to due if it died."""
+WEBHOOK_QUEUE_PREFIX = f"{PREFIX}:webhook:queue:"
+
+
+def webhook(endpoint_id: str) -> str:
+    """hash: a webhook endpoint (URL, filters, enabled, failing-since, sealed secrets)."""
+    return f"{PREFIX}:webhook:{endpoint_id}"
+
+
+def webhook_queue(endpoint_id: str) -> str:
+    """zset delivery id -> due (ms): the endpoint's deliveries waiting for their (next) attempt."""
+    return f"{WEBHOOK_QUEUE_PREFIX}{endpoint_id}"
+
+
+def webhook_delivery(delivery_id: str) -> str:
+    """hash: one delivery (``EVENT_ID:ENDPOINT_ID``): its body as first signed, attempts made, first queued at."""
+    return f"{PREFIX}:webhook:delivery:{delivery_id}"
+
+
+def webhook_log(endpoint_id: str) -> str:
+    """list (newest first, bounded): the endpoint's recent attempts (event id, status, latency, attempt, at)."""
+    return f"{PREFIX}:webhook:{endpoint_id}:log"
+
+
+def reply_sent(event_id: str) -> str:
+    """Set (NX) when the Celery reply of an event was sent ("pending" while sending, then "sent")."""
+    return f"{PREFIX}:reply:{event_id}"

@@ -85,6 +85,25 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: str = "INFO"
 
+    # webhooks and Celery replies (cancelq/delivery)
+    webhook_allow_private: bool = Field(
+        False, description="allow webhook URLs on loopback, link-local or private addresses (tests, a private net)")
+    webhook_retry_schedule_s: list[float] = Field(
+        [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 50400.0, 72000.0, 86400.0],
+        description="the waits between a failed webhook attempt and the next (about 3 days); then it is dropped")
+    webhook_retry_jitter: float = Field(0.1, description="each retry wait is spread by up to this fraction")
+    webhook_disable_after_s: float = Field(5 * 86400.0, description="an endpoint failing this long is disabled")
+    webhook_timeout_s: float = Field(15.0, description="a webhook attempt's whole time (connect, send, answer)")
+    webhook_body_limit_bytes: int = Field(65536, description="at most this much of a receiver's answer is read")
+    webhook_concurrency: int = Field(32, description="webhook attempts in flight per worker")
+    webhook_endpoint_concurrency: int = Field(8, description="of those, at most this many to any one endpoint")
+    webhook_claim_s: float = Field(60.0, description="a delivery a dead worker claimed is sent again after this")
+    webhook_poll_s: float = Field(0.5, description="how often an idle worker looks for due webhook deliveries")
+    webhook_secret_grace_s: float = Field(86400.0, description="after a rotation the old secret also signs this long")
+    webhook_log_size: int = Field(100, description="recent attempts kept per endpoint (`cancelq webhooks show`)")
+    webhook_dispatch_claim_s: float = Field(30.0, description="events a dead worker read but did not dispatch are "
+                                                               "taken over after this")
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -101,15 +101,18 @@ def default_idempotency_key(platform: str, shop: str, order_id: str, items: list
     return key
 
 
-def parse_job(raw: Any, *, schema_checked: bool = False) -> Job:
+def parse_job(raw: Any, *, schema_checked: bool = False, recorded: bool = False) -> Job:
     """Validate a job against the schema and normalise it; raises InvalidJob with every problem found.
 
     ``schema_checked``: the caller has already validated ``raw`` against the schema (campaign intake does,
-    memoised by shape), so only the limits and the normalisation are left.
+    memoised by shape), so only the limits and the normalisation are left. ``recorded``: the job is the
+    ledger's record (or a message's copy the gate compares with it), checked whole at intake: only the
+    normalisation is left.
     """
     if not isinstance(raw, dict):
         raise InvalidJob(f"a job is a JSON object, got {type(raw).__name__}")
-    check_limits(raw)
+    if not recorded:
+        check_limits(raw)
     errors = [] if schema_checked else sorted(_validator().iter_errors(raw), key=lambda e: list(e.absolute_path))
     if errors:
         raise InvalidJob("; ".join(_describe(e) for e in errors[:5]))

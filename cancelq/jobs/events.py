@@ -96,6 +96,7 @@ class Events:
         self.r = client
         self.retention_ms = int(retention_s * 1000)
         self.claim_idle_ms = claim_idle_ms
+        self._groups_made: set[str] = set()
 
     def recent(self, *, count: int = 50, types: Iterable[str] | None = None, after: str | None = None
                ) -> list[Event]:
@@ -122,20 +123,26 @@ class Events:
                         yield event
 
     def ensure_group(self, group: str, *, start: str = "0") -> None:
-        """Create the consumer group (reading from ``start``) unless it exists."""
+        """Create the consumer group (reading from ``start``) unless it exists (once per reader)."""
+        if group in self._groups_made:
+            return
         try:
             self.r.xgroup_create(keys.EVENTS, group, id=start, mkstream=True)
         except redis.ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
+        self._groups_made.add(group)
 
-    def read_group(self, group: str, consumer: str, *, count: int = 100, block_ms: int | None = None
-                   ) -> list[Event]:
-        """The group's next events for ``consumer``: first those a crashed reader left unacknowledged for
-        ``claim_idle_ms`` (XAUTOCLAIM), then new ones. Acknowledge each with ``ack`` once handled."""
+    def read_group(self, group: str, consumer: str, *, count: int = 100, block_ms: int | None = None,
+                   take_over: bool = True) -> list[Event]:
+        """The group's next events for ``consumer``: first (with ``take_over``) those a crashed reader left
+        unacknowledged for ``claim_idle_ms`` (XAUTOCLAIM), then new ones. Acknowledge each with ``ack`` once
+        handled."""
         self.ensure_group(group)
-        claimed: Any = self.r.xautoclaim(keys.EVENTS, group, consumer, self.claim_idle_ms, count=count)
-        entries: list[Any] = list(claimed[1]) if claimed else []
+        entries: list[Any] = []
+        if take_over:
+            claimed: Any = self.r.xautoclaim(keys.EVENTS, group, consumer, self.claim_idle_ms, count=count)
+            entries = list(claimed[1]) if claimed else []
         if len(entries) < count:
             answer: Any = self.r.xreadgroup(group, consumer, {keys.EVENTS: ">"}, count=count - len(entries),
                                        block=block_ms)

@@ -15,10 +15,11 @@ and parsed within ``bodies.MAX_JSON_DEPTH``.
 from __future__ import annotations
 
 import codecs
+import copy
 import re
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -133,7 +134,9 @@ class HttpClient:
 
     def with_throttle(self, throttle: Throttle | None) -> HttpClient:
         """The same client (session, secrets, timeouts) calling ``throttle`` before each request."""
-        return replace(self, throttle=throttle)
+        clone = copy.copy(self)  # not dataclasses.replace: it runs __init__ again, per job
+        clone.throttle = throttle
+        return clone
 
     def request(
         self,

@@ -71,8 +71,8 @@ class JobRun(Recorder):
     def prepare_fresh(self, hint: dict[str, Any]) -> bool:
         """Prepare the gate to take the lease in the first call, where nothing must happen before it."""
         try:
-            job = parse_job(hint, schema_checked=True)
-        except InvalidJob:
+            job = parse_job(hint, schema_checked=True, recorded=True)
+        except (InvalidJob, ValueError, TypeError, KeyError, RecursionError):  # not the recorded job: begin plainly
             return False
         shop = self.rt.shops.get(job.platform, job.shop)
         if shop is None or shop.needs_reauth or self.rt.tokens.due(shop):
@@ -125,7 +125,7 @@ class JobRun(Recorder):
                 platform=self.rec.job.get("platform", "?"), code="poison"))
             return
         try:
-            self.job = parse_job(self.rec.job, schema_checked=True)  # checked at intake; normalised again here
+            self.job = parse_job(self.rec.job, schema_checked=True, recorded=True)  # checked at intake
             self.use_shop(self._shop(self.job))
         except InvalidJob as exc:
             self.reject(str(exc))

@@ -20,6 +20,7 @@ from celery import Celery, signals
 from cancelq.core import keys
 from cancelq.core.logging import configure, get_logger
 from cancelq.core.settings import Settings, get_settings
+from cancelq.delivery import service as delivery
 from cancelq.jobs.contract import TASK_NAME
 from cancelq.jobs.delayed import Pump
 from cancelq.jobs.ledger import now_ms
@@ -79,6 +80,7 @@ def make_app(settings: Settings | None = None) -> Celery:
 
 app = make_app()
 _pump: list[Pump] = []
+_delivery: list[delivery.DeliveryService] = []
 EVENTS_TRIM_S = 60.0
 """How often each worker trims the event stream by age (with its heartbeat)."""
 
@@ -124,6 +126,7 @@ def _start_pump(sender: Any = None, **_: Any) -> None:
                 on_error=lambda exc: log.warning("pump_error", error=f"{type(exc).__name__}: {exc}"))
     pump.start()
     _pump.append(pump)
+    _delivery.append(delivery.start(runtime, hostname))
     log.info("worker_ready", hostname=hostname)
 
 
@@ -134,6 +137,8 @@ signals.worker_ready.connect(serve_worker_metrics)
 def _stop_pump(sender: Any = None, **_: Any) -> None:
     for pump in _pump:
         pump.stop()
+    for service in _delivery:
+        service.stop()
     hostname = getattr(sender, "hostname", None)
     if hostname:
         get_runtime().redis.delete(keys.worker(str(hostname)))

@@ -4,22 +4,23 @@ from __future__ import annotations
 
 import itertools
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis
 import structlog
 
+from cancelq.campaigns.record import new_campaign_id
 from cancelq.campaigns.store import CampaignError, store
 from cancelq.campaigns.tracking import announce
 from cancelq.client import CancelQ
 from cancelq.core import keys
+from cancelq.delivery import service as delivery
+from cancelq.delivery.endpoints import Endpoints
 from cancelq.runtime import Runtime
 from cancelq.sandbox.control import SandboxClient
+from cancelq.shops.registry import Sealer
 from cancelq.tasks.cancel import JobRun
 from tests.campaign_helpers import (
     add_shops,
@@ -32,6 +33,7 @@ from tests.campaign_helpers import (
     write_csv,
     writes_seen,
 )
+from tests.delivery.receiver import Receiver, settled
 from tests.helpers import wait_until
 
 
@@ -48,34 +50,13 @@ def shops(client: CancelQ, sandbox: SandboxClient, sandbox_url: str) -> dict[str
     return add_shops(client.rt, sandbox, sandbox_url)
 
 
-class Hooks:
-    """A webhook receiver on loopback: the JSON bodies POSTed to it."""
-
-    def __init__(self) -> None:
-        received: list[dict[str, Any]] = []
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.received = received
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/campaigns?token=s3cr3t-hook-token"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+Hooks = Receiver
+HOOK_PATH = "/hooks/campaigns?token=s3cr3t-hook-token"
 
 
 @pytest.fixture()
 def hooks() -> Iterator[Hooks]:
-    receiver = Hooks()
+    receiver = Hooks(path=HOOK_PATH)
     yield receiver
     receiver.close()
 
@@ -181,25 +162,36 @@ def test_max_rate_paces_the_campaign_writes(client: CancelQ, shops: dict[str, st
     assert ledger_states(client.rt, ids) == {"succeeded": 5}
 
 
-def test_completion_is_announced_once_in_the_log_and_to_the_webhook(client: CancelQ, shops: dict[str, str],
-                                                                    sandbox: SandboxClient, hooks: Hooks,
-                                                                    tmp_path: Path) -> None:
+def test_completion_is_announced_once_in_the_log_and_signed_to_the_campaigns_endpoint(
+        client: CancelQ, shops: dict[str, str], sandbox: SandboxClient, hooks: Hooks, tmp_path: Path) -> None:
     seed(sandbox, [("shopee", "S-1", "cancellable"), ("shopee", "S-2", "shipped")])
     path = write_csv(tmp_path / "w.csv", [row("shopee", shops, "S-1"), row("shopee", shops, "S-2")])
-    with structlog.testing.capture_logs() as logs:
-        campaign_id = client.run_campaign(path, webhook=hooks.url).campaign_id
-        drain(client.rt, job_ids(client.rt, campaign_id))
-        wait_until(lambda: hooks.received, what="the webhook POST")
-        assert not store(client.rt).intake_done(campaign_id)
-        assert not announce(client.rt, campaign_id, background=False)
-        client.run_campaign(path, campaign_id=campaign_id)
+    campaign_id = new_campaign_id()
+    endpoint = Endpoints(client.rt.redis, Sealer(None), allow_private=True).add(
+        hooks.url, events=["campaign.finished"], campaign_id=campaign_id)
+    hooks.secrets = [endpoint.secret]
+    delivering = delivery.start(client.rt, "test@here")
+    try:
+        with structlog.testing.capture_logs() as logs:
+            client.run_campaign(path, campaign_id=campaign_id)
+            drain(client.rt, job_ids(client.rt, campaign_id))
+            wait_until(lambda: hooks.received, what="the signed campaign.finished delivery")
+            assert not store(client.rt).intake_done(campaign_id)
+            assert not announce(client.rt, campaign_id, background=False)
+            client.run_campaign(path, campaign_id=campaign_id)
+            wait_until(lambda: settled(client.rt), what="every event dispatched")
+    finally:
+        delivering.stop()
     finished = [e for e in logs if e["event"] == "campaign_finished"]
     assert len(finished) == 1 and finished[0]["campaign_id"] == campaign_id
-    assert len(hooks.received) == 1
-    body = hooks.received[0]
-    assert body["event"] == "campaign_finished" and body["campaign_id"] == campaign_id
-    assert (body["total"], body["succeeded"], body["dead"], body["status"]) == (2, 1, 1, "finished")
-    assert body["webhook"] == "127.0.0.1" and "s3cr3t-hook-token" not in json.dumps(logs)
+    assert len(hooks.received) == 1 and not hooks.refused
+    body = hooks.received[0]["body"]
+    assert body["type"] == "campaign.finished" and body["data"]["campaign_id"] == campaign_id
+    data = body["data"]
+    assert (data["total"], data["succeeded"], data["dead"], data["status"]) == (2, 1, 1, "finished")
+    assert hooks.received[0]["id"] == f"{body['id']}:{endpoint.id}"
+    text = json.dumps(logs)
+    assert "s3cr3t-hook-token" not in text and endpoint.secret not in text
     assert "s3cr3t" not in json.dumps(client.campaign(campaign_id).summary())
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,12 +14,13 @@ from typer.testing import CliRunner
 
 from cancelq.cli.main import app
 from cancelq.client import CancelQ
+from cancelq.core.settings import get_settings
 from cancelq.runtime import Runtime, reset_runtime
 from cancelq.sandbox.control import SandboxClient
 from tests.campaign_helpers import add_shops, job_ids, ledger_states, row, seed, write_csv
 from tests.helpers import WorkerProcess, wait_until
 
-from .test_campaign_controls import Hooks
+from .test_campaign_controls import HOOK_PATH, Hooks
 
 runner = CliRunner()
 SLOW_CALLS = {"CANCELQ_HTTP_READ_TIMEOUT_S": "10", "CANCELQ_TASK_TIME_LIMIT_S": "10", "CANCELQ_LEASE_S": "12"}
@@ -38,10 +40,17 @@ def shops(client: CancelQ, sandbox: SandboxClient, sandbox_url: str) -> dict[str
 
 
 @pytest.fixture()
-def hooks() -> Iterator[Hooks]:
-    receiver = Hooks()
+def hooks(monkeypatch: pytest.MonkeyPatch) -> Iterator[Hooks]:
+    """A receiver verifying signatures, on loopback (allowed here and in the workers these tests start)."""
+    monkeypatch.setenv("CANCELQ_WEBHOOK_ALLOW_PRIVATE", "true")
+    get_settings.cache_clear()
+    reset_runtime()
+    receiver = Hooks(path=HOOK_PATH)
     yield receiver
     receiver.close()
+    monkeypatch.delenv("CANCELQ_WEBHOOK_ALLOW_PRIVATE")
+    get_settings.cache_clear()
+    reset_runtime()
 
 
 def _cli(*args: str) -> tuple[int, str]:
@@ -65,11 +74,16 @@ def test_a_campaign_from_file_to_report_then_redo_failed(client: CancelQ, shops:
     rows = [row(p, shops, o, "OUT_OF_STOCK") for p, o, _ in orders]
     rows.insert(3, row("shopee", shops, "S-9", "PRICING_ERROR"))
     path = write_csv(tmp_path / "campaign.csv", rows)
-    with WorkerProcess(tmp_path / "worker.log", redis_url):
+    # the worker delivers while `campaign run --wait` still holds the secret it prints: refused until this test
+    # reads it, then retried (every 0.5 s here) with the same webhook-id
+    hook_env = {"CANCELQ_WEBHOOK_ALLOW_PRIVATE": "true", "CANCELQ_WEBHOOK_RETRY_SCHEDULE_S": json.dumps([0.5] * 40)}
+    with WorkerProcess(tmp_path / "worker.log", redis_url, env=hook_env):
         code, output = _cli("campaign", "run", str(path), "--webhook", hooks.url, "--wait", "30")
         assert code == 0, output
         assert "line 5:" in output and "PRICING_ERROR" in output
+        assert "s3cr3t-hook-token" not in output
         campaign_id = output.split("campaign ", 1)[1].split()[0]
+        hooks.secrets = [output.split("secret: ", 1)[1].split()[0]]
         wait_until(lambda: hooks.received, what="the completion webhook")
         code, listing = _cli("campaign", "list")
         assert code == 0 and campaign_id in listing
@@ -87,18 +101,21 @@ def test_a_campaign_from_file_to_report_then_redo_failed(client: CancelQ, shops:
         assert by_order["S-9"]["outcome"] == "invalid" and by_order["S-9"]["line"] == "5"
         assert by_order["Z-1"]["outcome"] == "dead" and by_order["Z-1"]["attempts"] == "4"
         assert by_order["L-1"]["code"] == "not_cancellable"
-        assert len(hooks.received) == 1 and hooks.received[0]["dead"] == 2
+        assert len(hooks.received) == 1 and hooks.received[0]["body"]["data"]["dead"] == 2
+        assert hooks.received[0]["body"]["data"]["campaign_id"] == campaign_id
+        assert set(hooks.refused) <= {hooks.received[0]["id"]}
 
         sandbox.clear_faults()
         code, output = _cli("campaign", "redo-failed", campaign_id)
         assert code == 0 and "2 dead job(s)" in output
-        wait_until(lambda: len(hooks.received) == 2, what="the second round's webhook")
+        wait_until(lambda: len(hooks.received) == 2, what="the second round's webhook", timeout_s=30)
     campaign = client.campaign(campaign_id)
     assert campaign.finished and campaign.round == 2
     assert (campaign.counts["succeeded"], campaign.counts["dead"]) == (6, 1)
     redone = {r.order_id: r.outcome for r in client.campaign_report(campaign_id)}
     assert redone["Z-1"] == "succeeded" and redone["L-1"] == "dead"
-    assert hooks.received[1]["round"] == 2 and hooks.received[1]["succeeded"] == 6
+    second = hooks.received[1]["body"]["data"]
+    assert second["round"] == 2 and second["succeeded"] == 6
     assert sandbox.order("shoplazza", "Z-1")["cancels_applied"] == 1
     assert sandbox.stats()["cancelled_twice"] == []
     code, status = _cli("campaign", "status", campaign_id)

@@ -14,7 +14,7 @@ from cancelq.jobs.states import FINAL_STATES, STATES
 from cancelq.runtime import Runtime
 from cancelq.sandbox.control import SandboxClient, is_cancelled
 
-from . import attribution
+from . import attribution, outbox
 from .pauses import Pause
 from .watch import FinalityWatch, crashes, log_events
 from .world import INVALID_SOURCE, Order
@@ -75,6 +75,9 @@ class Report:
     """Cancelled outcomes by ``state/attribution``."""
     finality_changed: list[str]
     """Jobs whose final outcome changed after the watch first saw it final."""
+    outbox_off: list[str]
+    """Final jobs without exactly one outcome event per run (or the reverse), and secrets in events."""
+    events_checked: int
     finals_watched: int
     watch_polls: tuple[int, int, float]
     """(polls made, polls a Redis restart made fail, mean milliseconds a poll took)."""
@@ -117,6 +120,7 @@ class Report:
             (self.attribution_wrong, "cancelled outcomes whose attribution contradicts the sandbox's count of "
                                      "our cancels"),
             (self.finality_changed, "final outcomes that changed afterwards"),
+            (self.outbox_off, "jobs whose outcome events disagree with the ledger (or events holding a secret)"),
             (self.needs_reauth, "shops parked for re-authorisation"),
             (self.campaigns_off, "campaigns unfinished or counting differently from the ledger"),
         ]
@@ -165,6 +169,8 @@ class Report:
             ["final outcomes unchanged (watched)", f"{len(self.finality_changed)} changed, {self.finals_watched} "
              f"watched ({self.watch_polls[0]} polls of {self.watch_polls[2]:.0f} ms, {self.watch_polls[1]} failed)",
              _ok(not self.finality_changed)],
+            ["one outcome event per run of each final job", f"{len(self.outbox_off)} off, {self.events_checked} jobs "
+             "checked, no secret in any event", _ok(not self.outbox_off)],
             ["token refreshes after expiry", _counts(Counter(self.refreshes)) or "none expired",
              _ok(all(n >= 1 for n in self.refreshes.values()) and not self.needs_reauth)],
         ]
@@ -210,6 +216,9 @@ def collect(rt: Runtime, sandbox: SandboxClient, orders: list[Order], job_ids: d
     dlq = list(rt.dead_letters.iter())
     rejected = _records(rt, [str(i) for i in rt.redis.zrange(keys.REJECTED, 0, -1)])
     wrong, attributions = attribution.check(submitted, by_order, views)
+    secrets = [str(v) for s in rt.shops.all() for k, v in s.credentials.items() if isinstance(v, str)
+               and any(w in k.lower() for w in ("secret", "token", "key"))]
+    outbox_off = outbox.check(rt.redis, {**records, **rejected}, secrets)
     return Report(
         log=log,
         rows=_rows(submitted, by_order, views, stats["cancelled_twice"], ledger_cancelled ^ platform_cancelled),
@@ -223,6 +232,8 @@ def collect(rt: Runtime, sandbox: SandboxClient, orders: list[Order], job_ids: d
         decoys_touched=[f"{o.platform}/{o.order_id}" for o in orders if o.decoy and _called(views[o.key])],
         attribution_wrong=wrong,
         attributions=attributions,
+        outbox_off=outbox_off,
+        events_checked=len(records) + len(rejected),
         **_fence_figures(log, watch, worker_logs),
         dead=len(dead),
         dead_letters=Counter(str(e.get("kind")) for e in dlq),
