@@ -20,6 +20,7 @@ import redis
 
 from cancelq.core import keys
 from cancelq.delivery.urls import UrlRefused, check, host_of
+from cancelq.jobs import events
 from cancelq.jobs.events import TYPES, Event
 from cancelq.jobs.ledger import now_ms
 from cancelq.platforms.registry import PLATFORM_NAMES
@@ -177,13 +178,16 @@ class Endpoints:
         return self.get(endpoint_id)
 
     def disable(self, endpoint_id: str, reason: str) -> bool:
-        """Disable (with why); False if it was already disabled or is gone."""
+        """Disable (with why), appending ``webhook.disabled`` to the events in the same transaction; False if it
+        was already disabled or is gone."""
         key = keys.webhook(endpoint_id)
         if self.r.hget(key, "enabled") != "1":
             return False
+        host = host_of(self.get(endpoint_id).url)
         pipe = self.r.pipeline(transaction=True)
         pipe.hset(key, mapping={"enabled": "0", "disabled_reason": reason[:300]})
         pipe.incr(keys.WEBHOOKS_VERSION)
+        events.add(pipe, "webhook.disabled", {"endpoint": endpoint_id, "host": host, "reason": reason[:300]})
         pipe.execute()
         return True
 

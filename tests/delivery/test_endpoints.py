@@ -113,7 +113,7 @@ def test_a_slow_endpoint_does_not_delay_another(rt: Runtime, store: Endpoints, r
 
 def test_a_failing_receiver_gets_it_again_with_the_same_id_and_410_disables(
         rt: Runtime, store: Endpoints, receiver: Receiver, other: Receiver, delivering: DeliveryService) -> None:
-    flaky, gone = store.add(receiver.url), store.add(other.url)
+    flaky, gone = store.add(receiver.url, events=["cancel.*"]), store.add(other.url)
     receiver.secrets, other.secrets = [flaky.secret], [gone.secret]
     receiver.fail_first, receiver.fail_status, receiver.retry_after = 3, 429, "0"
     other.status = 410
@@ -125,6 +125,8 @@ def test_a_failing_receiver_gets_it_again_with_the_same_id_and_410_disables(
     assert store.get(gone.id).disabled_reason == "the endpoint answered 410 Gone"
     assert store.get(flaky.id).failing_since is None
     assert [e for e in logs if e["event"] == "webhook_disabled" and e["endpoint"] == gone.id]
+    told = [e for e in rt.events.recent(count=100, types=["webhook.disabled"]) if e.data["endpoint"] == gone.id]
+    assert len(told) == 1 and told[0].data["host"].startswith("127.0.0.1") and "/other" not in json.dumps(told[0].data)
     recent = store.recent(flaky.id)
     assert sorted((r["attempt"], r["status"]) for r in recent) == sorted([(1, 429), (2, 429), (3, 429), (4, 204)] * 2)
     text = json.dumps(logs) + json.dumps(recent) + json.dumps(store.recent(gone.id))

@@ -63,6 +63,8 @@ def _every_type(rt: Runtime, sandbox: SandboxClient, sandbox_url: str, tmp_path:
             JobRun(rt, str(job_id)).run()
     # a campaign abort reaching a job mid-run is the one outcome not cheap to stage here: appended as its script does
     events.add(rt.redis, "cancel.aborted", events.job_data(_job(shop, "AB-1"), "job-aborted", attempts=0))
+    spare = service.endpoints_of(rt).add("http://127.0.0.1:9/spare-endpoint")
+    assert service.endpoints_of(rt).disable(spare.id, "removed by the test")
 
 
 def test_every_event_type_reaches_each_matching_endpoint_once_signed(
