@@ -23,6 +23,11 @@ WORKER_ENV = {
     "CANCELQ_CIRCUIT_OPEN_S": "2",
     "CANCELQ_CIRCUIT_MAX_OPEN_S": "8",
     "CANCELQ_LOG_LEVEL": "INFO",
+    # A webhook endpoint on loopback hears every outcome: a delivery a restart or a kill cut short is claimed
+    # again after 5 s, not the production minute.
+    "CANCELQ_WEBHOOK_ALLOW_PRIVATE": "true",
+    "CANCELQ_WEBHOOK_CLAIM_S": "5",
+    "CANCELQ_WEBHOOK_POLL_S": "0.1",
 }
 OUTAGE_CODES = {"shopee": "error_server", "lazada": "6"}
 

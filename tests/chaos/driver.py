@@ -45,9 +45,13 @@ from cancelq.sandbox.runner import SandboxProcess
 from ..helpers import WorkerProcess, wait_until
 from . import world
 from .config import FULL, OUTAGE_CODES, SHORT, WORKER_ENV, ChaosConfig
+from .hooks import HookWatch
 from .pauses import Pauses
 from .report import ChaosLog, Report, collect
 from .watch import FinalityWatch
+
+HOOKS_WAIT_S = 90.0
+"""After the drain, how long the webhook endpoint may take to hear of every outcome."""
 
 
 @dataclass(frozen=True)
@@ -87,13 +91,14 @@ class ChaosRun:
             self.log.submit_s = time.monotonic() - started
             self._drain()
             self.pauses.resume_all()
+            self.log.hooks_missing = self.hooks.wait(HOOKS_WAIT_S)
             for worker in self.workers:
                 worker.stop()
             self.watch.stop()
             self.log.elapsed_s = time.monotonic() - started
             self.log.pauses, self.log.pauses_skipped = self.pauses.done, self.pauses.skipped
             return collect(self.rt, self.sandbox, self.orders, self._job_ids(), self.log, watch=self.watch,
-                           worker_logs=[w.log_path for w in self.workers])
+                           worker_logs=[w.log_path for w in self.workers], hooks=self.hooks)
 
     @contextlib.contextmanager
     def _system(self) -> Iterator[None]:
@@ -110,6 +115,7 @@ class ChaosRun:
             self.client = CancelQ(self.rt)
             self.publisher = Publisher(self.rt)
             self.celery = Celery("chaos-foreign-client", broker=url)
+            self.hooks = HookWatch(self.rt.redis)
             world.register(self.shops, self.sandbox, self.rt.shops, sandbox_url)
             world.seed(self.sandbox, self.orders)
             world.standing_faults(self.sandbox, self.c.fault_scale)
@@ -131,6 +137,8 @@ class ChaosRun:
                 self.watch.stop()
             with contextlib.suppress(Exception):
                 self.celery.close()
+            if hasattr(self, "hooks"):
+                self.hooks.close()
             sandbox_proc.stop()
             self.valkey.stop()
 

@@ -15,6 +15,7 @@ from cancelq.runtime import Runtime
 from cancelq.sandbox.control import SandboxClient, is_cancelled
 
 from . import attribution, outbox
+from .hooks import HookWatch
 from .pauses import Pause
 from .watch import FinalityWatch, crashes, log_events
 from .world import INVALID_SOURCE, Order
@@ -42,6 +43,8 @@ class ChaosLog:
     pauses: list[Pause] = field(default_factory=list)
     """Workers SIGSTOPped past their lease, then SIGCONTed."""
     pauses_skipped: int = 0
+    hooks_missing: list[str] = field(default_factory=list)
+    """Outcome events the chaos run's webhook endpoint never received (by event id)."""
     revived: int = 0
     """Workers found exited of themselves and started again (a crash: see ``Report.worker_crashes``)."""
     campaigns: list[str] = field(default_factory=list)
@@ -78,6 +81,9 @@ class Report:
     outbox_off: list[str]
     """Final jobs without exactly one outcome event per run (or the reverse), and secrets in events."""
     events_checked: int
+    hooks_off: list[str]
+    """Outcome events the webhook endpoint never got, bad signatures, and secrets in what it was sent."""
+    hooks_received: int
     finals_watched: int
     watch_polls: tuple[int, int, float]
     """(polls made, polls a Redis restart made fail, mean milliseconds a poll took)."""
@@ -121,6 +127,7 @@ class Report:
                                      "our cancels"),
             (self.finality_changed, "final outcomes that changed afterwards"),
             (self.outbox_off, "jobs whose outcome events disagree with the ledger (or events holding a secret)"),
+            (self.hooks_off, "outcome events the webhook endpoint never received (or bad signatures, or secrets)"),
             (self.needs_reauth, "shops parked for re-authorisation"),
             (self.campaigns_off, "campaigns unfinished or counting differently from the ledger"),
         ]
@@ -171,6 +178,8 @@ class Report:
              _ok(not self.finality_changed)],
             ["one outcome event per run of each final job", f"{len(self.outbox_off)} off, {self.events_checked} jobs "
              "checked, no secret in any event", _ok(not self.outbox_off)],
+            ["webhook endpoint: every outcome event received, signed", f"{self.hooks_received} received, "
+             f"{len(self.hooks_off)} off", _ok(not self.hooks_off)],
             ["token refreshes after expiry", _counts(Counter(self.refreshes)) or "none expired",
              _ok(all(n >= 1 for n in self.refreshes.values()) and not self.needs_reauth)],
         ]
@@ -203,7 +212,7 @@ class Report:
 
 
 def collect(rt: Runtime, sandbox: SandboxClient, orders: list[Order], job_ids: dict[tuple[str, str], str],
-            log: ChaosLog, *, watch: FinalityWatch, worker_logs: list[Path]) -> Report:
+            log: ChaosLog, *, watch: FinalityWatch, worker_logs: list[Path], hooks: HookWatch) -> Report:
     """Count the run's outcome. ``job_ids`` maps each submitted order to its job (absent: never recorded)."""
     records = _records(rt, list(job_ids.values()))
     views = {(o["platform"], o["order_id"]): o for o in sandbox.orders()}
@@ -219,6 +228,8 @@ def collect(rt: Runtime, sandbox: SandboxClient, orders: list[Order], job_ids: d
     secrets = [str(v) for s in rt.shops.all() for k, v in s.credentials.items() if isinstance(v, str)
                and any(w in k.lower() for w in ("secret", "token", "key"))]
     outbox_off = outbox.check(rt.redis, {**records, **rejected}, secrets)
+    hooks_off = [f"event {i}" for i in log.hooks_missing] + hooks.leaked(secrets)
+    hooks_off += [f"{hooks.bad} deliveries with a bad signature"] if hooks.bad else []
     return Report(
         log=log,
         rows=_rows(submitted, by_order, views, stats["cancelled_twice"], ledger_cancelled ^ platform_cancelled),
@@ -234,6 +245,8 @@ def collect(rt: Runtime, sandbox: SandboxClient, orders: list[Order], job_ids: d
         attributions=attributions,
         outbox_off=outbox_off,
         events_checked=len(records) + len(rejected),
+        hooks_off=hooks_off,
+        hooks_received=len(hooks.ids),
         **_fence_figures(log, watch, worker_logs),
         dead=len(dead),
         dead_letters=Counter(str(e.get("kind")) for e in dlq),
