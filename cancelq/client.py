@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -146,7 +146,8 @@ class CancelQ:
     def run_campaign(self, path: str | Path, *, platform: str | None = None, shop: str | None = None,
                      reason: str | None = None, campaign_id: str | None = None, dry_run: bool = False,
                      strict: bool = False, max_rate: float | None = None, webhook: str | None = None,
-                     fmt: str | None = None, batch_size: int = 500) -> IntakeResult:
+                     fmt: str | None = None, batch_size: int = 500,
+                     on_batch: Callable[[IntakeResult], None] | None = None) -> IntakeResult:
         """Send a CSV/JSONL file's rows as one campaign (``campaign_id``: resume it, or name a new one).
 
         ``platform``, ``shop`` and ``reason`` fill in rows without them. Invalid rows come back in
@@ -161,7 +162,7 @@ class CancelQ:
         options = RunOptions(Path(path), fmt, Defaults(platform, shop, reason), campaign_id, strict, dry_run,
                              max_rate, webhook, batch_size)
         try:
-            result = run_campaign(self.rt, options)
+            result = run_campaign(self.rt, options, on_batch=on_batch)
         except Exception:
             if endpoint is not None:
                 endpoints_of(self.rt).remove(endpoint.id)

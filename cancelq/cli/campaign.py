@@ -17,17 +17,15 @@ from rich.progress_bar import ProgressBar
 from rich.table import Column, Table
 from rich.text import Text
 
-from cancelq.campaigns.files import CampaignFileError, Defaults
-from cancelq.campaigns.intake import IntakeResult, RunOptions, run_campaign
-from cancelq.campaigns.record import new_campaign_id
+from cancelq.campaigns.files import CampaignFileError
+from cancelq.campaigns.intake import IntakeResult
 from cancelq.campaigns.report import write_csv
 from cancelq.campaigns.store import COUNTERS, Campaign, CampaignError, CampaignNotFound
 from cancelq.cli import common
 from cancelq.cli.common import err, fail, out
 from cancelq.cli.webhooks import print_secret
 from cancelq.client import CancelQ
-from cancelq.delivery.endpoints import Endpoint, EndpointError
-from cancelq.delivery.operations import campaign_endpoint
+from cancelq.delivery.endpoints import EndpointError
 from cancelq.delivery.service import endpoints_of
 
 campaign_app = typer.Typer(no_args_is_help=True, help="Bulk campaigns: a file of orders in, a per-row report out.")
@@ -64,37 +62,26 @@ def run(
 ) -> None:
     """Send every valid row of FILE as a cancel job of one campaign; invalid rows are listed with their line."""
     client = common.client()
-    campaign_id = campaign_id or (new_campaign_id() if webhook else None)
-    endpoint = _campaign_endpoint(client, campaign_id, webhook)
-    options = RunOptions(file, fmt, Defaults(platform, shop, reason), campaign_id, strict, dry_run, max_rate,
-                         webhook, batch)
     try:
         with err.status("reading the file...") as status:
-            result = run_campaign(client.rt, options, on_batch=lambda r: status.update(f"{r.read:,} rows read"))
+            result = client.run_campaign(
+                file, platform=platform, shop=shop, reason=reason, campaign_id=campaign_id, dry_run=dry_run,
+                strict=strict, max_rate=max_rate, webhook=webhook, fmt=fmt, batch_size=batch,
+                on_batch=lambda r: status.update(f"{r.read:,} rows read"))
+    except EndpointError as exc:
+        raise fail(f"--webhook: {exc}", 2) from None
     except (CampaignFileError, CampaignError) as exc:
-        if endpoint is not None:
-            endpoints_of(client.rt).remove(endpoint.id)
         raise fail(str(exc), 2) from None
     _print_invalid(result)
     if result.refused:
         raise fail(f"--strict: {result.invalid_count} invalid row(s) in {result.read} read; nothing was sent", 2)
     _print_intake(_get(client, result.campaign_id), result)
-    if endpoint is not None:
-        print_secret(endpoint, "  its webhook endpoint")
+    if result.webhook_endpoint:
+        print_secret(endpoints_of(client.rt).get(result.webhook_endpoint), "  its webhook endpoint")
     if watch or wait > 0:
         campaign = follow(client, result.campaign_id, live=watch, timeout_s=wait or None)
         if not campaign.finished:
             raise fail(f"campaign {campaign.id} is still {campaign.status} after {wait:g}s")
-
-
-def _campaign_endpoint(client: CancelQ, campaign_id: str | None, url: str | None) -> Endpoint | None:
-    """The campaign's own webhook endpoint, made before any row is sent so that no finish can precede it."""
-    if not url or campaign_id is None:
-        return None
-    try:
-        return campaign_endpoint(client.rt, campaign_id, url)
-    except EndpointError as exc:
-        raise fail(f"--webhook: {exc}", 2) from None
 
 
 def _print_invalid(result: IntakeResult) -> None:
