@@ -12,7 +12,7 @@ from cancelq.core import keys
 from cancelq.jobs.ledger import now_ms
 from cancelq.runtime import Runtime
 from cancelq.sandbox.control import SandboxClient
-from cancelq.tasks.cancel import JobRun
+from cancelq.tasks.run import JobRun
 
 from .helpers import add_kit_shop, wait_until
 from .kits import Kit

@@ -93,12 +93,9 @@ class DeliveryGate:
         self.write_at: float | None = None
         """When (epoch seconds) this delivery first let a write go."""
 
-    @property
-    def fence(self) -> str:
-        return self.lease.fence
-
     def hold(self, fence: str) -> None:
-        """The delivery holds the job's lease under ``fence`` (from ``Ledger.begin``)."""
+        """The delivery holds the job's lease under ``fence`` (its first call, or ``Ledger.begin``, took it)."""
+        self.begin = None
         self.lease = Lease(self.lease.lease_ms, self.lease.safety_net_ms, fence)
 
     def begin_here(self, job_json: str) -> None:
@@ -144,7 +141,7 @@ class DeliveryGate:
         if self.begin is not None:
             if verdict.record is None:
                 raise BeginFirst()
-            self.begin, self.begun = None, verdict.record
+            self.begun = verdict.record
             self.hold(verdict.record.get("fence", ""))
         if verdict.paused is not None:
             paused_scope, value = verdict.paused

@@ -3,7 +3,7 @@
 One hash per job (``keys.job``, its fields ``keys.JOB_FIELDS``). Scripts in ``lua/`` make every decision
 that must be atomic across a fleet: ``intake`` (one job per idempotency key), ``begin`` (one runner per
 job, through a lease that an expired holder loses, and a fencing token that grows with each lease), and
-the writes of a delivery (``save``, ``wait``, ``finish``), which each refuse a token that is not the job's
+the writes of a delivery (``wait``, ``finish``), which each refuse a token that is not the job's
 current one, or a job that is no longer running: a final outcome never changes.
 """
 
@@ -146,7 +146,6 @@ class Ledger:
         self._intake = register(client, "cancelq.jobs", "intake", "intake_one", preamble=jobs)
         self._intake_many = register(client, "cancelq.jobs", "intake", "intake_many", preamble=jobs)
         self._begin = register(client, "cancelq.jobs", "lease", "begin", preamble=jobs)
-        self._save = register(client, "cancelq.jobs", "fence", "save", preamble=jobs)
         self._wait = register(client, "cancelq.jobs", "fence", "wait", preamble=jobs)
         self._finish = register(client, "cancelq.jobs", "fence", "finish", preamble=jobs)
 
@@ -245,10 +244,6 @@ class Ledger:
         if kind in ("busy", "early"):
             return Begin(kind, at_ms=int(float(result[1])))
         return Begin(kind, state=str(result[1]) if len(result) > 1 else None)
-
-    def save(self, record: JobRecord, **fields: Any) -> None:
-        """Write fields of a running job for the holder of its lease (``record.fence``); raises ``Fenced``."""
-        self._check(record, self._save(keys=[keys.job(record.job_id)], args=[record.fence, *_flat(fields)]))
 
     def wait(self, record: JobRecord, *, due_ms: int, fields: dict[str, Any]) -> None:
         """Park the job until ``due_ms`` on the delayed set and give up the lease; raises ``Fenced``."""

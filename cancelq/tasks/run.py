@@ -21,7 +21,7 @@ from cancelq.jobs.contract import InvalidJob, Job, parse_job
 from cancelq.jobs.ledger import JobRecord, now_ms
 from cancelq.jobs.states import JobState
 from cancelq.platforms.base import CancelRequest, Platform, StepSpec
-from cancelq.platforms.errors import AlreadyCancelled, PermanentError, PlatformError
+from cancelq.platforms.errors import AlreadyCancelled, PermanentError
 from cancelq.runtime import Runtime
 from cancelq.shops.registry import Shop
 from cancelq.tasks.policy import BEFORE_US, CONFIRMED, Context, Decision, after_read, decide
@@ -99,7 +99,6 @@ class JobRun(Recorder):
             return False
         self.rec = begin.record
         if self._gate is not None:
-            self._gate.begin = None
             self._gate.hold(self.rec.fence)
         return True
 
@@ -245,9 +244,11 @@ class JobRun(Recorder):
         self.step_started = None
         writing = self.current is not None and self.current.writes
         context = Context(writing=writing, sent=self.gate.sent if writing else 0, unresolved=self.unresolved)
-        decision = decide(error, attempts=self.rec.attempts, age_s=(now_ms() - self.rec.created_at) / 1000,
-                          refreshed=self.refreshed, settings=self.settings, context=context, rng=_rng)
-        self.carry_out(decision, error)
+        self.carry_out(self.decide(error, context), error)
+
+    def decide(self, error: Exception, context: Context) -> Decision:
+        return decide(error, attempts=self.rec.attempts, age_s=(now_ms() - self.rec.created_at) / 1000,
+                      refreshed=self.refreshed, settings=self.settings, context=context, rng=_rng)
 
     def carry_out(self, decision: Decision, error: Exception) -> None:
         write_step = self.current.name if self.current is not None and self.current.writes else ""
@@ -283,8 +284,7 @@ class JobRun(Recorder):
         except Exception as read_error:
             self.handle(read_error)
             return
-        self.carry_out(decide(error, attempts=self.rec.attempts, age_s=(now_ms() - self.rec.created_at) / 1000,
-                              refreshed=self.refreshed, settings=self.settings, rng=_rng), error)
+        self.carry_out(self.decide(error, Context()), error)
 
     def note_pressure(self, decision: Decision) -> None:
         """A platform's slow-down cools the scope for every worker; other transient failures feed the circuit."""
@@ -318,4 +318,4 @@ def _context(job: dict[str, Any]) -> dict[str, Any]:
     return {k: job.get(k) for k in ("platform", "shop", "order_id", "campaign_id")}
 
 
-__all__ = ["JobRun", "PlatformError"]
+__all__ = ["JobRun"]

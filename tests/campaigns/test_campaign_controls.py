@@ -21,7 +21,7 @@ from cancelq.delivery.endpoints import Endpoints
 from cancelq.runtime import Runtime
 from cancelq.sandbox.control import SandboxClient
 from cancelq.shops.registry import Sealer
-from cancelq.tasks.cancel import JobRun
+from cancelq.tasks.run import JobRun
 from tests.campaign_helpers import (
     add_shops,
     deliver_queued,

@@ -4,8 +4,8 @@ once the run drains, with no secret in any body it was sent."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
-import time
 from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -16,6 +16,8 @@ from standardwebhooks import Webhook
 from cancelq.core import keys
 from cancelq.delivery.endpoints import Endpoints
 from cancelq.shops.registry import Sealer
+
+from ..helpers import wait_until
 
 
 class HookWatch:
@@ -75,10 +77,11 @@ class HookWatch:
             return sorted(self.expected() - self.ids)
 
     def wait(self, timeout_s: float) -> list[str]:
-        deadline = time.monotonic() + timeout_s
-        while (left := self.missing()) and time.monotonic() < deadline:
-            time.sleep(0.2)  # the poll interval of a condition wait
-        return left
+        """The outcome events still missing once every one arrived, or ``timeout_s`` passed."""
+        with contextlib.suppress(AssertionError):
+            wait_until(lambda: not self.missing(), timeout_s=timeout_s, poll_s=0.2,
+                       what="the webhook endpoint to hear of every outcome")
+        return self.missing()
 
     def leaked(self, secrets: Iterable[str]) -> list[str]:
         with self.lock:

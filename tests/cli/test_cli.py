@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from cancelq.cli.main import app
 from cancelq.runtime import get_runtime, reset_runtime
 from cancelq.sandbox.control import SandboxClient
-from cancelq.tasks.cancel import JobRun
+from cancelq.tasks.run import JobRun
 from tests.kits.shopee import KIT as SHOPEE
 
 runner = CliRunner()

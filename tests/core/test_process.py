@@ -13,15 +13,14 @@ import redis
 from cancelq.core.embedded import ValkeyProcess
 from cancelq.core.process import ChildProcess, ChildProcessFailed
 
-# A child that marks itself ready by creating a file, then runs until signalled. The sleep is the
-# child's own idling, never how the test synchronises with it.
+# A child that marks itself ready by creating a file, then waits for signals until one ends it.
 CHILD = """
-import signal, sys, time
+import signal, sys
 if sys.argv[2] == "ignore-term":
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 open(sys.argv[1], "w").close()
 while True:
-    time.sleep(1)
+    signal.pause()
 """
 
 

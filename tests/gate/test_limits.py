@@ -19,7 +19,7 @@ from cancelq.jobs.intake import admit
 from cancelq.jobs.ledger import now_ms
 from cancelq.runtime import Runtime, reset_runtime
 from cancelq.sandbox.control import SandboxClient
-from cancelq.tasks.cancel import JobRun
+from cancelq.tasks.run import JobRun
 from tests.helpers import add_kit_shop, wait_until
 from tests.kits.lazada import KIT as LAZADA
 from tests.kits.shopee import KIT as SHOPEE

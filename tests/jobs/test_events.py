@@ -22,7 +22,8 @@ from cancelq.jobs.ledger import now_ms
 from cancelq.runtime import Runtime
 from cancelq.sandbox.control import SandboxClient
 from cancelq.tasks.run import JobRun
-from tests.helpers import add_kit_shop, wait_until
+from tests.deliveries import run_until_final
+from tests.helpers import add_kit_shop
 from tests.kits.shopee import KIT as SHOPEE
 
 VALIDATOR = Draft202012Validator(json.loads(
@@ -46,18 +47,6 @@ def _valid(event: Event) -> Event:
     return event
 
 
-def _run(cq: CancelQ, job_id: str) -> None:
-    for _ in range(20):
-        JobRun(cq.rt, job_id).run()
-        record = cq.rt.ledger.get(job_id)
-        assert record is not None
-        if record.final:
-            return
-        wait_until(lambda: (cq.rt.ledger.get(job_id).due_at or 0) <= now_ms(),  # type: ignore[union-attr]
-                   what="the job to fall due")
-    raise AssertionError("not final")
-
-
 def _job(shop: str, order_id: str, **more: Any) -> dict[str, Any]:
     return {"platform": "shopee", "shop": shop, "order_id": order_id, "reason": "CUSTOMER_REQUEST", **more}
 
@@ -72,7 +61,7 @@ def test_every_outcome_appends_one_valid_event_with_the_job_and_its_evidence(
                                                   **({"dry_run": True} if o == "DRY-1" else {})))).job_id
             for o in ("OK-1", "GONE-1", "SHIP-1", "DRY-1")}
     for job_id in jobs.values():
-        _run(cq, job_id)
+        run_until_final(cq.rt, job_id, first_hint=False)
     rejected = cq.submit(_job("no-such-shop", "X-1", client_ref="om-X"))
     events = {e.data["job_id"]: _valid(e) for e in _all(cq)}
     assert len(_all(cq)) == 5, "one event per outcome, no more"
@@ -98,7 +87,7 @@ def test_a_refused_stale_write_appends_no_event(cq: CancelQ, sandbox: SandboxCli
     stale = JobRun(cq.rt, job_id)
     assert stale.begin()
     cq.rt.redis.hset(keys.job(job_id), "lease_until", now_ms() - 1)
-    _run(cq, job_id)
+    run_until_final(cq.rt, job_id, first_hint=False)
     stale.finish("already_cancelled", attribution="refused")
     assert [e.type for e in _all(cq)] == ["cancel.succeeded"]
 
@@ -119,7 +108,7 @@ def test_operational_events_circuit_shop_and_campaign(cq: CancelQ, sandbox: Sand
     cq.rt.shops.add("shopee", shop, dict(SHOPEE.credentials), base_url=sandbox_url)
     result = cq.run_campaign(path)
     for job_id in cq.rt.redis.hkeys(keys.campaign_states(result.campaign_id)):
-        _run(cq, str(job_id))
+        run_until_final(cq.rt, str(job_id), first_hint=False)
     by_type = {e.type: _valid(e) for e in _all(cq)}
     assert by_type["circuit.opened"].data["circuit"] == "shopee:s1" and by_type["circuit.opened"].data["open_s"] > 0
     assert by_type["circuit.closed"].data["shop"] == "s1"

@@ -20,7 +20,7 @@ from cancelq.runtime import Runtime
 from cancelq.sandbox.control import SandboxClient
 from cancelq.sandbox.state import default_refresh_token
 from cancelq.shops.registry import Sealer, ShopRegistry
-from cancelq.tasks.cancel import JobRun
+from cancelq.tasks.run import JobRun
 from tests.helpers import WorkerProcess, wait_until
 from tests.kits.lazada import KIT as LAZADA
 from tests.kits.shopee import KIT as SHOPEE

@@ -6,20 +6,16 @@ token: a stale delivery's writes, a refused write credited as ours, a garbled an
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
-from typing import Any
-
 import pytest
-import redis
 
 from cancelq.core import keys
 from cancelq.jobs.intake import admit
-from cancelq.jobs.ledger import JobRecord, now_ms
+from cancelq.jobs.ledger import now_ms
 from cancelq.runtime import Runtime
 from cancelq.sandbox.control import SandboxClient
 from cancelq.tasks.run import JobRun
-from tests.helpers import add_kit_shop, wait_until
+from tests.deliveries import hint, run_until_final
+from tests.helpers import add_kit_shop
 from tests.kits import Kit
 from tests.kits.lazada import KIT as LAZADA
 from tests.kits.shopee import KIT as SHOPEE
@@ -29,34 +25,11 @@ from tests.kits.shopline import KIT as SHOPLINE
 KITS = [SHOPEE, LAZADA, SHOPLINE, SHOPLAZZA]
 
 
-@pytest.fixture()
-def rt(redis_client: redis.Redis) -> Iterator[Runtime]:
-    runtime = Runtime()
-    yield runtime
-    runtime.session.close()
-
-
 def _submit(rt: Runtime, kit: Kit, shop: str, order_id: str = "ORD-1") -> str:
     admitted = admit(rt, {"platform": kit.platform, "shop": shop, "order_id": order_id,
                           "reason": "CUSTOMER_REQUEST", "note": "test"})
     assert not admitted.rejected, admitted.reason
     return admitted.job_id
-
-
-def _hint(rt: Runtime, job_id: str) -> dict[str, Any]:
-    return json.loads(rt.redis.hget(keys.job(job_id), "job"))  # type: ignore[no-any-return, arg-type]
-
-
-def _run_until_final(rt: Runtime, job_id: str, *, first_hint: bool = True, max_runs: int = 20) -> JobRecord:
-    for run in range(max_runs):
-        JobRun(rt, job_id, _hint(rt, job_id) if run == 0 and first_hint else None).run()
-        record = rt.ledger.get(job_id)
-        assert record is not None
-        if record.final:
-            return record
-        wait_until(lambda: (rt.ledger.get(job_id).due_at or 0) <= now_ms(), timeout_s=10,  # type: ignore[union-attr]
-                   what=f"job {job_id} to fall due")
-    raise AssertionError(f"job {job_id} not final after {max_runs} runs")
 
 
 def _stale_delivery(rt: Runtime, job_id: str) -> JobRun:
@@ -73,7 +46,7 @@ def test_a_stale_wait_after_a_dead_letter_changes_nothing(rt: Runtime, sandbox: 
     sandbox.add_order("shopee", SHOPEE.shop_ref, "ORD-1", state="shipped")
     job_id = _submit(rt, SHOPEE, shop)
     stale = _stale_delivery(rt, job_id)
-    dead = _run_until_final(rt, job_id, first_hint=False)
+    dead = run_until_final(rt, job_id, first_hint=False)
     assert dead.state == "dead" and rt.dead_letters.show(job_id) is not None
     stale.wait_record({"error_class": "TransientError", "code": "error_server"}, 0.01, True, "transient")
     stale.finish("succeeded", attribution="confirmed")
@@ -90,7 +63,7 @@ def test_a_successor_takes_a_new_fencing_token_and_the_old_one_is_refused_by_the
     sandbox.add_order("shopee", SHOPEE.shop_ref, "ORD-1", state="cancellable")
     job_id = _submit(rt, SHOPEE, shop)
     stale = _stale_delivery(rt, job_id)
-    done = _run_until_final(rt, job_id, first_hint=False)
+    done = run_until_final(rt, job_id, first_hint=False)
     assert done.state == "succeeded" and done.attribution == "confirmed" and int(done.fence) == 2
     stale.run_recorded()  # the stale delivery wakes up and runs its flow: its first gate call is refused
     assert stale.fenced
@@ -108,12 +81,12 @@ def test_a_refused_write_whose_follow_up_read_the_gate_held_is_not_credited_as_o
                  limits={"rate_per_s": 0.5, "burst": 1})
     sandbox.add_order("shopee", SHOPEE.shop_ref, "ORD-1", state="cancelled")
     job_id = _submit(rt, SHOPEE, shop)
-    JobRun(rt, job_id, _hint(rt, job_id)).run()
+    JobRun(rt, job_id, hint(rt, job_id)).run()
     held = rt.ledger.get(job_id)
     assert held is not None and held.state == "waiting", held
     assert held.inflight == "" and held.write_refused == "cancel"
     rt.shops.add("shopee", shop, dict(SHOPEE.credentials), base_url=sandbox_url)  # the operator lifts the limit
-    record = _run_until_final(rt, job_id, first_hint=False)
+    record = run_until_final(rt, job_id, first_hint=False)
     assert (record.state, record.attribution) == ("already_cancelled", "refused")
     assert sandbox.order("shopee", "ORD-1")["cancels_applied"] == 0
 
@@ -124,7 +97,7 @@ def test_a_garbled_answer_to_an_applied_write_is_reconciled_to_success(
     shop = add_kit_shop(kit, sandbox, rt.shops, sandbox_url)
     sandbox.add_order(kit.platform, kit.shop_ref, "ORD-1", state="cancellable")
     sandbox.fault(kit.platform, "html", endpoint=kit.write_endpoint, after_write=True, http_status=400)
-    record = _run_until_final(rt, _submit(rt, kit, shop))
+    record = run_until_final(rt, _submit(rt, kit, shop))
     assert (record.state, record.attribution) == ("succeeded", "inferred")
     assert sandbox.order(kit.platform, "ORD-1")["cancels_applied"] == 1
 
@@ -137,9 +110,9 @@ def test_attribution_says_on_what_evidence_each_outcome_rests(
     sandbox.add_order(kit.platform, kit.shop_ref, "BEFORE", state="cancelled")
     sandbox.add_order(kit.platform, kit.shop_ref, "TIMEOUT", state="cancellable")
     sandbox.fault(kit.platform, "drop", endpoint=kit.write_endpoint, order_id="TIMEOUT", after_write=True)
-    ours = _run_until_final(rt, _submit(rt, kit, shop, "OURS"))
-    before = _run_until_final(rt, _submit(rt, kit, shop, "BEFORE"))
-    dropped = _run_until_final(rt, _submit(rt, kit, shop, "TIMEOUT"))
+    ours = run_until_final(rt, _submit(rt, kit, shop, "OURS"))
+    before = run_until_final(rt, _submit(rt, kit, shop, "BEFORE"))
+    dropped = run_until_final(rt, _submit(rt, kit, shop, "TIMEOUT"))
     assert (ours.state, ours.attribution) == ("succeeded", "confirmed")
     assert before.state == "already_cancelled" and before.attribution in ("before_us", "refused")
     assert (dropped.state, dropped.attribution) == ("succeeded", "inferred")
@@ -154,7 +127,7 @@ def test_an_unanswered_write_to_an_order_someone_else_cancelled_is_not_ours(
     shop = add_kit_shop(kit, sandbox, rt.shops, sandbox_url)
     sandbox.add_order(kit.platform, kit.shop_ref, "ORD-1", state="cancelled")
     sandbox.fault(kit.platform, "html", endpoint=kit.write_endpoint, http_status=503)
-    record = _run_until_final(rt, _submit(rt, kit, shop))
+    record = run_until_final(rt, _submit(rt, kit, shop))
     assert (record.state, record.attribution) == ("already_cancelled", "before_us")
     assert sandbox.order(kit.platform, "ORD-1")["cancels_applied"] == 0
 

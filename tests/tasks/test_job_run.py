@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import redis
 
 from cancelq.core import keys
 from cancelq.gate.delivery import LeaseLost
 from cancelq.jobs.deadletters import DeadFilter
 from cancelq.jobs.delayed import Delayed, Pump
 from cancelq.jobs.intake import admit
-from cancelq.jobs.ledger import Fenced, JobRecord, Ledger, now_ms
+from cancelq.jobs.ledger import Fenced, Ledger, now_ms
 from cancelq.runtime import Runtime
 from cancelq.sandbox.control import SandboxClient
 from cancelq.tasks.cancel import accept_message
 from cancelq.tasks.run import JobRun
+from tests.deliveries import hint, run_until_final
 from tests.helpers import add_kit_shop, wait_until
 from tests.kits import Kit
 from tests.kits.lazada import KIT as LAZADA
@@ -29,13 +27,6 @@ from tests.kits.shopline import KIT as SHOPLINE
 KITS = [SHOPEE, LAZADA, SHOPLINE, SHOPLAZZA]
 
 
-@pytest.fixture()
-def rt(redis_client: redis.Redis) -> Iterator[Runtime]:
-    runtime = Runtime()
-    yield runtime
-    runtime.session.close()
-
-
 @pytest.fixture(params=KITS, ids=lambda k: k.platform)
 def kit(request: pytest.FixtureRequest) -> Kit:
     return request.param  # type: ignore[no-any-return]
@@ -44,25 +35,6 @@ def kit(request: pytest.FixtureRequest) -> Kit:
 def _job(kit: Kit, shop: str, order_id: str = "ORD-1", **extra: Any) -> dict[str, Any]:
     return {"platform": kit.platform, "shop": shop, "order_id": order_id, "reason": "CUSTOMER_REQUEST",
             "note": "test", **extra}
-
-
-def _hint(rt: Runtime, job_id: str) -> dict[str, Any]:
-    """The job as its producer's message carries it: as the ledger recorded it."""
-    return json.loads(rt.redis.hget(keys.job(job_id), "job"))  # type: ignore[no-any-return, arg-type]
-
-
-def _run_until_final(rt: Runtime, job_id: str, *, max_runs: int = 20) -> JobRecord:
-    """Deliver the job as its producer's message would (carrying the job), then the way the pump would (the id
-    alone), each time it falls due, until it is final."""
-    for run in range(max_runs):
-        JobRun(rt, job_id, _hint(rt, job_id) if run == 0 else None).run()
-        record = rt.ledger.get(job_id)
-        assert record is not None
-        if record.final:
-            return record
-        wait_until(lambda: (rt.ledger.get(job_id).due_at or 0) <= now_ms(), timeout_s=10,  # type: ignore[union-attr]
-                   what=f"job {job_id} to fall due")
-    raise AssertionError(f"job {job_id} not final after {max_runs} runs")
 
 
 def _submit(rt: Runtime, job: dict[str, Any], **kw: Any) -> str:
@@ -77,7 +49,7 @@ def test_every_outcome(kit: Kit, state: str, outcome: str, rt: Runtime, sandbox:
                        sandbox_url: str) -> None:
     shop = add_kit_shop(kit, sandbox, rt.shops, sandbox_url)
     sandbox.add_order(kit.platform, kit.shop_ref, "ORD-1", state=state)
-    record = _run_until_final(rt, _submit(rt, _job(kit, shop)))
+    record = run_until_final(rt, _submit(rt, _job(kit, shop)))
     assert record.state == outcome
     assert sandbox.order(kit.platform, "ORD-1")["cancels_applied"] == (1 if outcome == "succeeded" else 0)
     if outcome == "dead":
@@ -129,12 +101,12 @@ def test_duplicate_submissions_share_one_job(rt: Runtime, sandbox: SandboxClient
     first = admit(rt, _job(SHOPEE, shop))
     again = admit(rt, _job(SHOPEE, shop))
     assert first.created and not again.created and again.job_id == first.job_id
-    assert _run_until_final(rt, first.job_id).state == "succeeded"
+    assert run_until_final(rt, first.job_id).state == "succeeded"
     after = admit(rt, _job(SHOPEE, shop))
     assert not after.created and after.state == "succeeded"
     forced = admit(rt, _job(SHOPEE, shop), force=True)
     assert forced.created and forced.job_id == first.job_id
-    assert _run_until_final(rt, forced.job_id).state == "already_cancelled"
+    assert run_until_final(rt, forced.job_id).state == "already_cancelled"
     assert sandbox.order("shopee", "ORD-1")["cancels_applied"] == 1
 
     idem = rt.redis.ttl(keys.idempotency(f"shopee/{shop}/ORD-1"))
@@ -173,7 +145,7 @@ def test_a_lease_is_held_until_it_expires_renewed_by_its_holder_and_fenced_after
     assert rt.redis.hget(keys.job(job_id), "state") == "running"
     rt.ledger.finish(again.record, state="succeeded", fields={}, event={})
     with pytest.raises(Fenced):
-        rt.ledger.save(again.record, inflight="x")  # final: even the holder's token writes nothing more
+        rt.ledger.wait(again.record, due_ms=now_ms(), fields={})  # final: even the holder's token writes nothing
 
 
 def test_transient_faults_are_retried_to_success(kit: Kit, rt: Runtime, sandbox: SandboxClient,
@@ -181,7 +153,7 @@ def test_transient_faults_are_retried_to_success(kit: Kit, rt: Runtime, sandbox:
     shop = add_kit_shop(kit, sandbox, rt.shops, sandbox_url)
     sandbox.add_order(kit.platform, kit.shop_ref, "ORD-1", state="cancellable")
     sandbox.fault(kit.platform, "html", endpoint=kit.write_endpoint, times=2)
-    record = _run_until_final(rt, _submit(rt, _job(kit, shop)))
+    record = run_until_final(rt, _submit(rt, _job(kit, shop)))
     assert record.state == "succeeded"
     assert record.attempts == 2
     assert sandbox.order(kit.platform, "ORD-1")["cancels_applied"] == 1
@@ -192,7 +164,7 @@ def test_ambiguous_write_is_reconciled_not_repeated(kit: Kit, rt: Runtime, sandb
     shop = add_kit_shop(kit, sandbox, rt.shops, sandbox_url)
     sandbox.add_order(kit.platform, kit.shop_ref, "ORD-1", state="cancellable")
     sandbox.fault(kit.platform, "drop", endpoint=kit.write_endpoint, after_write=True)
-    record = _run_until_final(rt, _submit(rt, _job(kit, shop)))
+    record = run_until_final(rt, _submit(rt, _job(kit, shop)))
     assert record.state == "succeeded"
     view = sandbox.order(kit.platform, "ORD-1")
     assert view["cancels_applied"] == 1
@@ -212,7 +184,7 @@ def test_rate_limit_waits_its_ban_without_using_an_attempt(rt: Runtime, sandbox:
     assert waiting is not None and waiting.state == "waiting"
     assert waiting.due_at is not None and waiting.due_at - before >= 2000
     assert waiting.attempts == 0
-    record = _run_until_final(rt, job_id)
+    record = run_until_final(rt, job_id)
     assert record.state == "succeeded" and record.attempts == 0
 
 
@@ -236,7 +208,7 @@ def test_exhausted_transient_goes_dead_and_replays_after_the_fault_clears(
     sandbox.add_order("shopee", SHOPEE.shop_ref, "ORD-1", state="cancellable")
     sandbox.fault("shopee", "error", endpoint="cancel_order", code="error_network",
                   message="Inner http call failed", times=None)
-    record = _run_until_final(rt, _submit(rt, _job(SHOPEE, shop)))
+    record = run_until_final(rt, _submit(rt, _job(SHOPEE, shop)))
     assert record.state == "dead" and record.dead_kind == "exhausted"
     assert record.attempts == rt.settings.max_attempts
     entry = rt.dead_letters.show(record.job_id)
@@ -248,7 +220,7 @@ def test_exhausted_transient_goes_dead_and_replays_after_the_fault_clears(
     handle = client.submit(entry["job"], force=True, source="replay")
     rt.dead_letters.remove([record.job_id])
     assert handle.job_id == record.job_id and handle.created
-    replayed = _run_until_final(rt, handle.job_id)
+    replayed = run_until_final(rt, handle.job_id)
     assert replayed.state == "succeeded" and replayed.runs == 2
     assert rt.dead_letters.size() == 0
     assert sandbox.order("shopee", "ORD-1")["cancels_applied"] == 1
@@ -282,14 +254,14 @@ def test_expired_token_without_a_refresh_token_parks_until_new_credentials(
     new = {**SHOPLAZZA.credentials, "access_token": "renewed-token-123456"}
     sandbox.add_shop("shoplazza", **{**SHOPLAZZA.shop_spec, "access_token": "renewed-token-123456"})
     rt.shops.set_tokens(registered, new, None)
-    assert _run_until_final(rt, job_id).state == "succeeded"
+    assert run_until_final(rt, job_id).state == "succeeded"
 
 
 def test_dead_letter_export_and_purge(rt: Runtime, sandbox: SandboxClient, sandbox_url: str) -> None:
     shop = add_kit_shop(SHOPEE, sandbox, rt.shops, sandbox_url)
     for i in range(3):
         sandbox.add_order("shopee", SHOPEE.shop_ref, f"ORD-{i}", state="shipped")
-        _run_until_final(rt, _submit(rt, _job(SHOPEE, shop, f"ORD-{i}")))
+        run_until_final(rt, _submit(rt, _job(SHOPEE, shop, f"ORD-{i}")))
     csv_lines = list(rt.dead_letters.export(fmt="csv"))
     assert csv_lines[0].startswith("job_id,kind,platform") and len(csv_lines) == 4
     jsonl = list(rt.dead_letters.export(fmt="jsonl"))
@@ -352,7 +324,7 @@ def test_a_fresh_job_whose_message_carries_it_is_begun_by_its_first_gate_call(
     sandbox.add_order("shopee", SHOPEE.shop_ref, "ORD-1", state="cancellable")
     job_id = _submit(rt, _job(SHOPEE, shop))
     created = rt.ledger.get(job_id).created_at  # type: ignore[union-attr]
-    run = JobRun(rt, job_id, _hint(rt, job_id))
+    run = JobRun(rt, job_id, hint(rt, job_id))
     run.run()
     record = rt.ledger.get(job_id)
     assert record is not None and record.state == "succeeded" and record.deliveries == 1
@@ -366,7 +338,7 @@ def test_a_message_whose_job_is_not_the_ledgers_runs_the_ledgers(rt: Runtime, sa
     for order in ("ORD-1", "ORD-2"):
         sandbox.add_order("shopee", SHOPEE.shop_ref, order, state="cancellable")
     job_id = _submit(rt, _job(SHOPEE, shop, "ORD-1"))
-    JobRun(rt, job_id, {**_hint(rt, job_id), "order_id": "ORD-2"}).run()
+    JobRun(rt, job_id, {**hint(rt, job_id), "order_id": "ORD-2"}).run()
     record = rt.ledger.get(job_id)
     assert record is not None and record.state == "succeeded" and record.job["order_id"] == "ORD-1"
     assert sandbox.order("shopee", "ORD-1")["cancels_applied"] == 1
@@ -378,15 +350,15 @@ def test_a_message_carrying_a_job_that_runs_elsewhere_or_ended_changes_nothing(
     shop = add_kit_shop(SHOPEE, sandbox, rt.shops, sandbox_url)
     sandbox.add_order("shopee", SHOPEE.shop_ref, "ORD-1", state="cancellable")
     job_id = _submit(rt, _job(SHOPEE, shop))
-    hint = _hint(rt, job_id)
+    carried = hint(rt, job_id)
     assert rt.ledger.begin(job_id).kind == "run"  # another worker holds the lease
-    JobRun(rt, job_id, hint).run()
+    JobRun(rt, job_id, carried).run()
     record = rt.ledger.get(job_id)
     assert record is not None and record.state == "running" and record.deliveries == 1
     assert sandbox.order("shopee", "ORD-1")["calls"] == {}
     rt.redis.hset(keys.job(job_id), "lease_until", now_ms() - 1)
-    _run_until_final(rt, job_id)
-    JobRun(rt, job_id, hint).run()
+    run_until_final(rt, job_id)
+    JobRun(rt, job_id, carried).run()
     assert sandbox.order("shopee", "ORD-1")["cancels_applied"] == 1
     assert rt.ledger.get(job_id).deliveries == 2  # type: ignore[union-attr]
 
@@ -400,7 +372,7 @@ def test_a_first_call_held_by_a_pause_leaves_the_job_waiting_on_the_ledgers_reco
     job_id = _submit(rt, _job(SHOPEE, shop))
     created = rt.ledger.get(job_id).created_at  # type: ignore[union-attr]
     controls.pause(rt.redis, controls.scope_name("shop", f"shopee/{shop}"), "test")
-    JobRun(rt, job_id, _hint(rt, job_id)).run()
+    JobRun(rt, job_id, hint(rt, job_id)).run()
     record = rt.ledger.get(job_id)
     assert record is not None and record.state == "waiting" and record.created_at == created
     assert record.inflight == "" and record.attempts == 0 and record.events[-1]["why"].startswith("paused")
