@@ -97,6 +97,9 @@ class Settings(BaseSettings):
     webhook_body_limit_bytes: int = Field(65536, description="at most this much of a receiver's answer is read")
     webhook_concurrency: int = Field(32, description="webhook attempts in flight per worker")
     webhook_endpoint_concurrency: int = Field(8, description="of those, at most this many to any one endpoint")
+    webhook_max_per_s: float = Field(
+        100.0, ge=0, description="webhook attempts one worker starts per second at most (0: no cap), so that a "
+        "backlog drains beside the cancels instead of taking their CPU")
     webhook_claim_s: float = Field(60.0, description="a delivery a dead worker claimed is sent again after this")
     webhook_poll_s: float = Field(0.5, description="how often an idle worker looks for due webhook deliveries")
     webhook_secret_grace_s: float = Field(86400.0, description="after a rotation the old secret also signs this long")

@@ -19,7 +19,7 @@ import redis
 import structlog
 
 from cancelq.core import keys
-from cancelq.delivery.endpoints import Endpoints
+from cancelq.delivery.endpoints import Endpoint, Endpoints
 from cancelq.delivery.queue import DeliveryQueue
 from cancelq.jobs.events import Event, Events
 from cancelq.jobs.ledger import now_ms
@@ -69,19 +69,23 @@ class Dispatcher(threading.Thread):
         take_over = time.monotonic() - self._took_over_at >= TAKE_OVER_S
         if take_over:
             self._took_over_at = time.monotonic()
+        listening = any(e.enabled for e in self.endpoints.current())
         batch = self.events.read_group(GROUP, self.consumer, count=BATCH, block_ms=self.block_ms,
-                                       take_over=take_over)
+                                       take_over=take_over, heads_only=not listening)
         if batch:
-            self.queue_deliveries(batch)
+            enabled = [e for e in self.endpoints.current() if e.enabled]
+            if enabled and not listening:  # an endpoint came while the read was blocked: it hears these too
+                batch = self.events.whole(batch)
+            self.queue_deliveries(batch, enabled)
             for event in batch:
-                self.reply(event)
+                if event.wants_reply:
+                    self.reply(event if event.data or listening else self.events.whole([event])[0])
             self.events.ack(GROUP, [e.id for e in batch])
         if 0 < len(batch) < BATCH:
             self.stopping.wait(LINGER_S)
         return len(batch)
 
-    def queue_deliveries(self, batch: Sequence[Event]) -> int:
-        enabled = [e for e in self.endpoints.current() if e.enabled]
+    def queue_deliveries(self, batch: Sequence[Event], enabled: Sequence[Endpoint]) -> int:
         if not enabled:
             return 0
         now, queued = now_ms(), 0

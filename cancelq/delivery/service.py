@@ -6,6 +6,7 @@ runtime's Redis client; they add no Redis command to a job's path.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from cancelq.core.settings import Settings
@@ -50,17 +51,18 @@ class DeliveryService:
         self.sender.session.close()
 
 
-def build(rt: Runtime, consumer: str) -> DeliveryService:
-    """The service of a worker named ``consumer`` (its hostname), not started."""
+def build(rt: Runtime, consumer: str, *, busy: Callable[[], bool] = lambda: False) -> DeliveryService:
+    """The service of a worker named ``consumer`` (its hostname), not started; ``busy``: whether the worker has
+    cancels running (webhook attempts are then paced, ``webhook_max_per_s``)."""
     s: Settings = rt.settings
     endpoints, queue = endpoints_of(rt), queue_of(rt)
     events = Events(rt.redis, retention_s=s.events_retention_s, claim_idle_ms=int(s.webhook_dispatch_claim_s * 1000))
     dispatcher = Dispatcher(rt.redis, events, endpoints, queue, rt.sender.app.send_task, consumer=consumer,
                             reply_ttl_s=s.events_retention_s)
     sender = WebhookSender(queue, endpoints, Recorder(rt.redis, queue, endpoints, s), s,
-                           new_session(s.webhook_concurrency))
+                           new_session(s.webhook_concurrency), busy=busy)
     return DeliveryService(dispatcher, sender)
 
 
-def start(rt: Runtime, consumer: str) -> DeliveryService:
-    return build(rt, consumer).start()
+def start(rt: Runtime, consumer: str, *, busy: Callable[[], bool] = lambda: False) -> DeliveryService:
+    return build(rt, consumer, busy=busy).start()

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -41,12 +41,14 @@ JOB_FIELDS = ("job_id", "client_ref", "source", "platform", "shop", "order_id", 
 
 @dataclass(frozen=True)
 class Event:
-    """One event as read from the stream."""
+    """One event as read from the stream. ``wants_reply``: the job asked for a Celery reply (a field of the
+    entry, so that a reader with nothing else to do need not decode ``data``)."""
 
     id: str
     type: str
     version: int
     data: dict[str, Any]
+    wants_reply: bool = False
 
     @property
     def occurred_at(self) -> str:
@@ -62,12 +64,21 @@ class Event:
     def from_entry(cls, entry_id: Any, fields: Mapping[Any, Any]) -> Event:
         text = {_text(k): _text(v) for k, v in fields.items()}
         return cls(_text(entry_id), text.get("type", "?"), int(text.get("v") or VERSION),
-                   json.loads(text.get("data") or "{}"))
+                   json.loads(text.get("data") or "{}"), "reply" in text)
+
+    @classmethod
+    def head_of(cls, entry_id: Any, fields: Mapping[Any, Any]) -> Event:
+        """The event without its ``data`` (left empty): for a reader that looks at types and replies only."""
+        text = {_text(k): _text(v) for k, v in fields.items() if k not in (b"data", "data")}
+        return cls(_text(entry_id), text.get("type", "?"), int(text.get("v") or VERSION), {}, "reply" in text)
 
 
 def entry_args(event_type: str, data: Mapping[str, Any]) -> list[str]:
     """The field/value arguments of the stream entry (XADD ... * these), for a script or a pipeline."""
-    return ["type", event_type, "v", str(VERSION), "data", json.dumps(data, separators=(",", ":"), default=str)]
+    fields = ["type", event_type, "v", str(VERSION), "data", json.dumps(data, separators=(",", ":"), default=str)]
+    if data.get("reply"):
+        fields += ["reply", "1"]
+    return fields
 
 
 def add(pipe: redis.client.Pipeline | redis.Redis, event_type: str, data: Mapping[str, Any]) -> None:
@@ -110,6 +121,16 @@ class Events:
         found = (Event.from_entry(i, f) for i, f in entries)
         return [e for e in found if matches(e.type, types)]
 
+    def whole(self, heads: Sequence[Event]) -> list[Event]:
+        """The events of ``heads`` (read with ``heads_only``) with their data; one that was trimmed meanwhile
+        stays as it is."""
+        if not heads:
+            return []
+        ids = sorted((e.id for e in heads), key=_id)
+        entries: Any = self.r.xrange(keys.EVENTS, min=ids[0], max=ids[-1])
+        found = {_text(i): Event.from_entry(i, f) for i, f in entries or [] if f}
+        return [found.get(e.id, e) for e in heads]
+
     def follow(self, *, after: str = "$", types: Iterable[str] | None = None, block_ms: int = 1000
                ) -> Iterator[Event]:
         """Events as they are appended, after ``after`` ("$": from now), for as long as the caller reads."""
@@ -135,10 +156,10 @@ class Events:
         self._groups_made.add(group)
 
     def read_group(self, group: str, consumer: str, *, count: int = 100, block_ms: int | None = None,
-                   take_over: bool = True) -> list[Event]:
+                   take_over: bool = True, heads_only: bool = False) -> list[Event]:
         """The group's next events for ``consumer``: first (with ``take_over``) those a crashed reader left
         unacknowledged for ``claim_idle_ms`` (XAUTOCLAIM), then new ones. Acknowledge each with ``ack`` once
-        handled."""
+        handled. ``heads_only``: without their ``data`` (``Event.head_of``)."""
         self.ensure_group(group)
         entries: list[Any] = []
         if take_over:
@@ -149,7 +170,8 @@ class Events:
                                        block=block_ms)
             for _, more in answer or []:
                 entries += more
-        return [Event.from_entry(i, f) for i, f in entries if f]
+        decode = Event.head_of if heads_only else Event.from_entry
+        return [decode(i, f) for i, f in entries if f]
 
     def ack(self, group: str, ids: Iterable[str]) -> int:
         ids = list(ids)

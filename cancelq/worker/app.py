@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 from celery import Celery, signals
+from celery.worker import state as worker_state
 
 from cancelq.core import keys
 from cancelq.core.logging import configure, get_logger
@@ -126,7 +127,7 @@ def _start_pump(sender: Any = None, **_: Any) -> None:
                 on_error=lambda exc: log.warning("pump_error", error=f"{type(exc).__name__}: {exc}"))
     pump.start()
     _pump.append(pump)
-    _delivery.append(delivery.start(runtime, hostname))
+    _delivery.append(delivery.start(runtime, hostname, busy=lambda: bool(worker_state.active_requests)))
     log.info("worker_ready", hostname=hostname)
 
 

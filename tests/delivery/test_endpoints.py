@@ -4,6 +4,8 @@ endpoint beside a fast one, retries with the same webhook-id, 410, and no secret
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 import structlog
@@ -11,7 +13,9 @@ from typer.testing import CliRunner
 
 from cancelq.cli.main import app
 from cancelq.core import keys
-from cancelq.delivery.endpoints import EndpointError, Endpoints
+from cancelq.delivery.dispatch import GROUP, Dispatcher
+from cancelq.delivery.endpoints import Endpoint, EndpointError, Endpoints
+from cancelq.delivery.queue import DeliveryQueue
 from cancelq.delivery.service import DeliveryService
 from cancelq.runtime import Runtime, reset_runtime
 from cancelq.shops.registry import Sealer
@@ -148,3 +152,46 @@ def test_a_long_failing_endpoint_is_disabled_with_a_reason(rt: Runtime, receiver
         svc.stop()
     assert "failing for" in store.get(endpoint.id).disabled_reason
     assert receiver.attempts and not receiver.received
+
+
+
+class _ArrivesDuringTheRead(Endpoints):
+    """The real store; right after the dispatcher's first look at it, an endpoint is added and then events are
+    written (as when an operator adds one while the dispatcher's read is blocked)."""
+
+    def __init__(self, *args: Any, meanwhile: Callable[[], None], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.meanwhile, self.looks = meanwhile, 0
+
+    def current(self) -> list[Endpoint]:
+        self.looks += 1
+        seen = super().current()
+        if self.looks == 1:
+            self.meanwhile()
+        return seen
+
+
+def test_with_no_endpoint_the_dispatcher_reads_no_data_and_one_added_meanwhile_still_hears_the_batch(
+        rt: Runtime, store: Endpoints, receiver: Receiver) -> None:
+    job_ids = _reject(rt, 3, platform="shopee")
+    heads = rt.events.read_group("look", "me", heads_only=True)
+    assert [e.data for e in heads] == [{}, {}, {}] and {e.type for e in heads} == {"cancel.rejected"}
+    whole = rt.events.whole(list(reversed(heads)))
+    assert [e.data["job_id"] for e in whole] == list(reversed(job_ids))
+    rt.events.ensure_group(GROUP, start="$")
+
+    def meanwhile() -> None:
+        store.add(receiver.url)
+        _reject(rt, 2, platform="lazada")
+
+    arriving = _ArrivesDuringTheRead(rt.redis, store.sealer, allow_private=True, meanwhile=meanwhile)
+    queue = DeliveryQueue(rt.redis)
+    dispatcher = Dispatcher(rt.redis, rt.events, arriving, queue, rt.sender.app.send_task, consumer="t",
+                            reply_ttl_s=60, block_ms=10)
+    assert dispatcher.dispatch_once() == 2
+    (endpoint,) = arriving.current()
+    assert queue.pending(endpoint.id) == 2
+    bodies = [json.loads(rt.redis.hget(keys.webhook_delivery(d), "body"))
+              for d in rt.redis.zrange(keys.webhook_queue(endpoint.id), 0, -1)]
+    assert sorted(b["data"]["platform"] for b in bodies) == ["lazada", "lazada"]
+    assert rt.redis.xpending(keys.EVENTS, GROUP)["pending"] == 0
