@@ -17,7 +17,7 @@ from typing import Any
 import redis
 import requests
 
-from cancelq.core import counters
+from cancelq.core import connections, counters
 from cancelq.core.embedded import ensure_server
 from cancelq.core.settings import Settings, get_settings
 from cancelq.gate.circuits import Circuits, CircuitSettings
@@ -53,7 +53,7 @@ class Runtime:
 
     @cached_property
     def redis(self) -> redis.Redis:
-        return redis.Redis.from_url(self.redis_url, decode_responses=True, health_check_interval=30)
+        return connections.client(self.redis_url, decode_responses=True, health_check_interval=30)
 
     @cached_property
     def ledger(self) -> Ledger:

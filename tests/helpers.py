@@ -10,9 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-import redis
-
-from cancelq.core import keys
+from cancelq.core import connections, keys
 from cancelq.core.process import ChildProcess
 from cancelq.sandbox.control import SandboxClient
 
@@ -64,7 +62,7 @@ class WorkerProcess(ChildProcess):
     def start(self) -> WorkerProcess:
         argv = [sys.executable, "-m", "cancelq.cli.main", "worker", "--concurrency", str(self.concurrency),
                 "--hostname", self.hostname, "--loglevel", "warning"]
-        with redis.Redis.from_url(self.redis_url) as client:
+        with connections.client(self.redis_url) as client:
             heartbeat = keys.worker(self.hostname)
             client.delete(heartbeat)
             with self.log_path.open("ab") as log:

@@ -30,11 +30,12 @@ import redis
 from cancelq.campaigns.files import Defaults, Row, RowChecker, read_rows
 from cancelq.campaigns.store import Campaign, new_campaign_id, store
 from cancelq.campaigns.tracking import announce
+from cancelq.core import connections
 from cancelq.jobs.contract import TASK_NAME, InvalidJob, Job
 from cancelq.jobs.intake import summary
 from cancelq.runtime import Runtime
 
-REDIS_SCHEMES = ("redis", "rediss", "valkey", "valkeys", "unix")
+REDIS_SCHEMES = ("redis", "rediss", "valkey", "valkeys", "unix", "redis+sentinel", "rediss+sentinel")
 EMBED = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
 EMBED_JSON = json.dumps(EMBED)
 
@@ -181,7 +182,7 @@ class Publisher:
         self.raw = broker.split("://", 1)[0] in REDIS_SCHEMES
         self.client: redis.Redis | None = None
         if self.raw:
-            self.client = rt.redis if broker == rt.redis_url else redis.Redis.from_url(broker)
+            self.client = rt.redis if broker == rt.redis_url else connections.client(broker)
         self.origin = f"cancelq-campaign@{socket.gethostname()}"
         self.sender = rt.sender
 

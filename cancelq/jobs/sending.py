@@ -13,6 +13,7 @@ from typing import Any
 
 from celery import Celery
 
+from cancelq.core import connections
 from cancelq.jobs.contract import TASK_NAME
 
 
@@ -25,9 +26,10 @@ class Sender:
 
     @cached_property
     def app(self) -> Celery:
-        app = Celery("cancelq-sender", broker=self.broker_url, set_as_current=False)
-        app.conf.update(task_serializer="json", accept_content=["json"], task_ignore_result=True,
-                        broker_connection_retry_on_startup=True, task_send_sent_event=True)
+        app = Celery("cancelq-sender", set_as_current=False)
+        app.conf.update(**connections.celery_broker(self.broker_url), task_serializer="json",
+                        accept_content=["json"], task_ignore_result=True, broker_connection_retry_on_startup=True,
+                        task_send_sent_event=True)
         return app
 
     def send(self, job_id: str, summary: str | None = None, job: dict[str, Any] | None = None) -> None:

@@ -24,7 +24,7 @@ import redis
 from kombu.connection import Connection
 from kombu.utils.url import maybe_sanitize_url
 
-from cancelq.core import keys
+from cancelq.core import connections, keys
 from cancelq.core.embedded import PORT_FILE
 from cancelq.core.settings import Settings
 from cancelq.ops.metrics import REDIS_SCHEMES
@@ -94,8 +94,8 @@ def check_health(settings: Settings, probe: Probe) -> Health:
     if redis_url is None:
         checks.append(Check("redis", False, f"no redis_url set and no embedded Valkey running in {settings.data_dir}"))
     else:
-        client = redis.Redis.from_url(redis_url, decode_responses=True, socket_connect_timeout=probe.timeout_s,
-                                      socket_timeout=probe.timeout_s)
+        client = connections.client(redis_url, decode_responses=True, socket_connect_timeout=probe.timeout_s,
+                                    socket_timeout=probe.timeout_s)
         checks.append(_check_redis(client, redis_url))
     broker_url = settings.broker_url or redis_url
     checks.append(_check_broker(broker_url, probe.timeout_s) if broker_url else
@@ -123,7 +123,7 @@ def _check_redis(client: redis.Redis, url: str) -> Check:
 def _check_broker(url: str, timeout_s: float) -> Check:
     try:
         if url.startswith(REDIS_SCHEMES):
-            redis.Redis.from_url(url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s).ping()
+            connections.client(url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s).ping()
         else:
             with Connection(url, connect_timeout=timeout_s) as conn:  # type: ignore[no-untyped-call]
                 conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=timeout_s)

@@ -33,7 +33,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from cancelq.core import counters, keys
+from cancelq.core import connections, counters, keys
 from cancelq.core.logging import get_logger
 from cancelq.core.settings import Settings, get_settings
 from cancelq.gate.controls import snapshot
@@ -41,7 +41,8 @@ from cancelq.runtime import get_runtime
 
 KOMBU_PRIORITY_SEP = "\x06\x16"
 """kombu's Redis transport keeps priorities 3, 6 and 9 of queue Q in lists named Q + this + the digit."""
-REDIS_SCHEMES = ("redis://", "rediss://", "valkey://", "valkeys://", "unix://")
+REDIS_SCHEMES = ("redis://", "rediss://", "valkey://", "valkeys://", "unix://", "redis+sentinel://",
+                 "rediss+sentinel://")
 OVERDUE_MS = 30_000
 
 
@@ -145,7 +146,7 @@ def amqp_queue_depth(broker_url: str, queue: str, *, timeout_s: float = 3.0) -> 
 
 
 def _redis_for(url: str, timeout_s: float) -> redis.Redis:
-    return redis.Redis.from_url(url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s)
+    return connections.client(url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s)
 
 
 def _controls(client: redis.Redis) -> Any:

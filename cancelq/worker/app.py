@@ -18,7 +18,7 @@ from typing import Any
 from celery import Celery, signals
 from celery.worker import state as worker_state
 
-from cancelq.core import keys
+from cancelq.core import connections, keys
 from cancelq.core.logging import configure, get_logger
 from cancelq.core.settings import Settings, get_settings
 from cancelq.delivery import service as delivery
@@ -36,8 +36,10 @@ from cancelq.worker.upgrade import adopt_old_keys
 def configuration(settings: Settings | None = None) -> dict[str, Any]:
     """The app's settings, from cancelq's (read when the app is first configured, not at import)."""
     settings = settings or get_settings()
+    broker = connections.celery_broker(settings.broker_url or resolve_redis_url(settings),
+                                       {"visibility_timeout": settings.visibility_timeout_s})
     return dict(
-        broker_url=settings.broker_url or resolve_redis_url(settings),
+        **broker,
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         task_acks_on_failure_or_timeout=True,
@@ -48,7 +50,6 @@ def configuration(settings: Settings | None = None) -> dict[str, Any]:
         accept_content=["json"],
         task_default_queue=settings.queue,
         task_routes={TASK_NAME: {"queue": settings.queue}},
-        broker_transport_options={"visibility_timeout": settings.visibility_timeout_s},
         broker_connection_retry_on_startup=True,
         task_time_limit=settings.task_time_limit_s,
         task_soft_time_limit=max(1.0, settings.task_time_limit_s - 5),
