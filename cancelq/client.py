@@ -200,8 +200,10 @@ class CancelQ:
         if not dead:
             return []
         campaigns.reopen(campaign_id)
+        for job_id in dead:  # counted as queued before any can run: the round ends with its last job, once
+            campaigns.move(campaign_id, job_id, "queued")
         handles = [self.replay(job_id) for job_id in dead]
-        if campaigns.resync(campaign_id, [h.job_id for h in handles]):
+        if campaigns.resync(campaign_id, dead):
             announce(self.rt, campaign_id, background=False)
         return handles
 

@@ -263,3 +263,30 @@ def test_campaign_messages_carry_their_jobs_and_the_counters_follow(client: Canc
     campaign = store(client.rt).get(campaign_id)
     assert campaign.status == "finished"
     assert {k: v for k, v in campaign.counts.items() if v} == {"total": 4, "done": 4, "succeeded": 3, "dead": 1}
+
+
+class _FastWorker(CancelQ):
+    """The real client; each replayed job is run to its outcome at once, before ``redo_failed`` goes on (as a
+    worker that takes the message first does)."""
+
+    def replay(self, job_id: str):  # type: ignore[no-untyped-def]
+        handle = super().replay(job_id)
+        deliver_queued(self.rt)
+        return handle
+
+
+def test_redo_failed_announces_its_round_even_when_the_jobs_finish_before_it_returns(
+        client: CancelQ, shops: dict[str, str], sandbox: SandboxClient, tmp_path: Path) -> None:
+    orders = ["S-1", "S-2", "S-3"]
+    seed(sandbox, [("shopee", "S-1", "cancellable"), ("shopee", "S-2", "shipped"), ("shopee", "S-3", "shipped")])
+    result = client.run_campaign(write_csv(tmp_path / "c.csv", [row("shopee", shops, o) for o in orders]))
+    drain(client.rt, job_ids(client.rt, result.campaign_id))
+    assert client.campaign(result.campaign_id).counts["dead"] == 2
+
+    fast = _FastWorker(client.rt)
+    assert len(fast.redo_failed(result.campaign_id)) == 2
+    finished = [e for e in client.rt.events.recent(count=100, types=["campaign.finished"])
+                if e.data["campaign_id"] == result.campaign_id]
+    assert [e.data["round"] for e in finished] == [1, 2]  # round 2 once, when its last job ended
+    assert finished[1].data["succeeded"] == 1 and finished[1].data["dead"] == 2
+    assert client.campaign(result.campaign_id).finished
