@@ -29,8 +29,10 @@ from cancelq.jobs.events import Events
 from cancelq.jobs.ledger import Ledger
 from cancelq.jobs.sending import Sender
 from cancelq.platforms.base import Platform, Throttle
+from cancelq.platforms.errors import ConfigError, PlatformError
 from cancelq.platforms.http import Timeouts, new_session
 from cancelq.platforms.registry import build_adapter
+from cancelq.shops.parking import Parking
 from cancelq.shops.registry import Sealer, Shop, ShopRegistry
 from cancelq.shops.tokens import TokenKeeper
 
@@ -70,6 +72,10 @@ class Runtime:
     def shops(self) -> ShopRegistry:
         key = self.settings.encryption_key
         return ShopRegistry(self.redis, sealer=Sealer(key.get_secret_value() if key else None))
+
+    @cached_property
+    def parking(self) -> Parking:
+        return Parking(self.redis, self.shops, probe_open_ms=int(self.settings.circuit_open_s * 1000))
 
     @cached_property
     def tokens(self) -> TokenKeeper:
@@ -144,13 +150,24 @@ class Runtime:
         key = (shop.platform, shop.name, fingerprint)
         entry = self._adapters.get(key)
         if entry is None:
-            adapter = build_adapter(shop.platform, shop.credentials, base_url=shop.base_url,
-                                    session=self.session, timeouts=self.timeouts)
+            adapter = _build(shop, self.session, self.timeouts)
             entry = (adapter, ShopLimits.of(shop.platform, shop.name, shop.credentials, self.limit_for(shop)))
             self._adapters = {k: v for k, v in self._adapters.items() if k[:2] != key[:2]}
             self._adapters[key] = entry
         self._by_identity[(shop.platform, shop.name)] = (shop, entry)
         return entry
+
+
+def _build(shop: Shop, session: requests.Session, timeouts: Timeouts) -> Platform:
+    """The shop's adapter; stored credentials it cannot use are a configuration fault of the shop (parked), never
+    a crash that the broker redelivers until the job is poison."""
+    try:
+        return build_adapter(shop.platform, shop.credentials, base_url=shop.base_url, session=session,
+                             timeouts=timeouts)
+    except (PlatformError, ValueError, TypeError, KeyError) as exc:
+        problem = exc.message if isinstance(exc, PlatformError) else str(exc)
+        raise ConfigError(f"the shop's stored credentials cannot be used: {problem}", scope="shop",
+                          platform=shop.platform, step="credentials", code="invalid_credentials") from None
 
 
 _lock = threading.Lock()

@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     rate_limit_jitter_s: float = Field(0.5, description="added to a platform's retry-after, spread at random")
     default_rate_limit_wait_s: float = Field(1.0, description="wait after a rate limit with no retry-after")
     auth_wait_s: float = Field(60.0, description="how often a job of a shop that needs re-auth looks again")
+    config_recheck_s: float = Field(60.0, description="how often a job of a scope parked by a configuration fault "
+                                                     "looks again (a lifted park is seen at the next look)")
     poison_deliveries: int = Field(8, description="deliveries of one job without an outcome before it is dead")
 
     lease_s: float = Field(120.0, description="a running job's lease; an expired lease is taken over")

@@ -20,7 +20,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from cancelq.core import keys
 from cancelq.core.logging import SECRET_KEYS
 from cancelq.jobs import events
-from cancelq.platforms.registry import PLATFORM_NAMES
+from cancelq.platforms.registry import credential_problem
 
 
 class ShopError(ValueError):
@@ -37,6 +37,9 @@ class Shop:
     token_expires_at: float | None = None
     needs_reauth: str = ""
     """Why the seller must authorise again ("" when not): the shop's jobs wait until new credentials arrive."""
+    parked: str = ""
+    """A configuration fault's park (JSON, ``shops.parking.Park``; "" when none): the shop's jobs wait without
+    calls until an operator fixes the setting and lifts it."""
 
     @property
     def access_token(self) -> str:
@@ -45,6 +48,7 @@ class Shop:
     def masked(self) -> dict[str, Any]:
         return {"platform": self.platform, "name": self.name, "base_url": self.base_url, "limits": self.limits,
                 "token_expires_at": self.token_expires_at, "needs_reauth": self.needs_reauth,
+                "parked": json.loads(self.parked) if self.parked else None,
                 "credentials": mask_credentials(self.credentials)}
 
 
@@ -89,11 +93,15 @@ class ShopRegistry:
 
     def add(self, platform: str, name: str, credentials: dict[str, Any], base_url: str | None = None,
             limits: dict[str, Any] | None = None, token_expires_at: float | None = None) -> Shop:
-        """Add or replace a shop; new credentials also clear a "needs re-auth" mark."""
-        if platform not in PLATFORM_NAMES:
-            raise ShopError(f"unknown platform {platform!r}; expected one of {', '.join(PLATFORM_NAMES)}")
+        """Add or replace a shop; new credentials also clear a "needs re-auth" mark and the shop's own park.
+
+        The credentials are checked first, as the platform's adapter reads them (the fields it needs, their
+        types) and the base URL's form: a shop that could not make one call is refused, nothing stored."""
         if not name or "/" in name:
             raise ShopError("a shop needs a name without '/'")
+        problem = credential_problem(platform, credentials, base_url)
+        if problem:
+            raise ShopError(f"{platform}/{name}: {problem}")
         shop = Shop(platform, name, dict(credentials), base_url, limits, token_expires_at)
         self._write(shop)
         self.r.sadd(keys.SHOPS, f"{platform}/{name}")
@@ -104,7 +112,7 @@ class ShopRegistry:
             "platform": shop.platform, "name": shop.name, "base_url": shop.base_url or "",
             "limits": json.dumps(shop.limits or {}), "credentials": self.sealer.seal(shop.credentials),
             "token_expires_at": shop.token_expires_at or "", "needs_reauth": shop.needs_reauth,
-            "updated_at": int(time.time()),
+            "parked": shop.parked, "updated_at": int(time.time()),
         })
         self._cache.pop((shop.platform, shop.name), None)
 
@@ -121,11 +129,17 @@ class ShopRegistry:
         return Shop(platform, name, self.sealer.open(h["credentials"]), h.get("base_url") or None,
                     json.loads(h.get("limits") or "{}") or None,
                     float(h["token_expires_at"]) if h.get("token_expires_at") else None,
-                    h.get("needs_reauth", ""))
+                    h.get("needs_reauth", ""), h.get("parked", ""))
 
     def set_tokens(self, shop: Shop, credentials: dict[str, Any], expires_at: float | None) -> Shop:
         """Store new tokens (a refresh, or an operator's new grant): the shop no longer needs re-auth."""
         updated = replace(shop, credentials=credentials, token_expires_at=expires_at, needs_reauth="")
+        self._write(updated)
+        return updated
+
+    def set_limits(self, shop: Shop, limits: dict[str, Any] | None) -> Shop:
+        """A new rate limit for the shop; its tokens, re-auth mark and park stay as they are."""
+        updated = replace(shop, limits=limits)
         self._write(updated)
         return updated
 
@@ -139,6 +153,14 @@ class ShopRegistry:
         pipe.execute()
         self._cache.pop((shop.platform, shop.name), None)
         return updated
+
+    def forget(self, platform: str, name: str) -> None:
+        """Drop this process's cached copy of a shop (a script changed its record)."""
+        self._cache.pop((platform, name), None)
+
+    def names(self) -> list[str]:
+        """Every shop as ``platform/name``, sorted."""
+        return sorted(str(n) for n in self.r.smembers(keys.SHOPS))
 
     def remove(self, platform: str, name: str) -> bool:
         pipe = self.r.pipeline(transaction=True)
