@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import threading
 from functools import cached_property
 from typing import Any
@@ -18,6 +19,7 @@ import redis
 import requests
 
 from cancelq.core import counters
+from cancelq.core.clock import WorkerClock
 from cancelq.core.embedded import ensure_server
 from cancelq.core.settings import Settings, get_settings
 from cancelq.gate.circuits import Circuits, CircuitSettings
@@ -50,6 +52,8 @@ class Runtime:
     def __init__(self, settings: Settings | None = None, redis_url: str | None = None) -> None:
         self.settings = settings or get_settings()
         self.redis_url = redis_url or resolve_redis_url(self.settings)
+        self.worker_name = f"{socket.gethostname()}/{os.getpid()}"
+        """Who this process is in the events it appends for itself (a worker names itself at start)."""
         self._adapters: dict[tuple[str, str, str], tuple[Platform, ShopLimits]] = {}
         self._by_identity: dict[tuple[str, str], tuple[Shop, tuple[Platform, ShopLimits]]] = {}
 
@@ -72,6 +76,11 @@ class Runtime:
     def shops(self) -> ShopRegistry:
         key = self.settings.encryption_key
         return ShopRegistry(self.redis, sealer=Sealer(key.get_secret_value() if key else None))
+
+    @cached_property
+    def clock(self) -> WorkerClock:
+        s = self.settings
+        return WorkerClock(offset_s=s.clock_offset_s, warn_s=s.clock_warn_skew_s, hold_s=s.config_recheck_s)
 
     @cached_property
     def parking(self) -> Parking:
@@ -150,7 +159,7 @@ class Runtime:
         key = (shop.platform, shop.name, fingerprint)
         entry = self._adapters.get(key)
         if entry is None:
-            adapter = _build(shop, self.session, self.timeouts)
+            adapter = _build(shop, self.session, self.timeouts, self.clock)
             entry = (adapter, ShopLimits.of(shop.platform, shop.name, shop.credentials, self.limit_for(shop)))
             self._adapters = {k: v for k, v in self._adapters.items() if k[:2] != key[:2]}
             self._adapters[key] = entry
@@ -158,16 +167,19 @@ class Runtime:
         return entry
 
 
-def _build(shop: Shop, session: requests.Session, timeouts: Timeouts) -> Platform:
-    """The shop's adapter; stored credentials it cannot use are a configuration fault of the shop (parked), never
-    a crash that the broker redelivers until the job is poison."""
+def _build(shop: Shop, session: requests.Session, timeouts: Timeouts, clock: WorkerClock) -> Platform:
+    """The shop's adapter, signing with this worker's clock; stored credentials it cannot use are a configuration
+    fault of the shop (parked), never a crash that the broker redelivers until the job is poison."""
     try:
-        return build_adapter(shop.platform, shop.credentials, base_url=shop.base_url, session=session,
-                             timeouts=timeouts)
+        adapter = build_adapter(shop.platform, shop.credentials, base_url=shop.base_url, session=session,
+                                timeouts=timeouts)
     except (PlatformError, ValueError, TypeError, KeyError) as exc:
         problem = exc.message if isinstance(exc, PlatformError) else str(exc)
         raise ConfigError(f"the shop's stored credentials cannot be used: {problem}", scope="shop",
                           platform=shop.platform, step="credentials", code="invalid_credentials") from None
+    if hasattr(adapter, "clock"):  # the adapters that sign timestamps (Shopee, Lazada)
+        adapter.clock = clock.now
+    return adapter
 
 
 _lock = threading.Lock()

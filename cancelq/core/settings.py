@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     auth_wait_s: float = Field(60.0, description="how often a job of a shop that needs re-auth looks again")
     config_recheck_s: float = Field(60.0, description="how often a job of a scope parked by a configuration fault "
                                                      "looks again (a lifted park is seen at the next look)")
+    clock_warn_skew_s: float = Field(60.0, description="a worker's clock this far from Redis's is a warning; "
+                                                      "past a platform's window (Shopee 300 s, Lazada 7200 s) "
+                                                      "the worker holds that platform's jobs")
+    clock_offset_s: float = Field(0.0, description="test hook: moves this worker's clock (signatures and "
+                                                   "measurements), as a drifted host clock would")
     poison_deliveries: int = Field(8, description="deliveries of one job without an outcome before it is dead")
 
     lease_s: float = Field(120.0, description="a running job's lease; an expired lease is taken over")

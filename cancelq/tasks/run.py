@@ -15,6 +15,7 @@ from typing import Any
 
 from cancelq.campaigns.tracking import JobHook
 from cancelq.core import counters
+from cancelq.gate import clockwatch
 from cancelq.gate.controls import job_scopes
 from cancelq.gate.delivery import Deferred, DeliveryGate, LeaseLost
 from cancelq.jobs.contract import InvalidJob, Job, parse_job
@@ -160,6 +161,8 @@ class JobRun(Recorder):
             raise Deferred(self.settings.auth_wait_s, "needs_reauth")
         if self.shop.parked:
             raise Deferred(self.settings.config_recheck_s, "parked:config_fault")
+        if self.rt.clock.fault_for(self.job.platform):
+            raise Deferred(self.settings.pause_recheck_s, "clock_fault")
         if self.rt.tokens.due(self.shop):
             self.use_shop(self.rt.tokens.refresh(self.shop, seen_token=self.shop.access_token))
         if self.job.dry_run:
@@ -320,7 +323,9 @@ class JobRun(Recorder):
     def park(self, shop: Shop, error: Exception, decision: Decision) -> None:
         """A configuration fault: park the shops it implicates (the first delivery to meet it alerts, once) and
         wait without using an attempt."""
-        if isinstance(error, ConfigError) and error.scope != "clock":
+        if isinstance(error, ConfigError) and error.scope == "clock":
+            clockwatch.refused(self.rt.redis, self.rt.clock, self.rt.worker_name, shop.platform, error.message)
+        elif isinstance(error, ConfigError):
             parked = self.rt.parking.park(shop, error)
             if parked:
                 self.log.warning("scope_parked", scope=error.scope, shops=parked, code=error.code,
