@@ -12,6 +12,7 @@ from typing import Any
 
 from cancelq.campaigns.store import CampaignNotFound, store
 from cancelq.gate import controls
+from cancelq.gate.budget import Budget, BudgetError, Usage, approve, usage
 from cancelq.gate.scopes import ScopeError, resolve
 from cancelq.platforms.base import CancelRequest
 from cancelq.platforms.errors import AuthExpired, PermanentError, PlatformError, ReauthRequired
@@ -108,6 +109,44 @@ class GuardRails:
             return Verified(False, f"could not verify now: {exc.message}", exc.code)
         return Verified(True, "credentials accepted")
 
+    def set_budget(self, target: str, *, max_cancels: int | None, per_s: float | None = None,
+                   reasons: Iterable[str] | None = None) -> Budget | None:
+        """Set (or, with ``max_cancels`` None, clear) a shop's cancellation budget; ``target`` is P/NAME."""
+        shop = self.shop(target)
+        if max_cancels is None:
+            self.rt.shops.set_budget(shop, None)
+            return None
+        raw: dict[str, Any] = {"max": max_cancels, "per_s": per_s or 86400.0}
+        if reasons:
+            unknown = sorted(set(reasons) - {r.value for r in Reason})
+            if unknown:
+                raise BudgetError(f"unknown reasons {', '.join(unknown)}; use {', '.join(r.value for r in Reason)}")
+            raw["reasons"] = sorted(set(reasons))
+        budget = Budget.parse(target, raw)
+        self.rt.shops.set_budget(shop, budget.to_dict())
+        return budget
+
+    def budget_usage(self, target: str) -> Usage | None:
+        """The shop's budget now (cancels in the window, approvals, room); None when it has none."""
+        budget = self.rt.budget_for(self.shop(target))
+        return usage(self.rt.redis, budget, _server_ms(self.rt)) if budget is not None else None
+
+    def approve_budget(self, target: str, extra: int) -> int:
+        """Let ``extra`` more cancels of the shop pass its budget now; the approvals standing."""
+        budget = self.rt.budget_for(self.shop(target))
+        if budget is None:
+            raise BudgetError(f"{target} has no cancellation budget")
+        return approve(self.rt.redis, budget, extra)
+
+    def shop(self, target: str) -> Shop:
+        """The registry's shop ``platform/name`` (``ScopeError`` with the nearest names when there is none)."""
+        self.scopes("shop", target)
+        platform, _, name = target.partition("/")
+        shop = self.rt.shops.get(platform, name, fresh=True)
+        if shop is None:
+            raise ScopeError(f"no shop {target!r} in the registry")
+        return shop
+
     def _lift(self, shops: Iterable[Shop]) -> list[str]:
         lifted: list[str] = []
         for shop in shops:
@@ -115,6 +154,11 @@ class GuardRails:
                 names = (f"{shop.platform}/{n}" for n in self.rt.parking.lift(shop))
                 lifted += [n for n in names if n not in lifted]
         return lifted
+
+
+def _server_ms(rt: Runtime) -> int:
+    seconds, micros = rt.redis.time()
+    return int(seconds) * 1000 + int(micros) // 1000
 
 
 def _within(shop: Shop, scopes: list[str]) -> bool:

@@ -22,6 +22,7 @@ from cancelq.core import counters
 from cancelq.core.clock import WorkerClock
 from cancelq.core.embedded import ensure_server
 from cancelq.core.settings import Settings, get_settings
+from cancelq.gate.budget import Budget
 from cancelq.gate.circuits import Circuits, CircuitSettings
 from cancelq.gate.delivery import DeliveryGate, ShopLimits
 from cancelq.gate.limits import DEFAULT_LIMITS, Gate, Lease, Limit
@@ -133,11 +134,17 @@ class Runtime:
         override = self.settings.rate_limits.get(shop.platform)
         return Limit.parse(override) if override else DEFAULT_LIMITS[shop.platform]
 
+    def budget_for(self, shop: Shop) -> Budget | None:
+        """The shop's cancellation budget: its own, else its platform's configured one, else none (off)."""
+        raw = shop.budget or self.settings.cancel_budgets.get(shop.platform)
+        return Budget.parse(f"{shop.platform}/{shop.name}", raw) if raw else None
+
     def delivery_gate(self, shop: Shop, job_id: str) -> DeliveryGate:
         """A fresh gate for one delivery of ``job_id`` (its lease not taken yet)."""
         s, ledger = self.settings, self.ledger
         return DeliveryGate(self.gate, self._shop_entry(shop)[1], job_id, Lease(ledger.lease_ms, ledger.safety_net_ms),
                             short_wait_s=s.short_wait_s, pause_recheck_s=s.pause_recheck_s,
+                            budget_recheck_s=s.budget_recheck_s,
                             on_wait=lambda wait_s, why: counters.limiter_wait(shop.platform, wait_s, why=why))
 
     def adapter(self, shop: Shop, throttle: Throttle | None = None) -> Platform:

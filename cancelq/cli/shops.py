@@ -12,6 +12,7 @@ from rich.table import Table
 
 from cancelq.cli.common import client, fail, out
 from cancelq.client import CancelQ
+from cancelq.gate.budget import BudgetError, parse_window
 from cancelq.guards import ScopeError
 from cancelq.shops.registry import Shop, ShopError
 
@@ -60,6 +61,28 @@ def shops_set_limit(platform: str, name: str, rate_per_s: Annotated[float, typer
     limits = {"rate_per_s": rate_per_s, "burst": burst, "per_api": platform == "lazada"}
     registry.set_limits(shop, limits)
     out.print(f"shop {platform}/{name}: {rate_per_s:g}/s, burst {burst}")
+
+
+@shops_app.command("set-budget")
+def shops_set_budget(target: Annotated[str, typer.Argument(help="the shop, as platform/name")],
+                     max_cancels: Annotated[int | None, typer.Option("--max", help="cancels per window")] = None,
+                     per: Annotated[str, typer.Option(help="the rolling window: 24h, 90m, 1d, seconds")] = "24h",
+                     reasons: Annotated[str | None, typer.Option(help="reasons that count, comma-separated "
+                                                                 "(default: all but CUSTOMER_REQUEST)")] = None,
+                     clear: Annotated[bool, typer.Option("--clear", help="remove the shop's own budget")] = False,
+                     ) -> None:
+    """Cap a shop's seller-initiated cancels per rolling window; over it, writes wait (off unless set)."""
+    if clear == (max_cancels is not None):
+        raise fail("give --max N (and --per), or --clear", 2)
+    try:
+        budget = client().set_budget(target, max_cancels=max_cancels, per_s=parse_window(per),
+                                     reasons=reasons.split(",") if reasons else None)
+    except (ScopeError, BudgetError) as exc:
+        raise fail(str(exc), 2) from None
+    if budget is None:
+        out.print(f"shop {target}: own budget removed")
+    else:
+        out.print(f"shop {target}: at most {budget.max} cancels per {budget.window_s:g}s")
 
 
 @shops_app.command("set-token")

@@ -63,6 +63,12 @@ class Settings(BaseSettings):
     rate_limits: dict[str, dict[str, float | int | bool]] = Field(
         default_factory=dict,
         description='per-platform limit overrides, e.g. {"shoplazza": {"rate_per_s": 2, "burst": 40}}')
+    cancel_budgets: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description='per-platform cancellation budgets, e.g. {"lazada": {"max": 200, "per_s": 86400}} (off unless '
+                    'set; a shop\'s own, from `shops set-budget`, wins)')
+    budget_recheck_s: float = Field(60.0, description="how often a write held by its shop's cancellation budget "
+                                                     "looks again (a raised budget or an approval is seen then)")
     short_wait_s: float = Field(0.25, description="a limiter wait up to this is slept in the worker, else deferred")
     pause_recheck_s: float = Field(2.0, description="how often a job held by a pause looks again")
     circuit_shop_threshold: int = Field(5, description="transient failures in the window that open a shop")

@@ -37,6 +37,8 @@ class Shop:
     token_expires_at: float | None = None
     needs_reauth: str = ""
     """Why the seller must authorise again ("" when not): the shop's jobs wait until new credentials arrive."""
+    budget: dict[str, Any] | None = None
+    """The shop's cancellation budget (``gate.budget.Budget``: max, per_s, reasons); None: the platform's default."""
     parked: str = ""
     """A configuration fault's park (JSON, ``shops.parking.Park``; "" when none): the shop's jobs wait without
     calls until an operator fixes the setting and lifts it."""
@@ -48,7 +50,7 @@ class Shop:
     def masked(self) -> dict[str, Any]:
         return {"platform": self.platform, "name": self.name, "base_url": self.base_url, "limits": self.limits,
                 "token_expires_at": self.token_expires_at, "needs_reauth": self.needs_reauth,
-                "parked": json.loads(self.parked) if self.parked else None,
+                "parked": json.loads(self.parked) if self.parked else None, "budget": self.budget,
                 "credentials": mask_credentials(self.credentials)}
 
 
@@ -112,7 +114,8 @@ class ShopRegistry:
             "platform": shop.platform, "name": shop.name, "base_url": shop.base_url or "",
             "limits": json.dumps(shop.limits or {}), "credentials": self.sealer.seal(shop.credentials),
             "token_expires_at": shop.token_expires_at or "", "needs_reauth": shop.needs_reauth,
-            "parked": shop.parked, "updated_at": int(time.time()),
+            "parked": shop.parked, "budget": json.dumps(shop.budget) if shop.budget else "",
+            "updated_at": int(time.time()),
         })
         self._cache.pop((shop.platform, shop.name), None)
 
@@ -129,11 +132,18 @@ class ShopRegistry:
         return Shop(platform, name, self.sealer.open(h["credentials"]), h.get("base_url") or None,
                     json.loads(h.get("limits") or "{}") or None,
                     float(h["token_expires_at"]) if h.get("token_expires_at") else None,
-                    h.get("needs_reauth", ""), h.get("parked", ""))
+                    h.get("needs_reauth", ""), json.loads(h["budget"]) if h.get("budget") else None,
+                    h.get("parked", ""))
 
     def set_tokens(self, shop: Shop, credentials: dict[str, Any], expires_at: float | None) -> Shop:
         """Store new tokens (a refresh, or an operator's new grant): the shop no longer needs re-auth."""
         updated = replace(shop, credentials=credentials, token_expires_at=expires_at, needs_reauth="")
+        self._write(updated)
+        return updated
+
+    def set_budget(self, shop: Shop, budget: dict[str, Any] | None) -> Shop:
+        """The shop's cancellation budget (None: the platform's default); everything else stays."""
+        updated = replace(shop, budget=budget)
         self._write(updated)
         return updated
 

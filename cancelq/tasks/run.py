@@ -16,6 +16,7 @@ from typing import Any
 from cancelq.campaigns.tracking import JobHook
 from cancelq.core import counters
 from cancelq.gate import clockwatch
+from cancelq.gate.budget import Budget
 from cancelq.gate.controls import job_scopes
 from cancelq.gate.delivery import Deferred, DeliveryGate, LeaseLost
 from cancelq.jobs.contract import InvalidJob, Job, parse_job
@@ -186,7 +187,8 @@ class JobRun(Recorder):
         self.current = spec
         pace = self.campaign.limit if self.campaign is not None and spec.writes else None
         self.gate.for_step(write_step=spec.name if spec.writes else None,
-                           scopes=job_scopes(self.rec.job) if spec.writes else (), pace=pace)
+                           scopes=job_scopes(self.rec.job) if spec.writes else (), pace=pace,
+                           budget=self._budget() if spec.writes else None)
         started = self.step_started = time.perf_counter()
         result = self.adapter.run_step(spec.name, request, {n: s["data"] for n, s in self.rec.steps.items()})
         if not self.settled():
@@ -205,6 +207,11 @@ class JobRun(Recorder):
                        request_id=result.request_id, duration_ms=round((time.perf_counter() - started) * 1000, 1),
                        outcome=result.outcome.value if result.outcome else "ok")
         return result.outcome.value if result.outcome is not None else None
+
+    def _budget(self) -> Budget | None:
+        """The shop's cancellation budget, when this job's reason counts in it (None: off, no cost)."""
+        budget = self.rt.budget_for(self.shop) if self.shop.budget or self.settings.cancel_budgets else None
+        return budget if budget is not None and budget.counts(self.job.reason.value) else None
 
     def preview(self) -> None:
         """A dry run: what a cancel would do, from reads only (no write call leaves the worker); ``previewed``."""
