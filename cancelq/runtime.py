@@ -105,7 +105,9 @@ class Runtime:
 
     @cached_property
     def session(self) -> requests.Session:
-        return new_session(pool_maxsize=128)
+        session = new_session(pool_maxsize=128)
+        session.hooks["response"].append(self.clock.response_hook)  # the platforms' Date, for the clock watch
+        return session
 
     @cached_property
     def gate(self) -> Gate:

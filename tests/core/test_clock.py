@@ -48,3 +48,25 @@ def test_a_platform_refusing_our_timestamp_holds_it_for_a_while_then_lets_one_jo
     while clock.fault_for("lazada") and time.monotonic() < deadline:
         time.sleep(0.01)  # the hold's own expiry is the condition waited on
     assert clock.fault_for("lazada") == ""
+
+
+def test_a_platforms_date_header_reveals_a_skew_the_redis_server_shares(sandbox_url: str) -> None:
+    import requests
+
+    clock = WorkerClock(offset_s=-600)
+    with requests.Session() as session:
+        session.hooks["response"].append(clock.response_hook)
+        assert session.get(f"{sandbox_url}/_sandbox/stats", timeout=10).ok
+    skew = clock.date_skew_s()
+    assert skew is not None and skew == pytest.approx(-600, abs=2.0)
+    # a Redis server as far off as this worker: only the platform's Date tells
+    now = clock.now()
+    change = clock.measure((int(now), 0), now, now)
+    assert change.held == ("shopee",) and "its Date header" in change.reason
+
+
+def test_without_a_fresh_date_header_redis_decides() -> None:
+    clock = WorkerClock()
+    assert clock.date_skew_s() is None
+    now = clock.now()
+    assert clock.measure((int(now), int((now % 1) * 1e6)), now, now).reason.endswith("the Redis server's")
