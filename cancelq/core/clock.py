@@ -1,11 +1,12 @@
 """This worker's clock, as the platforms see it in our signatures, and what the worker knows of its skew.
 
 Shopee refuses a timestamp more than 5 minutes off and Lazada one more than 7200 s off: a worker whose clock
-drifted would send a stream of rejected signatures. Each worker measures its skew against Redis's ``TIME``
-and the last platform answer's ``Date`` header (with its heartbeat, off the jobs' path; the larger decides); past ``warn_s`` (60 s by default) it is a warning metric, past a
-platform's window it is a configuration fault of this worker: its jobs of that platform wait (any healthy
-worker takes them up) and it says why, once. A platform that refuses our timestamp anyway (``ConfigError``
-with scope ``clock``) holds that platform on this worker for ``hold_s``, after which one job tries again.
+drifted would send a stream of rejected signatures. Each worker measures its skew against Redis's ``TIME`` and
+the last platform answer's ``Date`` header (with its heartbeat, off the jobs' path; the larger decides). Past
+``warn_s`` (60 s by default) it is a warning metric; past a platform's window it is a configuration fault of
+this worker: its jobs of that platform wait (any healthy worker takes them up) and it says why, once. A platform
+that refuses our timestamp anyway (``ConfigError`` with scope ``clock``) holds that platform on this worker for
+``hold_s``, after which one job tries again.
 
 ``offset_s`` is a test hook (``CANCELQ_CLOCK_OFFSET_S``): it moves this worker's clock, signatures and
 measurements alike, as a drifted host clock would.
