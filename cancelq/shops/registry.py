@@ -105,17 +105,18 @@ class ShopRegistry:
         if problem:
             raise ShopError(f"{platform}/{name}: {problem}")
         shop = Shop(platform, name, dict(credentials), base_url, limits, token_expires_at)
-        self._write(shop)
+        self._write(shop, parked="")
         self.r.sadd(keys.SHOPS, f"{platform}/{name}")
         return shop
 
-    def _write(self, shop: Shop) -> None:
+    def _write(self, shop: Shop, **more: str) -> None:
+        """Write the shop's record. Its park and budget are written only when named in ``more``: a copy of the
+        shop read before a park (a token refresh's) must not lift it, nor new credentials drop a budget."""
         self.r.hset(keys.shop(shop.platform, shop.name), mapping={
             "platform": shop.platform, "name": shop.name, "base_url": shop.base_url or "",
             "limits": json.dumps(shop.limits or {}), "credentials": self.sealer.seal(shop.credentials),
             "token_expires_at": shop.token_expires_at or "", "needs_reauth": shop.needs_reauth,
-            "parked": shop.parked, "budget": json.dumps(shop.budget) if shop.budget else "",
-            "updated_at": int(time.time()),
+            "updated_at": int(time.time()), **more,
         })
         self._cache.pop((shop.platform, shop.name), None)
 
@@ -144,7 +145,7 @@ class ShopRegistry:
     def set_budget(self, shop: Shop, budget: dict[str, Any] | None) -> Shop:
         """The shop's cancellation budget (None: the platform's default); everything else stays."""
         updated = replace(shop, budget=budget)
-        self._write(updated)
+        self._write(updated, budget=json.dumps(budget) if budget else "")
         return updated
 
     def set_limits(self, shop: Shop, limits: dict[str, Any] | None) -> Shop:

@@ -11,8 +11,10 @@ import pytest
 
 from cancelq.client import CancelQ
 from cancelq.core import keys
+from cancelq.gate.budget import COUNTED_REASONS
 from cancelq.jobs.intake import admit
 from cancelq.jobs.ledger import now_ms
+from cancelq.platforms.errors import ConfigError
 from cancelq.runtime import Runtime
 from cancelq.sandbox.control import SandboxClient
 from cancelq.shops.registry import ShopError
@@ -126,3 +128,18 @@ def test_a_probe_that_meets_the_fault_again_parks_again(rt: Runtime, sandbox: Sa
     _deliver_due(rt, job_id)
     assert f"lazada/{shop}" in rt.parking.parked() and len(_alerts(rt)) == 2
     assert rt.dead_letters.size() == 0
+
+
+def test_a_copy_of_the_shop_read_before_the_park_cannot_lift_it_and_new_credentials_keep_the_budget(
+        rt: Runtime, sandbox: SandboxClient, sandbox_url: str) -> None:
+    shop = add_kit_shop(SHOPEE, sandbox, rt.shops, sandbox_url)
+    stale = rt.shops.get("shopee", shop, fresh=True)
+    assert stale is not None
+    CancelQ(rt).set_budget(f"shopee/{shop}", max_cancels=5, per_s=60)
+    rt.parking.park(stale, ConfigError("banned", scope="shop", platform="shopee", code="shop_banned"))
+    rt.shops.set_tokens(stale, {**stale.credentials, "access_token": "refreshed-token-0123"}, None)  # a refresh
+    assert f"shopee/{shop}" in rt.parking.parked()
+    rt.shops.add("shopee", shop, dict(SHOPEE.credentials), sandbox_url)
+    fresh = rt.shops.get("shopee", shop, fresh=True)
+    assert fresh is not None and fresh.parked == "" and fresh.budget == {"max": 5, "per_s": 60.0,
+                                                                         "reasons": sorted(COUNTED_REASONS)}
