@@ -112,12 +112,14 @@ class ShopRegistry:
     def _write(self, shop: Shop, **more: str) -> None:
         """Write the shop's record. Its park and budget are written only when named in ``more``: a copy of the
         shop read before a park (a token refresh's) must not lift it, nor new credentials drop a budget."""
-        self.r.hset(keys.shop(shop.platform, shop.name), mapping={
+        fields: dict[Any, Any] = {
             "platform": shop.platform, "name": shop.name, "base_url": shop.base_url or "",
             "limits": json.dumps(shop.limits or {}), "credentials": self.sealer.seal(shop.credentials),
             "token_expires_at": shop.token_expires_at or "", "needs_reauth": shop.needs_reauth,
-            "updated_at": int(time.time()), **more,
-        })
+            "updated_at": int(time.time()),
+        }
+        fields.update(more)
+        self.r.hset(keys.shop(shop.platform, shop.name), mapping=fields)
         self._cache.pop((shop.platform, shop.name), None)
 
     def get(self, platform: str, name: str, *, fresh: bool = False) -> Shop | None:
