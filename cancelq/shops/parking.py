@@ -73,6 +73,8 @@ class Parking:
 
     def park(self, shop: Shop, error: ConfigError) -> list[str]:
         """Park the shops ``error`` implicates; the names newly parked ([] when all already were)."""
+        if shop.parked:  # parked already (its jobs meet the fault again while they look): nothing to read or say
+            return []
         park = Park.of(shop, error)
         targets = self._siblings(shop, park) if park.scope == "app" else [shop]
         data = {"scope": park.scope, "platform": shop.platform, "app": park.app if park.scope == "app" else None,
