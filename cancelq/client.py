@@ -22,6 +22,7 @@ from cancelq.campaigns.store import Campaign, store
 from cancelq.campaigns.tracking import announce
 from cancelq.delivery.operations import campaign_endpoint
 from cancelq.delivery.service import endpoints_of
+from cancelq.guards import GuardRails, Resumed, ScopeError, Verified
 from cancelq.jobs.deadletters import DeadFilter
 from cancelq.jobs.events import Event, matches
 from cancelq.jobs.intake import admit, summary
@@ -62,7 +63,7 @@ class JobHandle:
             time.sleep(poll_s)
 
 
-class CancelQ:
+class CancelQ(GuardRails):
     """A producer and operator client bound to one Redis (and broker)."""
 
     def __init__(self, runtime: Runtime | None = None) -> None:
@@ -217,4 +218,5 @@ def submit(job: Mapping[str, Any], *, force: bool = False) -> JobHandle:
     return default_client().submit(job, force=force)
 
 
-__all__ = ["CancelQ", "DeadFilter", "JobHandle", "JobNotFound", "default_client", "submit"]
+__all__ = ["CancelQ", "DeadFilter", "JobHandle", "JobNotFound", "Resumed", "ScopeError", "Verified",
+           "default_client", "submit"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import threading
 from functools import cached_property
 from typing import Any
@@ -18,8 +19,10 @@ import redis
 import requests
 
 from cancelq.core import connections, counters
+from cancelq.core.clock import WorkerClock
 from cancelq.core.embedded import ensure_server
 from cancelq.core.settings import Settings, get_settings
+from cancelq.gate.budget import Budget
 from cancelq.gate.circuits import Circuits, CircuitSettings
 from cancelq.gate.delivery import DeliveryGate, ShopLimits
 from cancelq.gate.limits import DEFAULT_LIMITS, Gate, Lease, Limit
@@ -29,8 +32,10 @@ from cancelq.jobs.events import Events
 from cancelq.jobs.ledger import Ledger
 from cancelq.jobs.sending import Sender
 from cancelq.platforms.base import Platform, Throttle
+from cancelq.platforms.errors import ConfigError, PlatformError
 from cancelq.platforms.http import Timeouts, new_session
 from cancelq.platforms.registry import build_adapter
+from cancelq.shops.parking import Parking
 from cancelq.shops.registry import Sealer, Shop, ShopRegistry
 from cancelq.shops.tokens import TokenKeeper
 
@@ -48,6 +53,8 @@ class Runtime:
     def __init__(self, settings: Settings | None = None, redis_url: str | None = None) -> None:
         self.settings = settings or get_settings()
         self.redis_url = redis_url or resolve_redis_url(self.settings)
+        self.worker_name = f"{socket.gethostname()}/{os.getpid()}"
+        """Who this process is in the events it appends for itself (a worker names itself at start)."""
         self._adapters: dict[tuple[str, str, str], tuple[Platform, ShopLimits]] = {}
         self._by_identity: dict[tuple[str, str], tuple[Shop, tuple[Platform, ShopLimits]]] = {}
 
@@ -72,6 +79,15 @@ class Runtime:
         return ShopRegistry(self.redis, sealer=Sealer(key.get_secret_value() if key else None))
 
     @cached_property
+    def clock(self) -> WorkerClock:
+        s = self.settings
+        return WorkerClock(offset_s=s.clock_offset_s, warn_s=s.clock_warn_skew_s, hold_s=s.config_recheck_s)
+
+    @cached_property
+    def parking(self) -> Parking:
+        return Parking(self.redis, self.shops, probe_open_ms=int(self.settings.circuit_open_s * 1000))
+
+    @cached_property
     def tokens(self) -> TokenKeeper:
         return TokenKeeper(self.redis, self.shops, self.session, self.settings, self.timeouts)
 
@@ -89,7 +105,9 @@ class Runtime:
 
     @cached_property
     def session(self) -> requests.Session:
-        return new_session(pool_maxsize=128)
+        session = new_session(pool_maxsize=128)
+        session.hooks["response"].append(self.clock.response_hook)  # the platforms' Date, for the clock watch
+        return session
 
     @cached_property
     def gate(self) -> Gate:
@@ -118,11 +136,17 @@ class Runtime:
         override = self.settings.rate_limits.get(shop.platform)
         return Limit.parse(override) if override else DEFAULT_LIMITS[shop.platform]
 
+    def budget_for(self, shop: Shop) -> Budget | None:
+        """The shop's cancellation budget: its own, else its platform's configured one, else none (off)."""
+        raw = shop.budget or self.settings.cancel_budgets.get(shop.platform)
+        return Budget.parse(f"{shop.platform}/{shop.name}", raw) if raw else None
+
     def delivery_gate(self, shop: Shop, job_id: str) -> DeliveryGate:
         """A fresh gate for one delivery of ``job_id`` (its lease not taken yet)."""
         s, ledger = self.settings, self.ledger
         return DeliveryGate(self.gate, self._shop_entry(shop)[1], job_id, Lease(ledger.lease_ms, ledger.safety_net_ms),
                             short_wait_s=s.short_wait_s, pause_recheck_s=s.pause_recheck_s,
+                            budget_recheck_s=s.budget_recheck_s,
                             on_wait=lambda wait_s, why: counters.limiter_wait(shop.platform, wait_s, why=why))
 
     def adapter(self, shop: Shop, throttle: Throttle | None = None) -> Platform:
@@ -144,13 +168,27 @@ class Runtime:
         key = (shop.platform, shop.name, fingerprint)
         entry = self._adapters.get(key)
         if entry is None:
-            adapter = build_adapter(shop.platform, shop.credentials, base_url=shop.base_url,
-                                    session=self.session, timeouts=self.timeouts)
+            adapter = _build(shop, self.session, self.timeouts, self.clock)
             entry = (adapter, ShopLimits.of(shop.platform, shop.name, shop.credentials, self.limit_for(shop)))
             self._adapters = {k: v for k, v in self._adapters.items() if k[:2] != key[:2]}
             self._adapters[key] = entry
         self._by_identity[(shop.platform, shop.name)] = (shop, entry)
         return entry
+
+
+def _build(shop: Shop, session: requests.Session, timeouts: Timeouts, clock: WorkerClock) -> Platform:
+    """The shop's adapter, signing with this worker's clock; stored credentials it cannot use are a configuration
+    fault of the shop (parked), never a crash that the broker redelivers until the job is poison."""
+    try:
+        adapter = build_adapter(shop.platform, shop.credentials, base_url=shop.base_url, session=session,
+                                timeouts=timeouts)
+    except (PlatformError, ValueError, TypeError, KeyError) as exc:
+        problem = exc.message if isinstance(exc, PlatformError) else str(exc)
+        raise ConfigError(f"the shop's stored credentials cannot be used: {problem}", scope="shop",
+                          platform=shop.platform, step="credentials", code="invalid_credentials") from None
+    if hasattr(adapter, "clock"):  # the adapters that sign timestamps (Shopee, Lazada)
+        adapter.clock = clock.now
+    return adapter
 
 
 _lock = threading.Lock()

@@ -13,6 +13,7 @@ each ``redo-failed``); the completion is logged and, when the campaign has a web
 
 from __future__ import annotations
 
+import difflib
 import json
 from collections.abc import Iterator
 from functools import lru_cache
@@ -98,7 +99,10 @@ class Campaigns:
     def get(self, campaign_id: str) -> Campaign:
         campaign = self.find(campaign_id)
         if campaign is None:
-            raise CampaignNotFound(f"no campaign {campaign_id} (finished campaigns are kept "
+            known = [str(i) for i in self.r.zrevrange(keys.CAMPAIGNS, 0, 999)]
+            close = difflib.get_close_matches(campaign_id, known, n=3, cutoff=0.6)
+            hint = f"; did you mean {' or '.join(close)}?" if close else ""
+            raise CampaignNotFound(f"no campaign {campaign_id}{hint} (finished campaigns are kept "
                                    f"{self.ttl_s // 86400} days)")
         return campaign
 

@@ -17,6 +17,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Column, Table
 from rich.text import Text
 
+from cancelq.campaigns.budgets import campaign_budgets
 from cancelq.campaigns.files import CampaignFileError
 from cancelq.campaigns.intake import IntakeResult
 from cancelq.campaigns.report import write_csv
@@ -80,8 +81,17 @@ def run(
         print_secret(endpoints_of(client.rt).get(result.webhook_endpoint), "  its webhook endpoint")
     if watch or wait > 0:
         campaign = follow(client, result.campaign_id, live=watch, timeout_s=wait or None)
+        _print_budgets(client, campaign)
         if not campaign.finished:
             raise fail(f"campaign {campaign.id} is still {campaign.status} after {wait:g}s")
+
+
+def _print_budgets(client: CancelQ, campaign: Campaign) -> None:
+    """Each shop's cancellation budget as the campaign meets it (nothing when no shop of it has one)."""
+    for b in campaign_budgets(client.rt, campaign.id, dry_run=campaign.dry_run):
+        verb = "would use" if campaign.dry_run else "still to use"
+        out.print(f"  budget {b.shop}: {b.used}/{b.max} per {b.window_s:g}s used; this campaign {verb} "
+                  f"{b.counted}: {b.would_go} go now, {b.would_wait} would wait for room")
 
 
 def _print_invalid(result: IntakeResult) -> None:
@@ -172,11 +182,13 @@ def status(campaign_id: str,
     client = common.client()
     campaign = _get(client, campaign_id)
     if as_json:
-        out.print_json(data=campaign.summary())
+        budgets = [b.to_dict() for b in campaign_budgets(client.rt, campaign.id, dry_run=campaign.dry_run)]
+        out.print_json(data={**campaign.summary(), "budgets": budgets})
     elif watch:
-        follow(client, campaign_id, live=True)
+        _print_budgets(client, follow(client, campaign_id, live=True))
     else:
         out.print(render(campaign))
+        _print_budgets(client, campaign)
 
 
 @campaign_app.command("list")

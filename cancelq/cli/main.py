@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cancelq.cli import dlq, events, fleet, jobs, ops, run, shops, webhooks
+from cancelq.cli import budget, dlq, events, fleet, jobs, ops, run, shops, webhooks
 from cancelq.cli.campaign import campaign_app
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -14,6 +14,8 @@ ops.register(app)
 app.add_typer(jobs.job_app, name="job")
 app.add_typer(dlq.dlq_app, name="dlq")
 app.add_typer(shops.shops_app, name="shops")
+app.add_typer(fleet.circuits_app, name="circuits")
+app.add_typer(budget.budget_app, name="budget")
 app.add_typer(campaign_app, name="campaign")
 app.add_typer(events.events_app, name="events")
 app.add_typer(webhooks.webhooks_app, name="webhooks")

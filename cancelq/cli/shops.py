@@ -11,7 +11,10 @@ import typer
 from rich.table import Table
 
 from cancelq.cli.common import client, fail, out
-from cancelq.shops.registry import ShopError
+from cancelq.client import CancelQ
+from cancelq.gate.budget import BudgetError, parse_window
+from cancelq.guards import ScopeError
+from cancelq.shops.registry import Shop, ShopError
 
 shops_app = typer.Typer(no_args_is_help=True, help="The shop registry (credentials never printed in full).")
 
@@ -20,14 +23,22 @@ shops_app = typer.Typer(no_args_is_help=True, help="The shop registry (credentia
 def shops_add(platform: str, name: str,
               credentials: Annotated[str, typer.Option(help="JSON object, or @file.json")],
               base_url: Annotated[str | None, typer.Option(help="override the platform host (a sandbox)")] = None,
+              verify: Annotated[bool, typer.Option(help="also make one cheap authenticated read")] = False,
               ) -> None:
-    """Add or replace a shop."""
-    text = Path(credentials[1:]).read_text() if credentials.startswith("@") else credentials
+    """Add or replace a shop: its credentials are checked first (fields, types, base URL); nothing is saved
+    when they are wrong. A park of the shop (or of its app) is lifted."""
     try:
-        shop = client().rt.shops.add(platform, name, json.loads(text), base_url)
-    except (json.JSONDecodeError, ShopError) as exc:
+        text = Path(credentials[1:]).read_text() if credentials.startswith("@") else credentials
+        cq = client()
+        shop = cq.add_shop(platform, name, json.loads(text), base_url)
+    except (OSError, json.JSONDecodeError, ShopError) as exc:
         raise fail(str(exc), 2) from None
     out.print(f"shop {shop.platform}/{shop.name} saved")
+    if verify:
+        verified = cq.verify_shop(shop)
+        out.print(f"verify: {verified.message}")
+        if not verified.ok:
+            raise typer.Exit(1)
 
 
 @shops_app.command("load")
@@ -44,13 +55,34 @@ def shops_load(path: Path) -> None:
 def shops_set_limit(platform: str, name: str, rate_per_s: Annotated[float, typer.Option("--rate")],
                     burst: Annotated[int, typer.Option("--burst")] = 1) -> None:
     """Override one shop's rate limit (fleet-wide)."""
-    registry = client().rt.shops
-    shop = registry.get(platform, name)
-    if shop is None:
-        raise fail(f"no {platform} shop {name!r}")
+    cq = client()
+    registry = cq.rt.shops
+    shop = _shop(cq, platform, name)
     limits = {"rate_per_s": rate_per_s, "burst": burst, "per_api": platform == "lazada"}
-    registry.add(platform, name, shop.credentials, shop.base_url, limits)
+    registry.set_limits(shop, limits)
     out.print(f"shop {platform}/{name}: {rate_per_s:g}/s, burst {burst}")
+
+
+@shops_app.command("set-budget")
+def shops_set_budget(target: Annotated[str, typer.Argument(help="the shop, as platform/name")],
+                     max_cancels: Annotated[int | None, typer.Option("--max", help="cancels per window")] = None,
+                     per: Annotated[str, typer.Option(help="the rolling window: 24h, 90m, 1d, seconds")] = "24h",
+                     reasons: Annotated[str | None, typer.Option(help="reasons that count, comma-separated "
+                                                                 "(default: all but CUSTOMER_REQUEST)")] = None,
+                     clear: Annotated[bool, typer.Option("--clear", help="remove the shop's own budget")] = False,
+                     ) -> None:
+    """Cap a shop's seller-initiated cancels per rolling window; over it, writes wait (off unless set)."""
+    if clear == (max_cancels is not None):
+        raise fail("give --max N (and --per), or --clear", 2)
+    try:
+        budget = client().set_budget(target, max_cancels=max_cancels, per_s=parse_window(per),
+                                     reasons=reasons.split(",") if reasons else None)
+    except (ScopeError, BudgetError) as exc:
+        raise fail(str(exc), 2) from None
+    if budget is None:
+        out.print(f"shop {target}: own budget removed")
+    else:
+        out.print(f"shop {target}: at most {budget.max} cancels per {budget.window_s:g}s")
 
 
 @shops_app.command("set-token")
@@ -60,14 +92,12 @@ def shops_set_token(platform: str, name: str,
                     expires_in: Annotated[float | None, typer.Option(help="seconds the access token lives")] = None,
                     ) -> None:
     """Set a shop's tokens after the seller authorised again: its parked jobs resume."""
-    registry = client().rt.shops
-    shop = registry.get(platform, name, fresh=True)
-    if shop is None:
-        raise fail(f"no {platform} shop {name!r}")
+    cq = client()
+    shop = _shop(cq, platform, name)
     credentials = {**shop.credentials, "access_token": access_token}
     if refresh_token:
         credentials["refresh_token"] = refresh_token
-    registry.set_tokens(shop, credentials, time.time() + expires_in if expires_in else None)
+    cq.set_tokens(shop, credentials, time.time() + expires_in if expires_in else None)
     out.print(f"shop {platform}/{name}: new tokens saved" + (" (was waiting for re-auth)" if shop.needs_reauth else ""))
 
 
@@ -82,14 +112,35 @@ def shops_list() -> None:
 
 @shops_app.command("show")
 def shops_show(platform: str, name: str) -> None:
-    shop = client().rt.shops.get(platform, name)
-    if shop is None:
-        raise fail(f"no {platform} shop {name!r}")
-    out.print_json(data=shop.masked())
+    out.print_json(data=_shop(client(), platform, name).masked())
+
+
+@shops_app.command("verify")
+def shops_verify(platform: str, name: str) -> None:
+    """One cheap authenticated read with the shop's stored credentials: what the platform says of them."""
+    cq = client()
+    verified = cq.verify_shop(_shop(cq, platform, name))
+    out.print(f"verify {platform}/{name}: {verified.message}")
+    if not verified.ok:
+        raise typer.Exit(1)
 
 
 @shops_app.command("remove")
 def shops_remove(platform: str, name: str) -> None:
-    if not client().rt.shops.remove(platform, name):
+    cq = client()
+    _shop(cq, platform, name)
+    if not cq.rt.shops.remove(platform, name):
         raise fail(f"no {platform} shop {name!r}")
     out.print(f"shop {platform}/{name} removed")
+
+
+def _shop(cq: CancelQ, platform: str, name: str) -> Shop:
+    """The registry's shop, or a refusal naming the nearest shops (nothing is changed)."""
+    try:
+        cq.scopes("shop", f"{platform}/{name}")
+    except ScopeError as exc:
+        raise fail(str(exc), 2) from None
+    shop = cq.rt.shops.get(platform, name, fresh=True)
+    if shop is None:
+        raise fail(f"no {platform} shop {name!r}")
+    return shop

@@ -5,6 +5,8 @@
     retry_scheduled(platform, error_class, why)    cancelq_retries_total{platform,error_class,why}
     limiter_wait(platform, seconds, why=...)       cancelq_limiter_wait_seconds{platform,why}
     token_refresh(platform, ok)                    cancelq_token_refreshes_total{platform,result}
+    scope_parked(platform, scope)                  cancelq_scopes_parked_total{platform,scope}
+    clock_skew(seconds)                            cancelq_clock_skew_seconds (gauge: this worker minus Redis)
 
 and ``cancelq_jobs_running``, a gauge of the jobs in progress (sum it over workers). The fleet's state read
 from Redis at scrape time, and the endpoint that serves both, are ``cancelq.ops.metrics``.
@@ -32,9 +34,22 @@ LIMITER_WAIT_SECONDS = Histogram("cancelq_limiter_wait_seconds", "Time a call wa
                                  ["platform", "why"], buckets=WAIT_BUCKETS_S)
 JOBS_RUNNING = Gauge("cancelq_jobs_running", "Jobs this worker is running now (sum over workers)",
                      multiprocess_mode="livesum")
-__all__ = ["JOBS_RUNNING", "REGISTRY", "job_finished", "limiter_wait", "retry_scheduled", "step_observed",
-           "token_refresh"]
+__all__ = [
+    "JOBS_RUNNING",
+    "REGISTRY",
+    "clock_skew",
+    "job_finished",
+    "limiter_wait",
+    "retry_scheduled",
+    "scope_parked",
+    "step_observed",
+    "token_refresh",
+]
 
+SCOPES_PARKED = Counter("cancelq_scopes_parked", "Configuration faults that parked a scope (one per fault)",
+                        ["platform", "scope"])
+CLOCK_SKEW = Gauge("cancelq_clock_skew_seconds", "This worker's clock minus the Redis server's, at the last beat",
+                   multiprocess_mode="max")
 TOKEN_REFRESHES = Counter("cancelq_token_refreshes", "Access-token refreshes, by result", ["platform", "result"])
 
 _MAX_LABEL = 64
@@ -76,3 +91,13 @@ def token_refresh(platform: str, ok: bool) -> None:
     TOKEN_REFRESHES.labels(_label(platform), "ok" if ok else "failed").inc()
 
 
+
+
+def scope_parked(platform: str, scope: str) -> None:
+    """A configuration fault parked a scope (app, shop): counted once per fault, by the delivery that parked it."""
+    SCOPES_PARKED.labels(_label(platform), _label(scope)).inc()
+
+
+def clock_skew(seconds: float) -> None:
+    """This worker's clock minus the Redis server's, as its heartbeat last measured it."""
+    CLOCK_SKEW.set(seconds)

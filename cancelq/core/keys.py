@@ -47,7 +47,8 @@ GATE = f"{PREFIX}:gate"
 - ``tat:SCOPE`` -> a rate-limit scope's GCRA theoretical arrival time (ms, the server's clock);
 - ``cool:SCOPE`` -> when a platform's own slow-down signal stops holding the scope (ms);
 - ``circuit:NAME`` -> "open_until open_ms probe probe_until" of a circuit that opened (NAME: P or P:SHOP);
-- ``fail:NAME`` -> "count last_ms": the circuit's transient failures in a row.
+- ``fail:NAME`` -> "count last_ms": the circuit's transient failures in a row;
+- ``budget_ok:P/NAME`` -> writes an operator approved past the shop's cancellation budget.
 """
 
 
@@ -74,6 +75,17 @@ def circuit_field(name: str) -> str:
 
 def fail_field(name: str) -> str:
     return f"fail:{name}"
+
+
+def budget(shop: str) -> str:
+    """zset job id -> when (server ms) the gate let its counted cancel go: one shop's cancellation budget window
+    (``shop`` is ``platform/name``)."""
+    return f"{PREFIX}:budget:{shop}"
+
+
+def budget_approve_field(shop: str) -> str:
+    """Field of ``GATE``: writes an operator approved past the shop's budget, not yet used."""
+    return f"budget_ok:{shop}"
 
 
 def refresh_lock(platform: str, shop: str) -> str:

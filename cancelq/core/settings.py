@@ -46,6 +46,13 @@ class Settings(BaseSettings):
     rate_limit_jitter_s: float = Field(0.5, description="added to a platform's retry-after, spread at random")
     default_rate_limit_wait_s: float = Field(1.0, description="wait after a rate limit with no retry-after")
     auth_wait_s: float = Field(60.0, description="how often a job of a shop that needs re-auth looks again")
+    config_recheck_s: float = Field(60.0, description="how often a job of a scope parked by a configuration fault "
+                                                     "looks again (a lifted park is seen at the next look)")
+    clock_warn_skew_s: float = Field(60.0, description="a worker's clock this far from Redis's is a warning; "
+                                                      "past a platform's window (Shopee 300 s, Lazada 7200 s) "
+                                                      "the worker holds that platform's jobs")
+    clock_offset_s: float = Field(0.0, description="test hook: moves this worker's clock (signatures and "
+                                                   "measurements), as a drifted host clock would")
     poison_deliveries: int = Field(8, description="deliveries of one job without an outcome before it is dead")
 
     lease_s: float = Field(120.0, description="a running job's lease; an expired lease is taken over")
@@ -56,6 +63,12 @@ class Settings(BaseSettings):
     rate_limits: dict[str, dict[str, float | int | bool]] = Field(
         default_factory=dict,
         description='per-platform limit overrides, e.g. {"shoplazza": {"rate_per_s": 2, "burst": 40}}')
+    cancel_budgets: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description='per-platform cancellation budgets, e.g. {"lazada": {"max": 200, "per_s": 86400}} (off unless '
+                    'set; a shop\'s own, from `shops set-budget`, wins)')
+    budget_recheck_s: float = Field(60.0, description="how often a write held by its shop's cancellation budget "
+                                                     "looks again (a raised budget or an approval is seen then)")
     short_wait_s: float = Field(0.25, description="a limiter wait up to this is slept in the worker, else deferred")
     pause_recheck_s: float = Field(2.0, description="how often a job held by a pause looks again")
     circuit_shop_threshold: int = Field(5, description="transient failures in the window that open a shop")

@@ -31,6 +31,12 @@ class CircuitSettings:
     """Failures further apart than this do not add up: the count expires."""
 
 
+def probe_value(open_ms: int) -> str:
+    """A circuit field that is half-open now: the next job through the gate is its probe (a failed probe opens
+    it for twice ``open_ms``)."""
+    return f"1 {open_ms} - 0"
+
+
 class Circuits:
     def __init__(self, client: redis.Redis, settings: CircuitSettings | None = None) -> None:
         self.r = client
@@ -52,6 +58,16 @@ class Circuits:
         pipe.hdel(keys.GATE, *(keys.circuit_field(n) for n in names), *(keys.fail_field(n) for n in names))
         events.add(pipe, "circuit.closed", {"platform": platform, "shop": shop, "circuits": names})
         pipe.execute()
+
+    def close(self, platform: str, shop: str | None = None, *, by: str = "operator") -> bool:
+        """An operator closes one circuit after a fix (``circuit.closed`` appended); False when it was not open."""
+        name = keys.circuit_name(platform, shop)
+        if not self.r.hexists(keys.GATE, keys.circuit_field(name)):
+            return False
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hdel(keys.GATE, keys.circuit_field(name), keys.fail_field(name))
+        events.add(pipe, "circuit.closed", {"platform": platform, "shop": shop, "circuits": [name], "by": by})
+        return bool(pipe.execute()[0])
 
     def failure(self, platform: str, shop: str, *, store_locked: bool = False) -> bool:
         """A transient failure; True when this opened the shop's circuit."""

@@ -50,8 +50,10 @@ def is_abort(pause_value: str | None) -> bool:
         return False
 
 
-def pause(client: redis.Redis, scope: str, reason: str = "") -> None:
-    client.hset(keys.GATE, keys.pause_field(scope), json.dumps({"at": int(time.time() * 1000), "reason": reason}))
+def pause(client: redis.Redis, scope: str, reason: str = "", by: str = "") -> None:
+    """Pause ``scope`` (an exact scope name: ``client.CancelQ.pause`` checks names first)."""
+    client.hset(keys.GATE, keys.pause_field(scope),
+                json.dumps({"at": int(time.time() * 1000), "reason": reason, "by": by}))
 
 
 def resume(client: redis.Redis, scope: str) -> bool:
@@ -68,6 +70,28 @@ class Snapshot:
     open_circuits: list[str] = field(default_factory=list)
     cooldowns: dict[str, float] = field(default_factory=dict)
     limits: dict[str, float] = field(default_factory=dict)
+    pauses: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Each pause: its ``reason``, who set it (``by``), when (``at``, ms) and whether it is an ``abort``."""
+    circuits: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Each circuit that opened: ``probe_in_s`` (0: half-open, the next job probes) and the ``probe`` job."""
+
+
+def _pause_view(value: str) -> dict[str, Any]:
+    try:
+        info = json.loads(value)
+    except ValueError:
+        info = {}
+    return {"reason": info.get("reason", ""), "by": info.get("by", ""), "at": info.get("at"),
+            "abort": bool(info.get("abort"))}
+
+
+def _circuit_view(value: str, now_ms: int) -> dict[str, Any]:
+    open_until, _, probe, _ = ([*str(value).split(" "), "", "", "", ""])[:4]
+    try:
+        probe_in_s = max(0.0, (float(open_until) - now_ms) / 1000)
+    except ValueError:
+        probe_in_s = 0.0
+    return {"probe_in_s": round(probe_in_s, 1), "probe": probe if probe not in ("", "-") else None}
 
 
 def snapshot(client: redis.Redis) -> Snapshot:
@@ -78,8 +102,10 @@ def snapshot(client: redis.Redis) -> Snapshot:
         kind, _, scope = str(name).partition(":")
         if kind == "pause":
             snap.paused.append(scope)
+            snap.pauses[scope] = _pause_view(str(value))
         elif kind == "circuit":
             snap.open_circuits.append(scope)
+            snap.circuits[scope] = _circuit_view(str(value), now_ms)
         elif kind == "cool" and float(value) > now_ms:
             snap.cooldowns[scope] = (float(value) - now_ms) / 1000
         elif kind == "tat":

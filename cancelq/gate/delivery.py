@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from cancelq.gate.budget import BUYER_APIS, Budget
 from cancelq.gate.circuits import Circuits
 from cancelq.gate.controls import is_abort
 from cancelq.gate.limits import BeginHere, Gate, Lease, Limit, Verdict, WriteMark, app_scope, shop_scope
@@ -77,9 +78,11 @@ class DeliveryGate:
     ``Deferred``, ``Aborted``, ``BeginFirst`` or ``LeaseLost``."""
 
     def __init__(self, gate: Gate, shop: ShopLimits, job_id: str, lease: Lease, *, short_wait_s: float,
-                 pause_recheck_s: float, on_wait: Callable[[float, str], None] | None = None) -> None:
+                 pause_recheck_s: float, on_wait: Callable[[float, str], None] | None = None,
+                 budget_recheck_s: float = 60.0) -> None:
         self.gate, self.shop, self.job_id, self.lease = gate, shop, job_id, lease
         self.short_wait_s, self.pause_recheck_s, self.on_wait = short_wait_s, pause_recheck_s, on_wait
+        self.budget_recheck_s = budget_recheck_s
         self.mark: WriteMark | None = None
         self.pace: tuple[str, Limit] | None = None
         self.begin: BeginHere | None = None
@@ -103,9 +106,10 @@ class DeliveryGate:
         self.begin = BeginHere(job_json)
 
     def for_step(self, *, write_step: str | None, scopes: Sequence[str] = (),
-                 pace: tuple[str, Limit] | None = None) -> None:
-        """What the next calls are: a write (paused by ``scopes``, marked in flight), paced by a campaign."""
-        self.mark = WriteMark(write_step, tuple(scopes)) if write_step else None
+                 pace: tuple[str, Limit] | None = None, budget: Budget | None = None) -> None:
+        """What the next calls are: a write (paused by ``scopes``, marked in flight, counted in the shop's
+        ``budget``), paced by a campaign."""
+        self.mark = WriteMark(write_step, tuple(scopes), budget) if write_step else None
         self.pace = pace
         self.sent = 0
 
@@ -116,10 +120,13 @@ class DeliveryGate:
         shops' jobs keep their share of the workers.
         """
         limits = self.shop.limits_for(api) + ([self.pace] if self.pace is not None else [])
+        mark = self.mark
+        if mark is not None and mark.budget is not None and api in BUYER_APIS:  # the buyer's own request
+            mark = WriteMark(mark.step, mark.scopes)
         budget_s = self.short_wait_s
         while True:
             verdict = self.gate.check(limits=limits, cooldowns=[self.shop.scope_for(api)], circuits=self.shop.circuits,
-                                      job_id=self.job_id, lease=self.lease, mark=self.mark, begin=self.begin)
+                                      job_id=self.job_id, lease=self.lease, mark=mark, begin=self.begin)
             self._take_up(verdict)
             if verdict.allowed:
                 self.sent += 1
@@ -127,6 +134,8 @@ class DeliveryGate:
                     self.write_at = time.time()
                 self.probing = self.probing or verdict.why == "probe"
                 return
+            if verdict.why == "budget":  # look again soon: an operator may raise the budget or approve more
+                raise Deferred(min(verdict.wait_s, self.budget_recheck_s), verdict.why)
             if verdict.wait_s > budget_s:
                 raise Deferred(verdict.wait_s, verdict.why)
             budget_s -= verdict.wait_s

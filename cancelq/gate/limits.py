@@ -26,6 +26,7 @@ import redis
 
 from cancelq.core import keys
 from cancelq.core.lua import register, source
+from cancelq.gate.budget import Budget
 from cancelq.jobs.states import lua_preamble
 
 
@@ -103,11 +104,13 @@ class Lease:
 
 @dataclass(frozen=True)
 class WriteMark:
-    """A write is about to go: hold it if one of ``scopes`` is paused, else record ``step`` in flight on
-    the job in the same script that takes its slot, before the request leaves."""
+    """A write is about to go: hold it if one of ``scopes`` is paused (or, with a ``budget``, the shop's
+    cancellation budget is spent), else record ``step`` in flight on the job in the same script that takes its
+    slot (and its place in the budget), before the request leaves."""
 
     step: str
     scopes: Sequence[str]
+    budget: Budget | None = None
 
 
 def app_scope(platform: str, credentials: Mapping[str, Any]) -> str:
@@ -174,6 +177,8 @@ class Gate:
         args += [len(mark.scopes) if mark is not None else 0, mark.step if mark is not None else "",
                  call.begin.job_json if call.begin is not None else "", int(time.time() * 1000),
                  lease.lease_ms if lease else 0, lease.safety_net_ms if lease else 0, lease.fence if lease else ""]
+        budget = mark.budget if mark is not None else None
+        args += [budget.max, int(budget.window_s * 1000), budget.approve_field] if budget is not None else [-1, 0, ""]
         args += [keys.tat_field(s) for s, _ in call.limits]
         args += [keys.cool_field(s) for s in call.cooldowns]
         for name in call.circuits:
@@ -184,6 +189,8 @@ class Gate:
 
     @staticmethod
     def _keys(call: Call) -> list[str]:
+        if call.mark is not None and call.mark.budget is not None:
+            return [keys.GATE, keys.job(call.job_id), keys.DELAYED, call.mark.budget.key]
         if call.begin is not None:
             return [keys.GATE, keys.job(call.job_id), keys.DELAYED]
         if (call.lease is not None and call.lease.fence) or call.mark is not None:

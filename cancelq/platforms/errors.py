@@ -10,6 +10,8 @@ every transport failure too (translated once, in ``platforms/http.py``)::
     ├── AuthExpired          access token invalid or expired: refresh once, then retry
     ├── ReauthRequired       refresh token dead, shop unlinked: park the shop's jobs, alert
     ├── PermanentError       bad params, not cancellable (shipped), permission: never retried
+    │   └── ConfigError      a setting is wrong (partner key, source IP, banned shop, this worker's clock):
+    │                        park its ``scope`` (app, shop or clock), alert once, until an operator fixes it
     └── AlreadyCancelled     the order (or those items) is already cancelled: a success
 
 ``check_status`` marks an answer after which the order's state is unknown to us:
@@ -126,6 +128,25 @@ class PermanentError(PlatformError):
     """The request cannot succeed as it stands: never retried."""
 
 
+CONFIG_SCOPES = ("app", "shop", "clock")
+"""What a configuration fault implicates: the app/partner (every shop of its key), the shop, or the clock of
+the worker that sent the call."""
+
+
+class ConfigError(PermanentError):
+    """A setting is wrong, not the job: every job of ``scope`` would fail the same way until an operator fixes
+    it (a wrong or rotated partner key, an undeclared source IP, a banned or frozen shop, a skewed clock)."""
+
+    def __init__(self, message: str, *, scope: str, **kwargs: Any) -> None:
+        if scope not in CONFIG_SCOPES:
+            raise ValueError(f"unknown configuration scope {scope!r}; expected one of {', '.join(CONFIG_SCOPES)}")
+        super().__init__(message, **kwargs)
+        self.scope = scope
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "scope": self.scope}
+
+
 class AlreadyCancelled(PlatformError):
     """The order, or the items asked for, is already cancelled: the job's goal is met."""
 
@@ -139,6 +160,7 @@ ERROR_CLASSES: dict[str, type[PlatformError]] = {
         QuotaExhausted,
         AuthExpired,
         ReauthRequired,
+        ConfigError,
         PermanentError,
         AlreadyCancelled,
     )

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 
-from .errors import PlatformError, RateLimited
+from .errors import ConfigError, PlatformError, RateLimited
 from .http import Reply
 
 STATUS_NAMES: Mapping[int, str] = {
@@ -47,11 +47,13 @@ def status_name(http_status: int) -> str:
 
 @dataclass(frozen=True)
 class Verdict:
-    """How to treat an answer: the error class, our code for it, and whether the order must be read first."""
+    """How to treat an answer: the error class, our code for it, and whether the order must be read first;
+    ``scope``: what a ``ConfigError`` implicates."""
 
     error: type[PlatformError]
     code: str
     check_status: bool = False
+    scope: str = ""
 
 
 class Classifier(Protocol):
@@ -126,4 +128,6 @@ def reply_error(
     }
     if issubclass(verdict.error, RateLimited):
         return verdict.error(scrub(message), retry_after_s=retry_after_s(reply.headers), **fields)
+    if issubclass(verdict.error, ConfigError):
+        return verdict.error(scrub(message), scope=verdict.scope, **fields)
     return verdict.error(scrub(message), **fields)

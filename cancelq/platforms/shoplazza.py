@@ -34,7 +34,7 @@ from urllib.parse import urlencode
 
 from . import rest_status
 from .base import CancelRequest, OrderState
-from .errors import AuthExpired, PermanentError, RateLimited, TransientError
+from .errors import AuthExpired, ConfigError, PermanentError, RateLimited, TransientError
 from .http import Reply
 from .reasons import UnmappableReason, text_reason
 from .rest import CANCEL, StoreAdapter, raw_status
@@ -70,7 +70,7 @@ def verify_oauth_hmac(client_secret: str, params: Mapping[str, str]) -> bool:
 def classify(http_status: int, code: str | None, message: str, body: Any = None, *, writes: bool = False) -> Verdict:
     """Shoplazza's answer -> error class, by HTTP status, and by message for a store that is not active."""
     if "store is not active" in message.casefold():
-        return Verdict(PermanentError, "store_not_active")
+        return Verdict(ConfigError, "store_not_active", scope="shop")
     if http_status == 401:
         return Verdict(AuthExpired, code or "unauthorized")
     if http_status == 406:

@@ -32,7 +32,7 @@ from typing import Any, ClassVar
 
 from . import rest_status
 from .base import CancelRequest, OrderState
-from .errors import AuthExpired, PermanentError, RateLimited, TransientError
+from .errors import AuthExpired, ConfigError, PermanentError, RateLimited, TransientError
 from .reasons import UnmappableReason, text_reason
 from .rest import CANCEL, StoreAdapter, raw_status
 from .rest_status import Verdict
@@ -52,7 +52,7 @@ _VERSION = re.compile(r"^[A-Za-z0-9._-]+$")
 # HTTP status page (developer.shopline.com/doc/3cv5d7wpfgr6a8z5/s7gr9jgy9ute6pk7): 433-436 are security
 # blocks beyond platforms.md's table; 501 means the API is not open to this store, so retrying cannot help.
 _PERMANENT: Mapping[int, str] = {
-    400: "bad_request", 402: "store_frozen", 403: "forbidden", 404: "not_found", 406: "not_acceptable",
+    400: "bad_request", 403: "forbidden", 404: "not_found", 406: "not_acceptable",
     412: "high_risk_content", 436: "security_policy", 501: "not_implemented",
 }
 _BLOCKED: Mapping[int, str] = {433: "request_blocked", 435: "cc_protection"}
@@ -85,6 +85,9 @@ def classify(http_status: int, code: str | None, message: str, body: Any = None,
     if http_status == 422:
         # Undocumented for cancel, but the likeliest answer to "already cancelled": read before deciding.
         return Verdict(PermanentError, code or "unprocessable_entity", check_status=True)
+    if http_status == 402:
+        # The store is frozen (unpaid plan, suspended): no job of it passes until the merchant acts.
+        return Verdict(ConfigError, code or "store_frozen", scope="shop")
     if http_status == 423:
         # The store is locked (API abuse or risk): not a rate limit, nothing passes for a long while.
         return Verdict(TransientError, "store_locked")

@@ -20,7 +20,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from cancelq.core import keys
 from cancelq.core.logging import SECRET_KEYS
 from cancelq.jobs import events
-from cancelq.platforms.registry import PLATFORM_NAMES
+from cancelq.platforms.registry import credential_problem
 
 
 class ShopError(ValueError):
@@ -37,6 +37,11 @@ class Shop:
     token_expires_at: float | None = None
     needs_reauth: str = ""
     """Why the seller must authorise again ("" when not): the shop's jobs wait until new credentials arrive."""
+    budget: dict[str, Any] | None = None
+    """The shop's cancellation budget (``gate.budget.Budget``: max, per_s, reasons); None: the platform's default."""
+    parked: str = ""
+    """A configuration fault's park (JSON, ``shops.parking.Park``; "" when none): the shop's jobs wait without
+    calls until an operator fixes the setting and lifts it."""
 
     @property
     def access_token(self) -> str:
@@ -45,6 +50,7 @@ class Shop:
     def masked(self) -> dict[str, Any]:
         return {"platform": self.platform, "name": self.name, "base_url": self.base_url, "limits": self.limits,
                 "token_expires_at": self.token_expires_at, "needs_reauth": self.needs_reauth,
+                "parked": json.loads(self.parked) if self.parked else None, "budget": self.budget,
                 "credentials": mask_credentials(self.credentials)}
 
 
@@ -89,23 +95,31 @@ class ShopRegistry:
 
     def add(self, platform: str, name: str, credentials: dict[str, Any], base_url: str | None = None,
             limits: dict[str, Any] | None = None, token_expires_at: float | None = None) -> Shop:
-        """Add or replace a shop; new credentials also clear a "needs re-auth" mark."""
-        if platform not in PLATFORM_NAMES:
-            raise ShopError(f"unknown platform {platform!r}; expected one of {', '.join(PLATFORM_NAMES)}")
+        """Add or replace a shop; new credentials also clear a "needs re-auth" mark and the shop's own park.
+
+        The credentials are checked first, as the platform's adapter reads them (the fields it needs, their
+        types) and the base URL's form: a shop that could not make one call is refused, nothing stored."""
         if not name or "/" in name:
             raise ShopError("a shop needs a name without '/'")
+        problem = credential_problem(platform, credentials, base_url)
+        if problem:
+            raise ShopError(f"{platform}/{name}: {problem}")
         shop = Shop(platform, name, dict(credentials), base_url, limits, token_expires_at)
-        self._write(shop)
+        self._write(shop, parked="")
         self.r.sadd(keys.SHOPS, f"{platform}/{name}")
         return shop
 
-    def _write(self, shop: Shop) -> None:
-        self.r.hset(keys.shop(shop.platform, shop.name), mapping={
+    def _write(self, shop: Shop, **more: str) -> None:
+        """Write the shop's record. Its park and budget are written only when named in ``more``: a copy of the
+        shop read before a park (a token refresh's) must not lift it, nor new credentials drop a budget."""
+        fields: dict[Any, Any] = {
             "platform": shop.platform, "name": shop.name, "base_url": shop.base_url or "",
             "limits": json.dumps(shop.limits or {}), "credentials": self.sealer.seal(shop.credentials),
             "token_expires_at": shop.token_expires_at or "", "needs_reauth": shop.needs_reauth,
             "updated_at": int(time.time()),
-        })
+        }
+        fields.update(more)
+        self.r.hset(keys.shop(shop.platform, shop.name), mapping=fields)
         self._cache.pop((shop.platform, shop.name), None)
 
     def get(self, platform: str, name: str, *, fresh: bool = False) -> Shop | None:
@@ -121,11 +135,24 @@ class ShopRegistry:
         return Shop(platform, name, self.sealer.open(h["credentials"]), h.get("base_url") or None,
                     json.loads(h.get("limits") or "{}") or None,
                     float(h["token_expires_at"]) if h.get("token_expires_at") else None,
-                    h.get("needs_reauth", ""))
+                    h.get("needs_reauth", ""), json.loads(h["budget"]) if h.get("budget") else None,
+                    h.get("parked", ""))
 
     def set_tokens(self, shop: Shop, credentials: dict[str, Any], expires_at: float | None) -> Shop:
         """Store new tokens (a refresh, or an operator's new grant): the shop no longer needs re-auth."""
         updated = replace(shop, credentials=credentials, token_expires_at=expires_at, needs_reauth="")
+        self._write(updated)
+        return updated
+
+    def set_budget(self, shop: Shop, budget: dict[str, Any] | None) -> Shop:
+        """The shop's cancellation budget (None: the platform's default); everything else stays."""
+        updated = replace(shop, budget=budget)
+        self._write(updated, budget=json.dumps(budget) if budget else "")
+        return updated
+
+    def set_limits(self, shop: Shop, limits: dict[str, Any] | None) -> Shop:
+        """A new rate limit for the shop; its tokens, re-auth mark and park stay as they are."""
+        updated = replace(shop, limits=limits)
         self._write(updated)
         return updated
 
@@ -139,6 +166,14 @@ class ShopRegistry:
         pipe.execute()
         self._cache.pop((shop.platform, shop.name), None)
         return updated
+
+    def forget(self, platform: str, name: str) -> None:
+        """Drop this process's cached copy of a shop (a script changed its record)."""
+        self._cache.pop((platform, name), None)
+
+    def names(self) -> list[str]:
+        """Every shop as ``platform/name``, sorted."""
+        return sorted(str(n) for n in self.r.smembers(keys.SHOPS))
 
     def remove(self, platform: str, name: str) -> bool:
         pipe = self.r.pipeline(transaction=True)

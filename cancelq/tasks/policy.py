@@ -15,6 +15,8 @@
                          past max_attempts or max_age: dead, kind "exhausted"
     AuthExpired       -> refresh the token and retry at once, once; then as ReauthRequired
     ReauthRequired    -> wait auth_wait_s (the shop is parked, not dead)
+    ConfigError       -> park: its scope (app, shop, this worker's clock) is parked with one alert; the job waits
+                         config_recheck_s without using an attempt, until an operator fixes the setting
     PermanentError    -> dead, kind "permanent"; "rejected" when the job itself is at fault
     anything else     -> a bug of ours: treated as transient, so it ends dead as exhausted, never lost
 
@@ -35,6 +37,7 @@ from cancelq.platforms.base import OrderState, OrderStatus
 from cancelq.platforms.errors import (
     AlreadyCancelled,
     AuthExpired,
+    ConfigError,
     PermanentError,
     PlatformError,
     QuotaExhausted,
@@ -75,7 +78,9 @@ class Context:
 
 @dataclass(frozen=True)
 class Decision:
-    """``action``: stop, begin, finish, reconcile, defer, wait, refresh, dead, reject or restart.
+    """``action``: stop, begin, finish, reconcile, defer, wait, park, refresh, dead, reject or restart.
+
+    ``park``: a configuration fault; ``kind`` is the scope it implicates (app, shop or clock).
 
     ``keep_inflight``: the write's mark stays on the job, so the next delivery reads the order before writing.
     ``refused``: the platform answered this job's write without cancelling (kept, for attribution).
@@ -122,7 +127,8 @@ def decide(
                          rng=rng)
     # A bug of ours that met a write's answer leaves the write's fate unknown, like a timeout.
     unknown = context.unresolved or (sent_write and not isinstance(error, PlatformError))
-    return replace(decision, keep_inflight=unknown, refused=sent_write and isinstance(error, PermanentError))
+    refused = sent_write and isinstance(error, PermanentError) and not isinstance(error, ConfigError)
+    return replace(decision, keep_inflight=unknown, refused=refused)
 
 
 def _signal(error: BaseException, context: Context, rng: random.Random) -> Decision | None:
@@ -155,6 +161,9 @@ def _platform(error: BaseException, *, attempts: int, age_s: float, refreshed: b
         return Decision("refresh", why="auth_expired")
     if isinstance(error, AuthExpired | ReauthRequired):
         return Decision("wait", delay_s=settings.auth_wait_s, why="needs_reauth")
+    if isinstance(error, ConfigError):
+        return Decision("park", delay_s=settings.config_recheck_s + rng.uniform(0, 1.0), kind=error.scope,
+                        why=f"config_fault:{error.scope}")
     if isinstance(error, PermanentError):
         if error.code in REJECT_CODES:
             return Decision("reject", why=error.message)

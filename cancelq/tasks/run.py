@@ -15,13 +15,15 @@ from typing import Any
 
 from cancelq.campaigns.tracking import JobHook
 from cancelq.core import counters
+from cancelq.gate import clockwatch
+from cancelq.gate.budget import Budget
 from cancelq.gate.controls import job_scopes
 from cancelq.gate.delivery import Deferred, DeliveryGate, LeaseLost
 from cancelq.jobs.contract import InvalidJob, Job, parse_job
 from cancelq.jobs.ledger import JobRecord, now_ms
 from cancelq.jobs.states import JobState
 from cancelq.platforms.base import CancelRequest, Platform, StepSpec
-from cancelq.platforms.errors import AlreadyCancelled, PermanentError
+from cancelq.platforms.errors import AlreadyCancelled, ConfigError, PermanentError
 from cancelq.runtime import Runtime
 from cancelq.shops.registry import Shop
 from cancelq.tasks.policy import BEFORE_US, CONFIRMED, Context, Decision, after_read, decide
@@ -75,13 +77,16 @@ class JobRun(Recorder):
         except (InvalidJob, ValueError, TypeError, KeyError, RecursionError):  # not the recorded job: begin plainly
             return False
         shop = self.rt.shops.get(job.platform, job.shop)
-        if shop is None or shop.needs_reauth or self.rt.tokens.due(shop):
+        if shop is None or shop.needs_reauth or shop.parked or self.rt.tokens.due(shop):
             return False
         campaign = JobHook.of(self.rt, self.job_id, hint) if job.campaign_id else None
         if campaign is not None and campaign.holds(dry_run=job.dry_run):
             return False
         self.job, self.campaign = job, campaign
-        self.use_shop(shop)
+        try:
+            self.use_shop(shop)
+        except ConfigError:  # unusable credentials: parked by the plain path
+            return False
         self.gate.begin_here(job.encoded())
         self.rec = JobRecord(job_id=self.job_id, state=JobState.RUNNING, job=hint, deliveries=1, created_at=now_ms())
         self.log = self.log.bind(**_context(hint))
@@ -125,9 +130,13 @@ class JobRun(Recorder):
             return
         try:
             self.job = parse_job(self.rec.job, schema_checked=True, recorded=True)  # checked at intake
-            self.use_shop(self._shop(self.job))
+            shop = self._shop(self.job)
+            self.use_shop(shop)
         except InvalidJob as exc:
             self.reject(str(exc))
+            return
+        except ConfigError as exc:  # the shop's stored credentials cannot make an adapter
+            self.park(shop, exc, self.decide(exc, Context()))
             return
         self.gate.hold(self.rec.fence)
         self.guarded(self.execute)
@@ -151,6 +160,10 @@ class JobRun(Recorder):
             self.campaign.check(dry_run=self.job.dry_run)
         if self.shop.needs_reauth:
             raise Deferred(self.settings.auth_wait_s, "needs_reauth")
+        if self.shop.parked:
+            raise Deferred(self.settings.config_recheck_s, "parked:config_fault")
+        if self.rt.clock.fault_for(self.job.platform):
+            raise Deferred(self.settings.pause_recheck_s, "clock_fault")
         if self.rt.tokens.due(self.shop):
             self.use_shop(self.rt.tokens.refresh(self.shop, seen_token=self.shop.access_token))
         if self.job.dry_run:
@@ -174,7 +187,8 @@ class JobRun(Recorder):
         self.current = spec
         pace = self.campaign.limit if self.campaign is not None and spec.writes else None
         self.gate.for_step(write_step=spec.name if spec.writes else None,
-                           scopes=job_scopes(self.rec.job) if spec.writes else (), pace=pace)
+                           scopes=job_scopes(self.rec.job) if spec.writes else (), pace=pace,
+                           budget=self._budget() if spec.writes else None)
         started = self.step_started = time.perf_counter()
         result = self.adapter.run_step(spec.name, request, {n: s["data"] for n, s in self.rec.steps.items()})
         if not self.settled():
@@ -194,6 +208,11 @@ class JobRun(Recorder):
                        outcome=result.outcome.value if result.outcome else "ok")
         return result.outcome.value if result.outcome is not None else None
 
+    def _budget(self) -> Budget | None:
+        """The shop's cancellation budget, when this job's reason counts in it (None: off, no cost)."""
+        budget = self.rt.budget_for(self.shop) if self.shop.budget or self.settings.cancel_budgets else None
+        return budget if budget is not None and budget.counts(self.job.reason.value) else None
+
     def preview(self) -> None:
         """A dry run: what a cancel would do, from reads only (no write call leaves the worker); ``previewed``."""
         self.gate.for_step(write_step=None, pace=self.campaign.limit if self.campaign is not None else None)
@@ -202,6 +221,8 @@ class JobRun(Recorder):
             data: dict[str, Any] = {"state": found.state.value, "raw_status": found.raw_status,
                                     "side_effects": list(found.side_effects)}
             request_id = found.request_id
+        except ConfigError:  # a setting, not the order: the scope parks
+            raise
         except (AlreadyCancelled, PermanentError) as exc:  # the order cannot be cancelled, or needs no cancel
             data = {"state": "cancelled" if isinstance(exc, AlreadyCancelled) else "not_cancellable",
                     "raw_status": "", "side_effects": [], "code": exc.code, "message": exc.message}
@@ -268,6 +289,8 @@ class JobRun(Recorder):
             self.reconcile_after(error)
         elif action in ("defer", "wait"):
             self.wait(error, decision)
+        elif action == "park":
+            self.park(self.shop, error, decision)
         elif action == "refresh":
             self.refresh_and_retry()
         elif action == "reject":
@@ -303,6 +326,19 @@ class JobRun(Recorder):
         else:
             record = error_record(error, self.job.platform)
         self.wait_record(record, decision.delay_s, decision.counts_attempt, decision.why)
+
+    def park(self, shop: Shop, error: Exception, decision: Decision) -> None:
+        """A configuration fault: park the shops it implicates (the first delivery to meet it alerts, once) and
+        wait without using an attempt."""
+        if isinstance(error, ConfigError) and error.scope == "clock":
+            clockwatch.refused(self.rt.redis, self.rt.clock, self.rt.worker_name, shop.platform, error.message)
+        elif isinstance(error, ConfigError):
+            parked = self.rt.parking.park(shop, error)
+            if parked:
+                self.log.warning("scope_parked", scope=error.scope, shops=parked, code=error.code,
+                                 message=error.message, request_id=error.request_id)
+                counters.scope_parked(shop.platform, error.scope)
+        self.wait(error, decision)
 
     def refresh_and_retry(self) -> None:
         """Refresh the token (or take the one another worker just got) and retry once."""

@@ -22,6 +22,7 @@ from cancelq.core import connections, keys
 from cancelq.core.logging import configure, get_logger
 from cancelq.core.settings import Settings, get_settings
 from cancelq.delivery import service as delivery
+from cancelq.gate import clockwatch
 from cancelq.jobs.contract import TASK_NAME
 from cancelq.jobs.delayed import Pump
 from cancelq.jobs.ledger import now_ms
@@ -118,7 +119,10 @@ def _start_pump(sender: Any = None, **_: Any) -> None:
     started = now_ms()
     trimmed = [0.0]
 
+    runtime.worker_name = hostname
+
     def heartbeat() -> None:
+        clockwatch.check(runtime.redis, runtime.clock, hostname)  # before the first beat says the worker is up
         runtime.redis.set(keys.worker(hostname), started, ex=60)
         if time.monotonic() - trimmed[0] >= EVENTS_TRIM_S:
             runtime.events.trim(now_ms())

@@ -56,7 +56,7 @@ def test_shops_group_adds_limits_renews_shows_loads_and_removes(redis_client: re
 
     assert _cli("shops", "remove", "shopee", "sg") == (0, "shop shopee/sg removed\n")
     code, output = _cli("shops", "remove", "shopee", "sg")
-    assert code == 1 and "no shopee shop 'sg'" in output
+    assert code == 2 and "no shop 'shopee/sg' in the registry" in output
     listing = tmp_path / "shops.json"
     listing.write_text(json.dumps([{"platform": "shopee", "name": "sg2", "credentials": dict(SHOPEE.credentials)}]))
     assert _cli("shops", "load", str(listing)) == (0, "1 shops loaded\n")

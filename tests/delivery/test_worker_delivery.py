@@ -55,6 +55,15 @@ def _every_type(rt: Runtime, sandbox: SandboxClient, sandbox_url: str, tmp_path:
     rt.shops.add("shopee", shop, dict(SHOPEE.credentials), base_url=sandbox_url)
     from cancelq.client import CancelQ
 
+    fault = sandbox.fault("shopee", "error", endpoint="cancel_order", code="shop_banned", http_status=403, times=1)
+    banned = rt.ledger.intake(parse_job(_job(shop, "OK-2"))).job_id
+    sandbox.add_order("shopee", SHOPEE.shop_ref, "OK-2", state="cancellable")
+    JobRun(rt, banned).run()  # parks the shop: scope.parked
+    assert sandbox.remove_fault(fault["id"])["hits"] == 1
+    CancelQ(rt).resume("shop", f"shopee/{shop}")  # scope.lifted
+    while not rt.ledger.get(banned).final:  # type: ignore[union-attr]
+        JobRun(rt, banned).run()
+
     path = tmp_path / "c.csv"
     path.write_text(f"platform,shop,order_id,reason\nshopee,{shop},C-1,CUSTOMER_REQUEST\n", encoding="utf-8")
     result = CancelQ(rt).run_campaign(path)

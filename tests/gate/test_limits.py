@@ -208,9 +208,11 @@ def test_pause_resume_and_status_commands(redis_client: redis.Redis) -> None:
     reset_runtime()
     runner = CliRunner()
     assert runner.invoke(cli_app, ["pause", "--platform", "shopee", "--reason", "maintenance"]).exit_code == 0
-    assert runner.invoke(cli_app, ["pause", "--campaign", "black-friday"]).exit_code == 0
+    unknown = runner.invoke(cli_app, ["pause", "--campaign", "black-friday"])
+    assert unknown.exit_code == 2 and "no campaign black-friday" in unknown.output
     result = runner.invoke(cli_app, ["status"])
-    assert result.exit_code == 0 and "campaign:black-friday, platform:shopee" in result.output
+    assert result.exit_code == 0 and "platform:shopee: paused" in result.output and "maintenance" in result.output
+    assert "campaign:black-friday" not in result.output
     assert runner.invoke(cli_app, ["resume", "--platform", "shopee"]).exit_code == 0
     refused = runner.invoke(cli_app, ["resume", "--platform", "shopee"])
     assert refused.exit_code == 1 and "was not paused" in refused.output

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from cancelq.platforms.errors import AuthExpired, PermanentError, RateLimited, TransientError
+from cancelq.platforms.errors import AuthExpired, ConfigError, PermanentError, RateLimited, TransientError
 
 from . import Kit
 
@@ -35,7 +35,7 @@ KIT = Kit(
         ({"code": "IllegalAccessToken"}, AuthExpired),
         ({"code": "6"}, TransientError),
         ({"code": "106"}, TransientError),
-        ({"code": "IncompleteSignature"}, PermanentError),
+        ({"code": "IncompleteSignature"}, ConfigError),
         ({"code": "104"}, PermanentError),
     ),
     is_cancelled=is_cancelled,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from cancelq.platforms.errors import AuthExpired, PermanentError, RateLimited, TransientError
+from cancelq.platforms.errors import AuthExpired, ConfigError, PermanentError, RateLimited, TransientError
 
 from . import Kit
 
@@ -35,7 +35,7 @@ KIT = Kit(
         ({"http_status": 500}, TransientError),
         ({"http_status": 403}, PermanentError),
         ({"http_status": 406}, PermanentError),
-        ({"http_status": 403, "code": "error", "message": "store is not active"}, PermanentError),
+        ({"http_status": 403, "code": "error", "message": "store is not active"}, ConfigError),
     ),
     is_cancelled=_is_cancelled,
 )

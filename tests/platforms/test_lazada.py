@@ -15,6 +15,7 @@ from lazop_sdk.base import sign as sdk_sign
 from cancelq.platforms.base import CancelRequest, OrderState, Outcome, StepResult
 from cancelq.platforms.errors import (
     AuthExpired,
+    ConfigError,
     PermanentError,
     PlatformError,
     RateLimited,
@@ -646,12 +647,12 @@ TABLE: list[tuple[str, str, type[PlatformError], bool]] = [
     ("AUTH_TYPE_UNSUPPORTED", "ISV", ReauthRequired, False),
     ("InvalidCode", "ISV", ReauthRequired, False),
     ("AppNotSubscribed", "ISV", ReauthRequired, False),
-    ("IncompleteSignature", "ISV", PermanentError, False),
+    ("IncompleteSignature", "ISV", ConfigError, False),
     ("MissingParameter", "ISV", PermanentError, False),
-    ("InvalidAppKey", "ISV", PermanentError, False),
-    ("APP_KEY_INVALID", "ISV", PermanentError, False),
+    ("InvalidAppKey", "ISV", ConfigError, False),
+    ("APP_KEY_INVALID", "ISV", ConfigError, False),
     ("InvalidApi", "ISV", PermanentError, False),
-    ("InvalidTimestamp", "ISV", PermanentError, False),
+    ("InvalidTimestamp", "ISV", ConfigError, False),
     ("102", "ISV", PermanentError, False),
     ("E0102", "ISV", PermanentError, False),
     ("104", "ISV", PermanentError, False),
@@ -665,7 +666,7 @@ TABLE: list[tuple[str, str, type[PlatformError], bool]] = [
     ("16", "ISV", PermanentError, False),
     ("E016", "ISV", PermanentError, False),
     ("SellerNotVerified", "ISV", PermanentError, False),
-    ("SellerNotActive", "ISV", PermanentError, False),
+    ("SellerNotActive", "ISV", ConfigError, False),
     ("123", "ISV", PermanentError, True),
     ("E0123", "ISV", PermanentError, True),
 ]

@@ -15,6 +15,7 @@ from cancelq.platforms.base import CancelRequest, OrderState, Outcome, StepResul
 from cancelq.platforms.errors import (
     AlreadyCancelled,
     AuthExpired,
+    ConfigError,
     PermanentError,
     PlatformError,
     QuotaExhausted,
@@ -162,7 +163,7 @@ def test_sandbox_rejects_an_expired_timestamp(shop: SandboxClient, sandbox_url: 
     assert (body["error"], body["message"]) == ("error_param", "Timestamp is expired.")
     with pytest.raises(PermanentError) as caught:
         make_adapter(clock=lambda: time.time() - 600).run_step("cancel", customer("A1"), {})
-    assert type(caught.value) is PermanentError
+    assert type(caught.value) is ConfigError and caught.value.scope == "clock"
     assert caught.value.code == "error_param" and "Timestamp is expired" in caught.value.message
     assert shop.order("shopee", "A1")["status"] == "READY_TO_SHIP"
 
@@ -548,12 +549,12 @@ TABLE: list[tuple[str, str, int, type[PlatformError], bool]] = [
     ("error_param", "There is no sign in query.", 400, PermanentError, False),
     ("error_param", "Invalid partner_id.", 400, PermanentError, False),
     ("error_param", "no timestamp", 400, PermanentError, False),
-    ("error_param", "Invalid timestamp", 400, PermanentError, False),
-    ("error_param", "Timestamp is expired.", 400, PermanentError, False),
+    ("error_param", "Invalid timestamp", 400, ConfigError, False),
+    ("error_param", "Timestamp is expired.", 400, ConfigError, False),
     ("error_param", "Wrong parameters, detail: order_sn is a required field.", 400, PermanentError, False),
     ("error_param", "The information you queried is not found.", 400, PermanentError, False),
     ("error_param", "request not from gateway", 400, PermanentError, False),
-    ("error_sign", "Wrong sign.", 403, PermanentError, False),
+    ("error_sign", "Wrong sign.", 403, ConfigError, False),
     ("error_not_found", "Wrong parameters, detail: order not found.", 404, PermanentError, False),
     ("error_data", "parse data failed", 400, PermanentError, False),
     ("error_data", "data not exist", 400, PermanentError, False),
@@ -566,12 +567,12 @@ TABLE: list[tuple[str, str, int, type[PlatformError], bool]] = [
     ("error_api_permission", "no api permission", 403, PermanentError, False),
     ("error_api_call_restricted", "api call restricted", 403, PermanentError, False),
     ("api_suspended", "api suspended", 403, PermanentError, False),
-    ("error_partner_key_expired", "partner key expired", 403, PermanentError, False),
-    ("shop_banned", "shop banned", 403, PermanentError, False),
+    ("error_partner_key_expired", "partner key expired", 403, ConfigError, False),
+    ("shop_banned", "shop banned", 403, ConfigError, False),
     ("error_kyc_auth", "kyc", 403, PermanentError, False),
     ("error_ashop_api_permission", "ashop", 403, PermanentError, False),
-    ("source_ip_undeclared", "ip undeclared", 403, PermanentError, False),
-    ("invalid_partner_id", "invalid partner", 403, PermanentError, False),
+    ("source_ip_undeclared", "ip undeclared", 403, ConfigError, False),
+    ("invalid_partner_id", "invalid partner", 403, ConfigError, False),
     ("order. error_param", "You can not cancel warehouse order.", 400, PermanentError, False),
     ("logistics.cancel_forder_failed", "cancel logistics order failed", 400, PermanentError, False),
     # state conflicts: read the order before anything else

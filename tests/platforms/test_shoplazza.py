@@ -11,7 +11,14 @@ import requests
 
 from cancelq.platforms import rest_status, shoplazza
 from cancelq.platforms.base import CancelRequest, OrderState, Outcome
-from cancelq.platforms.errors import AuthExpired, PermanentError, PlatformError, RateLimited, TransientError
+from cancelq.platforms.errors import (
+    AuthExpired,
+    ConfigError,
+    PermanentError,
+    PlatformError,
+    RateLimited,
+    TransientError,
+)
 from cancelq.platforms.http import Reply
 from cancelq.platforms.reasons import Reason
 from cancelq.platforms.registry import build_adapter
@@ -79,9 +86,10 @@ def test_classify(status: int, writes: bool, cls: type[PlatformError], code: str
 
 
 @pytest.mark.parametrize("status", [200, 400, 401, 403, 500])
-def test_store_not_active_is_permanent_whatever_the_status(status: int) -> None:
+def test_store_not_active_parks_the_shop_whatever_the_status(status: int) -> None:
     verdict = shoplazza.classify(status, None, "store is not active", {"error": "store is not active"}, writes=True)
-    assert (verdict.error, verdict.code, verdict.check_status) == (PermanentError, "store_not_active", False)
+    assert (verdict.error, verdict.code, verdict.check_status, verdict.scope) == (
+        ConfigError, "store_not_active", False, "shop")
 
 
 def test_classify_keeps_the_envelope_code() -> None:
@@ -278,7 +286,7 @@ def test_unknown_step_is_permanent(adapter: ShoplazzaAdapter) -> None:
 def test_store_not_active(sandbox: SandboxClient, adapter: ShoplazzaAdapter) -> None:
     sandbox.add_shop(P, **KIT.shop_spec, active=False)
     sandbox.add_order(P, SHOP, "14")
-    with pytest.raises(PermanentError) as caught:
+    with pytest.raises(ConfigError) as caught:
         adapter.run_step("cancel", request("14"), {})
     assert caught.value.code == "store_not_active"
     assert sandbox.order(P, "14")["cancels_applied"] == 0
@@ -369,7 +377,7 @@ def test_fault_store_not_active_in_the_single_error_shape(shop: SandboxClient, a
                                                           version: str) -> None:
     shop.add_order(P, SHOP, "21")
     shop.fault(P, "error", endpoint="get_order", http_status=403, code="error", message="store is not active")
-    with pytest.raises(PermanentError) as caught:
+    with pytest.raises(ConfigError) as caught:
         adapter.read_status(request("21"))
     assert caught.value.code == "store_not_active"
 

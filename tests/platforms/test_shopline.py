@@ -10,7 +10,14 @@ import requests
 
 from cancelq.platforms import rest_status, shopline
 from cancelq.platforms.base import CancelRequest, OrderState, Outcome
-from cancelq.platforms.errors import AuthExpired, PermanentError, PlatformError, RateLimited, TransientError
+from cancelq.platforms.errors import (
+    AuthExpired,
+    ConfigError,
+    PermanentError,
+    PlatformError,
+    RateLimited,
+    TransientError,
+)
 from cancelq.platforms.http import Reply
 from cancelq.platforms.reasons import Reason
 from cancelq.platforms.registry import build_adapter
@@ -62,7 +69,7 @@ def test_verify_query_rejects_a_tampered_query() -> None:
 CLASSIFICATION = [
     (400, False, PermanentError, "bad_request", False),
     (401, False, AuthExpired, "unauthorized", False),
-    (402, False, PermanentError, "store_frozen", False),
+    (402, False, ConfigError, "store_frozen", False),
     (403, False, PermanentError, "forbidden", False),
     (404, False, PermanentError, "not_found", False),
     (406, False, PermanentError, "not_acceptable", False),

@@ -15,6 +15,7 @@ from cancelq.platforms import lazada, shopee, shopline, token_rest
 from cancelq.platforms.base import CancelRequest, OrderState
 from cancelq.platforms.errors import (
     AuthExpired,
+    ConfigError,
     PermanentError,
     PlatformError,
     RateLimited,
@@ -304,13 +305,13 @@ FAULT_TABLE = [
     ("shopee", {"code": "shop_banned", "message": "The shop account has been banned."}, ReauthRequired),
     ("shopee", {"code": "error_auth", "message": "Invalid partner_id or shopid."}, ReauthRequired),
     ("shopee", {"code": "error_auth", "message": "Invalid access_token."}, ReauthRequired),
-    ("shopee", {"code": "error_sign", "message": "Wrong sign."}, PermanentError),
+    ("shopee", {"code": "error_sign", "message": "Wrong sign."}, ConfigError),
     ("lazada", {"code": "IllegalRefreshToken"}, ReauthRequired),
     ("lazada", {"code": "AUTH_TYPE_UNSUPPORTED"}, ReauthRequired),
     ("lazada", {"code": "IllegalAccessToken"}, ReauthRequired),
     ("lazada", {"code": "ApiCallLimit", "ban_s": 3}, RateLimited),
     ("lazada", {"code": "ServiceTimeout"}, TransientError),
-    ("lazada", {"code": "IncompleteSignature"}, PermanentError),
+    ("lazada", {"code": "IncompleteSignature"}, ConfigError),
     ("shopline", {"http_status": 429, "code": "REQUEST_FREQUENTLY", "retry_after_s": 30}, RateLimited),
     ("shopline", {"http_status": 401}, ReauthRequired),
     ("shopline", {"http_status": 403}, ReauthRequired),
@@ -362,7 +363,7 @@ def test_shopline_token_answers(status: int, body: dict[str, Any], expected: typ
     (401, {"error": "invalid_client"}, PermanentError),
     (400, {"error": "unsupported_grant_type"}, PermanentError),
     (401, {"errors": ["[API] Invalid API key or access token"]}, ReauthRequired),
-    (403, {"error": "store is not active"}, PermanentError),
+    (403, {"error": "store is not active"}, ConfigError),
     (500, {"errors": ["Internal Server Error"]}, TransientError),
 ])
 def test_shoplazza_token_answers(status: int, body: dict[str, Any], expected: type[PlatformError]) -> None:

@@ -13,6 +13,7 @@ from cancelq.platforms.base import OrderState, OrderStatus
 from cancelq.platforms.errors import (
     AlreadyCancelled,
     AuthExpired,
+    ConfigError,
     PermanentError,
     QuotaExhausted,
     RateLimited,
@@ -22,7 +23,7 @@ from cancelq.platforms.errors import (
 from cancelq.tasks.policy import Context, after_read, backoff_s, decide
 
 S = Settings(retry_base_s=2, retry_cap_s=60, max_attempts=5, max_age_s=3600, rate_limit_jitter_s=0.5,
-             default_rate_limit_wait_s=1, auth_wait_s=300)
+             default_rate_limit_wait_s=1, auth_wait_s=300, config_recheck_s=30)
 P = {"platform": "shopee"}
 
 
@@ -50,6 +51,26 @@ def test_transient_backs_off_then_is_exhausted() -> None:
     assert _decide(TransientError("x", **P), attempts=4).kind == "exhausted"
     assert _decide(TransientError("x", **P), age_s=3600).kind == "exhausted"
     assert _decide(KeyError("bug")).action == "wait"
+
+
+@pytest.mark.parametrize("scope", ["app", "shop", "clock"])
+def test_a_config_fault_parks_its_scope_without_an_attempt_even_late_in_life(scope: str) -> None:
+    error = ConfigError("Wrong sign.", scope=scope, code="error_sign", **P)
+    for attempts, age_s in ((0, 0), (4, 3600)):
+        d = _decide(error, attempts=attempts, age_s=age_s)
+        assert (d.action, d.kind, d.why, d.counts_attempt) == ("park", scope, f"config_fault:{scope}", False)
+        assert 30 <= d.delay_s <= 31
+
+
+def test_a_config_fault_answering_a_write_is_no_refusal_to_attribute() -> None:
+    d = decide(ConfigError("banned", scope="shop", **P), attempts=0, age_s=0, refreshed=False, settings=S,
+               context=Context(writing=True, sent=1))
+    assert d.action == "park" and not d.refused and not d.keep_inflight
+
+
+def test_a_config_fault_needs_a_known_scope() -> None:
+    with pytest.raises(ValueError, match="unknown configuration scope"):
+        ConfigError("x", scope="planet", **P)
 
 
 def test_full_jitter_stays_under_the_capped_ceiling() -> None:

@@ -7,7 +7,8 @@ local job, probe_ms = ARGV[4], tonumber(ARGV[5])
 local at = 6 + 2 * n_limits
 local n_pauses, step, begin_job = tonumber(ARGV[at]), ARGV[at + 1], ARGV[at + 2]
 local client_now, lease_ms, safety_net_ms = tonumber(ARGV[at + 3]), tonumber(ARGV[at + 4]), tonumber(ARGV[at + 5])
-local fence, f0 = ARGV[at + 6], at + 7
+local fence, budget_max, budget_ms, approve = ARGV[at + 6], tonumber(ARGV[at + 7]), tonumber(ARGV[at + 8]), ARGV[at + 9]
+local f0 = at + 10
 local lease, rec = {}, {}
 
 local function begin_fresh()
@@ -83,6 +84,20 @@ for i = 1, n_limits do
   set[#set + 1] = tat
 end
 if wait > 0 then return held(math.ceil(wait), why, dirty) end
+-- The shop's cancellation budget (KEYS[4], job -> when let go): taken here, with the slot, or the write waits
+-- for the oldest cancel to leave the window (an operator's approval lets it pass). A job counts once.
+if budget_max >= 0 and step ~= '' and not redis.call('ZSCORE', KEYS[4], job) then
+  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - budget_ms)
+  if redis.call('ZCARD', KEYS[4]) >= budget_max then
+    if tonumber(redis.call('HGET', KEYS[1], approve) or '0') <= 0 then
+      local oldest = redis.call('ZRANGE', KEYS[4], 0, 0, 'WITHSCORES')
+      return held(math.max(1, math.ceil((tonumber(oldest[2]) or now) + budget_ms - now)), 'budget', dirty)
+    end
+    redis.call('HINCRBY', KEYS[1], approve, -1)
+  end
+  redis.call('ZADD', KEYS[4], now, job)
+  redis.call('PEXPIRE', KEYS[4], math.ceil(budget_ms))
+end
 for i = 1, #probes do set[#set + 1] = probes[i] end
 if #set > 0 then redis.call('HSET', KEYS[1], unpack(set)) end
 if step ~= '' then

@@ -12,7 +12,15 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..errors import AuthExpired, PermanentError, PlatformError, RateLimited, ReauthRequired, TransientError
+from ..errors import (
+    AuthExpired,
+    ConfigError,
+    PermanentError,
+    PlatformError,
+    RateLimited,
+    ReauthRequired,
+    TransientError,
+)
 
 PLATFORM = "lazada"
 TIP_CHARS = 500
@@ -25,10 +33,16 @@ TRANSIENT_CODES = frozenset({
 })
 AUTH_EXPIRED_CODES = frozenset({"IllegalAccessToken"})
 REAUTH_CODES = frozenset({"IllegalRefreshToken", "AUTH_TYPE_UNSUPPORTED", "InvalidCode", "AppNotSubscribed"})
+CONFIG_CODES: dict[str, str] = {
+    "IncompleteSignature": "app", "InvalidAppKey": "app", "APP_KEY_INVALID": "app", "InvalidTimestamp": "clock",
+    "SellerNotActive": "shop",
+}
+"""Codes no job gets past: the app key or secret is wrong (every shop of the app), this worker's clock is outside
+Lazada's 7200 s window, or the seller's account is inactive."""
 PERMANENT_CODES = frozenset({
-    "IncompleteSignature", "MissingParameter", "InvalidAppKey", "APP_KEY_INVALID", "InvalidApi", "InvalidApiPath",
-    "InvalidTimestamp", "InvalidSignMethod", "102", "104", "115", "116", "117", "118", "122", "124", "16",
-    "SellerNotVerified", "SellerNotActive",
+    "MissingParameter", "InvalidApi", "InvalidApiPath", "InvalidSignMethod",
+    "102", "104", "115", "116", "117", "118", "122", "124", "16",
+    "SellerNotVerified",
 })
 STATE_CONFLICT_CODES = frozenset({"123"})
 """E0123 "invalid trade order lines": what a second create of cancelled lines answers (probably)."""
@@ -86,6 +100,8 @@ def classify(
 def _by_kind(
     code: str, message: str, http_status: int, body: Mapping[str, Any], *, write: bool, common: dict[str, Any],
 ) -> PlatformError:
+    if code in CONFIG_CODES:
+        return ConfigError(message, scope=CONFIG_CODES[code], **common)
     if code in STATE_CONFLICT_CODES:
         return PermanentError(message, check_status=True, **common)
     if code in PERMANENT_CODES:

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..errors import (
     AuthExpired,
+    ConfigError,
     PermanentError,
     PlatformError,
     QuotaExhausted,
@@ -34,11 +35,18 @@ REAUTH_NAMES = frozenset({
     "partner_shop_no_link",
 })
 PERMANENT_NAMES = frozenset({
-    "error_sign", "error_param", "error_not_found", "error_data", "error_shop", "error_permission",
-    "error_api_permission", "error_api_call_restricted", "api_suspended", "error_partner_key_expired",
-    "shop_banned", "error_kyc_auth", "error_ashop_api_permission", "source_ip_undeclared", "invalid_partner_id",
-    "cancel_forder_failed",
+    "error_param", "error_not_found", "error_data", "error_shop", "error_permission",
+    "error_api_permission", "error_api_call_restricted", "api_suspended", "error_kyc_auth",
+    "error_ashop_api_permission", "cancel_forder_failed",
 })
+CONFIG_NAMES: dict[str, str] = {
+    "error_sign": "app", "error_partner_key_expired": "app", "invalid_partner_id": "app",
+    "source_ip_undeclared": "app", "shop_banned": "shop",
+}
+"""Codes that no job can get past: the partner key or the app's declared IPs are wrong (every shop of the
+partner), or the shop is banned."""
+CLOCK_MESSAGES = ("invalid timestamp", "timestamp is expired")
+"""``error_param`` with these messages: our timestamp is outside Shopee's 5-minute window (this worker's clock)."""
 COMMON_MODULES = frozenset({"", "common"})
 
 
@@ -88,6 +96,10 @@ def classify(
         return AuthExpired(text, **kw)
     if name in REAUTH_NAMES:
         return ReauthRequired(text, **kw)
+    if name in CONFIG_NAMES:
+        return ConfigError(text, scope=CONFIG_NAMES[name], **kw)
+    if name == "error_param" and any(m in text.casefold() for m in CLOCK_MESSAGES):
+        return ConfigError(text, scope="clock", **kw)
     if name == "error_param":
         return PermanentError(text, check_status="status" in text.casefold(), **kw)
     if name in PERMANENT_NAMES:
