@@ -53,6 +53,15 @@ class Circuits:
         events.add(pipe, "circuit.closed", {"platform": platform, "shop": shop, "circuits": names})
         pipe.execute()
 
+    def close(self, name: str) -> bool:
+        """An operator closes one circuit (``platform`` or ``platform:shop``) after a fix; False if it was not
+        open. ``circuit.closed`` is appended to the events in the same transaction."""
+        platform, _, shop = name.partition(":")
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hdel(keys.GATE, keys.circuit_field(name), keys.fail_field(name))
+        events.add(pipe, "circuit.closed", {"platform": platform, "shop": shop, "circuits": [name], "by": "operator"})
+        return bool(pipe.execute()[0])
+
     def failure(self, platform: str, shop: str, *, store_locked: bool = False) -> bool:
         """A transient failure; True when this opened the shop's circuit."""
         s = self.settings

@@ -50,8 +50,23 @@ def is_abort(pause_value: str | None) -> bool:
         return False
 
 
-def pause(client: redis.Redis, scope: str, reason: str = "") -> None:
-    client.hset(keys.GATE, keys.pause_field(scope), json.dumps({"at": int(time.time() * 1000), "reason": reason}))
+def pause(client: redis.Redis, scope: str, reason: str = "", *, by: str = "") -> None:
+    """Pause a scope; ``by``: who (the console names its operator)."""
+    value = {"at": int(time.time() * 1000), "reason": reason, **({"by": by} if by else {})}
+    client.hset(keys.GATE, keys.pause_field(scope), json.dumps(value))
+
+
+def pauses(client: redis.Redis) -> dict[str, dict[str, Any]]:
+    """Every pause by scope: when (``at``, ms), why (``reason``), who (``by``) and whether it is an ``abort``."""
+    found = {}
+    for name, value in client.hgetall(keys.GATE).items():
+        kind, _, scope = str(name).partition(":")
+        if kind == "pause":
+            try:
+                found[scope] = dict(json.loads(value))
+            except (ValueError, TypeError):
+                found[scope] = {"reason": str(value)}
+    return dict(sorted(found.items()))
 
 
 def resume(client: redis.Redis, scope: str) -> bool:

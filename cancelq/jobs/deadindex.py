@@ -81,15 +81,20 @@ def source_key(client: redis.Redis, wanted: Mapping[str, str]) -> str:
 
 
 def search_ids(client: redis.Redis, term: str) -> list[str]:
-    """Job ids whose order id or client reference starts with ``term``, and ``term`` itself as a job id."""
-    ids: list[str] = []
-    for tag in ("o", "r"):
-        low = f"[{tag}:{term}".encode()
-        members = client.zrangebylex(keys.DLQ_SEARCH, low, low + b"\xff", start=0, num=SEARCH_LIMIT)
-        ids += [str(m).rsplit("\x00", 1)[-1] for m in members]
+    """Job ids whose order id or client reference is ``term`` (else starts with it), and ``term`` as a job id."""
+    ids = _search(client, term, exact=True) or _search(client, term, exact=False)
     if client.exists(keys.dlq_entry(term)):
         ids.append(term)
     return list(dict.fromkeys(ids))
+
+
+def _search(client: redis.Redis, term: str, *, exact: bool) -> list[str]:
+    ids: list[str] = []
+    for tag in ("o", "r"):
+        low = f"[{tag}:{term}{chr(0) if exact else ''}".encode()
+        members = client.zrangebylex(keys.DLQ_SEARCH, low, low + b"\xff", start=0, num=SEARCH_LIMIT)
+        ids += [str(m).rsplit("\x00", 1)[-1] for m in members]
+    return ids
 
 
 def load(client: redis.Redis, job_ids: list[str]) -> list[dict[str, Any]]:

@@ -137,8 +137,8 @@ class DeadLetters:
 
     def page(self, where: DeadFilter | None = None, *, search: str = "", offset: int = 0,
              limit: int = 50) -> DeadPage:
-        """One page of the entries matching the filter (and whose order id or client reference starts with
-        ``search``, or whose job id it is), newest first, and how many match in all: read through the indexes,
+        """One page of the entries matching the filter (and whose order id or client reference is ``search``,
+        else starts with it, or whose job id it is), newest first, and how many match in all: read through the indexes,
         never the whole store (until ``ensure_indexed`` has run once: then by a scan)."""
         where = where or DeadFilter()
         if search:
@@ -183,21 +183,28 @@ class DeadLetters:
 
     def export(self, where: DeadFilter | None = None, fmt: str = "jsonl") -> Iterator[str]:
         """Lines of CSV (with a header) or JSONL."""
-        if fmt == "jsonl":
-            for entry in self.iter(where):
-                yield json.dumps(entry, separators=(",", ":"), default=str) + "\n"
-            return
-        if fmt != "csv":
-            raise ValueError(f"unknown export format {fmt!r}; use csv or jsonl")
-        columns = ["job_id", "kind", "platform", "shop", "order_id", "reason", "campaign_id", "error_class", "code",
-                   "http_status", "message", "request_id", "attempts", "first_failure_at", "last_failure_at"]
-        yield _csv_line(columns)
-        for e in self.iter(where):
-            job, err = e.get("job", {}), e.get("error") or {}
-            yield _csv_line([e["job_id"], e["kind"], job.get("platform"), job.get("shop"), job.get("order_id"),
-                             job.get("reason"), job.get("campaign_id"), err.get("error_class"), err.get("code"),
-                             err.get("http_status"), err.get("message"), err.get("request_id"), e.get("attempts"),
-                             e.get("first_failure_at"), e.get("last_failure_at")])
+        return export_lines(self.iter(where), fmt)
+
+
+CSV_COLUMNS = ["job_id", "kind", "platform", "shop", "order_id", "reason", "campaign_id", "error_class", "code",
+               "http_status", "message", "request_id", "attempts", "first_failure_at", "last_failure_at"]
+
+
+def export_lines(entries: Iterable[dict[str, Any]], fmt: str = "jsonl") -> Iterator[str]:
+    """Entries as lines of CSV (with a header) or JSONL."""
+    if fmt not in ("csv", "jsonl"):
+        raise ValueError(f"unknown export format {fmt!r}; use csv or jsonl")
+    if fmt == "jsonl":
+        for entry in entries:
+            yield json.dumps(entry, separators=(",", ":"), default=str) + "\n"
+        return
+    yield _csv_line(CSV_COLUMNS)
+    for e in entries:
+        job, err = e.get("job", {}), e.get("error") or {}
+        yield _csv_line([e["job_id"], e["kind"], job.get("platform"), job.get("shop"), job.get("order_id"),
+                         job.get("reason"), job.get("campaign_id"), err.get("error_class"), err.get("code"),
+                         err.get("http_status"), err.get("message"), err.get("request_id"), e.get("attempts"),
+                         e.get("first_failure_at"), e.get("last_failure_at")])
 
 
 def _csv_line(values: list[Any]) -> str:
