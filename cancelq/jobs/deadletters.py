@@ -102,11 +102,12 @@ class DeadLetters:
         return json.loads(raw) if raw else None
 
     def iter(self, where: DeadFilter | None = None, *, batch: int = 500) -> Iterator[dict[str, Any]]:
-        """Entries, newest first, that match the filter."""
+        """Entries, newest first, that match the filter (read from the narrowest index it names)."""
         where = where or DeadFilter()
+        source = self._narrowest(where)
         start = 0
         while True:
-            ids = [str(i) for i in self.r.zrevrange(keys.DLQ, start, start + batch - 1)]
+            ids = [str(i) for i in self.r.zrevrange(source, start, start + batch - 1)]
             if not ids:
                 return
             for raw in self.r.mget([keys.dlq_entry(i) for i in ids]):
@@ -115,6 +116,17 @@ class DeadLetters:
                     if where.matches(entry):
                         yield entry
             start += batch
+
+    def _narrowest(self, where: DeadFilter) -> str:
+        """The smallest index holding every match of the filter (``keys.DLQ`` before ``ensure_indexed``)."""
+        wanted = [keys.dlq_index(name, value) for name, value in where.dimensions().items()]
+        if not wanted or not self.r.exists(keys.DLQ_INDEXED):
+            return keys.DLQ
+        pipe = self.r.pipeline(transaction=False)
+        for key in wanted:
+            pipe.zcard(key)
+        sizes = pipe.execute()
+        return min(zip(sizes, wanted, strict=True))[1]
 
     def list(self, where: DeadFilter | None = None, limit: int = 100) -> list[dict[str, Any]]:
         out = []

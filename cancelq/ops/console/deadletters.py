@@ -73,6 +73,10 @@ class DeadBulkHandler(DeadQueryHandler):
             if not ids:
                 self.done("nothing selected: tick the dead letters to act on", self.list_url())
                 return
+            if what == "purge" and self.argument("confirm") != "yes":
+                self.page("cancelq_confirm.html", "cancelq-dead", what=what, total=len(ids), ids=ids,
+                          cap=len(ids), query=self.query(), back=self.list_url())
+                return
             run = actions.replay if what == "replay" else actions.purge
             self.done(run(self.console, who, ids).message, self.list_url())
             return
@@ -80,7 +84,7 @@ class DeadBulkHandler(DeadQueryHandler):
         if self.argument("confirm") != "yes":
             _, total = actions.matching(self.console, where, search)
             self.page("cancelq_confirm.html", "cancelq-dead", what=what, total=total, cap=self.console.action_cap,
-                      query=self.query(), back=self.list_url())
+                      ids=[], query=self.query(), back=self.list_url())
             return
         done = actions.on_matching(self.console, who, what, where, search)
         more = f"; {done.more} more match: act again to continue" if done.more else ""

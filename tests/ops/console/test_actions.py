@@ -135,8 +135,12 @@ def test_selected_dead_letters_replayed_from_the_list(console: ConsoleServer, rt
 
     assert len(ids) == 5 and "replayed 2 dead letter(s)" in reply.text
     assert rt.dead_letters.size() == 3
-    [(_, fields)] = rt.redis.xrange(keys.AUDIT)
-    assert fields["action"] == "dead.replay" and fields["count"] == "2"
+    ask = ops.post("/cancelq/dead/act", [("action", "purge"), ("job", ids[2])])
+    assert "Purge 1 dead letter(s)?" in ask.text and rt.dead_letters.size() == 3
+    purged = ops.post("/cancelq/dead/act", [("action", "purge"), ("job", ids[2]), ("confirm", "yes")])
+    assert "purged 1 dead letter(s)" in purged.text and rt.dead_letters.size() == 2
+    assert [(f["action"], f["count"]) for _, f in rt.redis.xrange(keys.AUDIT)] == [("dead.replay", "2"),
+                                                                                   ("dead.purge", "1")]
 
 
 def test_shops_page_closes_a_circuit_and_pauses_and_resumes_a_scope_naming_who(
