@@ -7,8 +7,13 @@ from typing import Any
 
 from tornado import web
 
+from cancelq.core import keys
+from cancelq.jobs.contract import default_idempotency_key
 from cancelq.jobs.ledger import JobRecord
 from cancelq.ops.console.base import ConsoleHandler
+
+
+ORDER_SHOPS = 500
 
 
 class JobFindHandler(ConsoleHandler):
@@ -46,7 +51,8 @@ class JobStateHandler(ConsoleHandler):
 
 
 def find(handler: ConsoleHandler, q: str) -> list[str]:
-    """Job ids for a job id, an idempotency key, a client reference or (among dead letters) an order id."""
+    """Job ids for a job id, an idempotency key, a client reference or an order id (of a dead letter, or of a job
+    on a registered shop under its default idempotency key)."""
     cq = handler.console.client
     ids: list[str] = []
     if cq.rt.ledger.get(q) is not None:
@@ -55,7 +61,21 @@ def find(handler: ConsoleHandler, q: str) -> list[str]:
         if found is not None:
             ids.append(found.job_id)
     ids += [str(e["job_id"]) for e in cq.rt.dead_letters.page(search=q, limit=20).entries]
+    ids += by_order_id(handler, q)
     return list(dict.fromkeys(ids))
+
+
+def by_order_id(handler: ConsoleHandler, order_id: str) -> list[str]:
+    """Jobs of this order id on any registered shop, by their default idempotency key (one pipelined GET per
+    shop, for the first ``ORDER_SHOPS`` shops)."""
+    rt = handler.console.client.rt
+    shops = rt.shops.all()[:ORDER_SHOPS]
+    if not shops or "/" in order_id:
+        return []
+    pipe = rt.redis.pipeline(transaction=False)
+    for shop in shops:
+        pipe.get(keys.idempotency(default_idempotency_key(shop.platform, shop.name, order_id, [])))
+    return [str(job_id) for job_id in pipe.execute() if job_id]
 
 
 def timeline(record: JobRecord) -> list[dict[str, Any]]:

@@ -59,6 +59,9 @@ def test_a_job_is_found_by_its_id_key_client_reference_or_dead_order_id(
         assert reply.url.endswith(f"/cancelq/job/{admitted.job_id}"), q
         assert 'id="cq-job-state"' in reply.text and ">dead<" in reply.text
         assert "its dead letter" in reply.text and "dead" in reply.text
+    sandbox.add_order("shopee", SHOPEE.shop_ref, "JOB-2", state="cancellable")
+    waiting = admit(rt, {"platform": "shopee", "shop": shop, "order_id": "JOB-2", "reason": "CUSTOMER_REQUEST"})
+    assert user.get("/cancelq/jobs", q="JOB-2").url.endswith(f"/cancelq/job/{waiting.job_id}")
     missing = user.get("/cancelq/jobs", q="nothing-like-it")
     assert 'id="cq-not-found"' in missing.text
     assert user.get("/cancelq/job/unknown0job").status_code == 404
