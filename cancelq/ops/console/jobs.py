@@ -12,7 +12,6 @@ from cancelq.jobs.contract import default_idempotency_key
 from cancelq.jobs.ledger import JobRecord
 from cancelq.ops.console.base import ConsoleHandler
 
-
 ORDER_SHOPS = 500
 
 
