@@ -50,6 +50,9 @@ class CampaignActionHandler(ConsoleHandler):
     @web.authenticated
     def post(self, campaign_id: str, what: str) -> None:
         self.require_operator()
+        if what == "abort" and self.argument("confirm") != "yes":
+            self.page("cancelq_campaign_abort.html", "cancelq-campaigns", campaign_id=campaign_id)
+            return
         who = actions.Who(self.operator, self.request.remote_ip or "")
         done = actions.campaign(self.console, who, what, campaign_id)
         self.done(done.message, self.reverse_url("cancelq-campaign", campaign_id))

@@ -85,3 +85,25 @@ def test_no_secret_on_any_console_page(console: ConsoleServer, rt: Runtime, sand
     assert "refresh_token_expired" in pages[3] and "SEC-1" in pages[1]
     leaked = [secret for secret in SHOPEE.secrets for text in pages if secret in text]
     assert not leaked
+
+
+def test_many_campaigns_listed_and_one_aborted_after_a_confirmation(
+        console: ConsoleServer, rt: Runtime, sandbox: SandboxClient, sandbox_url: str, tmp_path: Path) -> None:
+    shop = add_kit_shop(SHOPEE, sandbox, rt.shops, sandbox_url)
+    ids = []
+    for i in range(55):
+        orders = tmp_path / f"c{i}.csv"
+        orders.write_text(f"order_id\nMANY-{i}\n", encoding="utf-8")
+        ids.append(CancelQ(rt).run_campaign(orders, platform="shopee", shop=shop, reason="OUT_OF_STOCK").campaign_id)
+    ops = console.session()
+
+    listing = ops.get("/cancelq/campaigns")
+    ask = ops.post(f"/cancelq/campaign/{ids[-1]}/abort")
+    status_before = CancelQ(rt).campaign(ids[-1]).status
+    aborted = ops.post(f"/cancelq/campaign/{ids[-1]}/abort", {"confirm": "yes"})
+
+    assert listing.text.count("<tr data-campaign=") == 50 and f'data-campaign="{ids[-1]}"' in listing.text
+    assert "Abort campaign" in ask.text and status_before == "running"
+    assert f"aborted {ids[-1]}" in aborted.text
+    assert CancelQ(rt).campaign(ids[-1]).status in ("aborting", "aborted")
+    assert [(f["action"], f["target"]) for _, f in rt.redis.xrange(keys.AUDIT)] == [("campaign.abort", ids[-1])]

@@ -1,5 +1,5 @@
-// The console's only script: live progress (a job's state, a campaign's counters) and confirmations.
-// Every action works without it: forms post as they are.
+// The console's only script: live progress (a job's state, a campaign's counters).
+// Every action works without it: forms post as they are, and the server asks before what cannot be undone.
 (function () {
   "use strict";
   function poll(url, apply, stop) {
@@ -26,8 +26,5 @@
       set(".cq-eta", d.eta_s === null ? "" : Math.round(d.eta_s) + "s");
       set(".cq-status", d.status);
     }, function (d) { return d.status === "finished" || d.status === "aborted"; });
-  });
-  document.querySelectorAll("form.cq-confirm").forEach(function (form) {
-    form.addEventListener("submit", function (ev) { if (!window.confirm(form.dataset.confirm)) { ev.preventDefault(); } });
   });
 })();
