@@ -3,16 +3,20 @@ replay and purge (one, selected, or every match after a confirmation), and the e
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import tornado.web
 from tornado import web
+from tornado.ioloop import IOLoop
 
 from cancelq.jobs.deadletters import KINDS, DeadFilter, export_lines
 from cancelq.ops.console import actions
 from cancelq.ops.console.base import ConsoleHandler
 
+T = TypeVar("T")
 PAGE_SIZE = 50
 SEARCH_EXPORT = 10_000
 FILTER_FIELDS = ("platform", "shop", "code", "kind", "campaign", "since", "q")
@@ -62,7 +66,7 @@ class DeadBulkHandler(DeadQueryHandler):
     """Replay or purge the selected entries, or every match of the filter (after a confirmation)."""
 
     @web.authenticated
-    def post(self) -> None:
+    async def post(self) -> None:
         self.require_operator()
         what, scope = self.argument("action"), self.argument("scope", "selected")
         if what not in ("replay", "purge"):
@@ -78,7 +82,8 @@ class DeadBulkHandler(DeadQueryHandler):
                           cap=len(ids), query=self.query(), back=self.list_url())
                 return
             run = actions.replay if what == "replay" else actions.purge
-            self.done(run(self.console, who, ids).message, self.list_url())
+            done = await off_loop(run, self.console, who, ids)
+            self.done(done.message, self.list_url())
             return
         where, search = self.where(), self.query().get("q", "")
         if self.argument("confirm") != "yes":
@@ -86,7 +91,7 @@ class DeadBulkHandler(DeadQueryHandler):
             self.page("cancelq_confirm.html", "cancelq-dead", what=what, total=total, cap=self.console.action_cap,
                       ids=[], query=self.query(), back=self.list_url())
             return
-        done = actions.on_matching(self.console, who, what, where, search)
+        done = await off_loop(actions.on_matching, self.console, who, what, where, search)
         more = f"; {done.more} more match: act again to continue" if done.more else ""
         self.done(done.message + more, self.list_url())
 
@@ -117,7 +122,7 @@ class DeadEntryActionHandler(ConsoleHandler):
 
 class DeadExportHandler(DeadQueryHandler):
     @web.authenticated
-    def get(self) -> None:
+    async def get(self) -> None:
         fmt = self.argument("fmt", "csv")
         if fmt not in ("csv", "jsonl"):
             raise web.HTTPError(400, "fmt is csv or jsonl")
@@ -126,9 +131,13 @@ class DeadExportHandler(DeadQueryHandler):
         where, search = self.where(), self.query().get("q", "")
         store = self.console.client.rt.dead_letters
         entries = store.page(where, search=search, limit=SEARCH_EXPORT).entries if search else store.iter(where)
-        for line in export_lines(entries, fmt):
-            self.write(line)
-        self.finish()
+        self.finish(await off_loop(lambda: "".join(export_lines(entries, fmt))))
+
+
+async def off_loop(call: Callable[..., T], *args: Any) -> T:
+    """Run a long store operation (a bulk replay, an export) on Flower's executor, not its event loop: Flower's
+    pages keep answering meanwhile."""
+    return await IOLoop.current().run_in_executor(None, call, *args)
 
 
 def since_ms(text: str | None) -> int | None:
