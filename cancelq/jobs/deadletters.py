@@ -88,11 +88,16 @@ class DeadLetters:
 
     def _sweep_indexes(self, cutoff_ms: int) -> None:
         """Drop index members older than the age bound (the script that writes an entry trims ``keys.DLQ``
-        only; reads never see older members, this frees them)."""
+        only; reads never see older members, this frees them), and forget the indexes left empty."""
+        dims = [str(key) for key in self.r.smembers(keys.DLQ_DIMS)]
         pipe = self.r.pipeline(transaction=False)
-        for key in self.r.smembers(keys.DLQ_DIMS):
-            pipe.zremrangebyscore(str(key), "-inf", cutoff_ms)
-        pipe.execute()
+        for key in dims:
+            pipe.zremrangebyscore(key, "-inf", cutoff_ms)
+            pipe.zcard(key)
+        left = pipe.execute()[1::2]
+        empty = [key for key, n in zip(dims, left, strict=True) if not int(n)]
+        if empty:
+            self.r.srem(keys.DLQ_DIMS, *empty)
 
     def size(self) -> int:
         return int(self.r.zcard(keys.DLQ))

@@ -64,6 +64,8 @@ def test_the_outcome_script_indexes_a_dead_letter_and_removing_it_unindexes_it(
     assert rt.dead_letters.remove([job_id]) == 1
     assert rt.dead_letters.counts() == {} and rt.dead_letters.page(search="IDX").total == 0
     assert rt.redis.zcard(keys.DLQ_SEARCH) == 0
+    assert rt.redis.scard(keys.DLQ_DIMS) == 4 and rt.dead_letters.ensure_indexed() == 0
+    assert rt.redis.scard(keys.DLQ_DIMS) == 0, "the upgrade step's sweep forgets the empty indexes"
 
 
 def test_a_store_written_before_the_indexes_is_listed_by_a_scan_until_the_upgrade_step_indexes_it(
