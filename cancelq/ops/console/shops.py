@@ -27,13 +27,15 @@ class Circuit:
 
 
 def circuits(client: Any) -> list[Circuit]:
-    """Open circuits, from the gate hash (``circuit:NAME`` -> "open_until open_ms probe probe_until")."""
+    """Open circuits, from the gate hash (``circuit:NAME`` -> "open_until open_ms probe probe_until"; probe: the
+    job sent through as the probe, "-" for none)."""
     found = []
     for name, value in client.hgetall(keys.GATE).items():
         kind, _, circuit = str(name).partition(":")
         if kind == "circuit":
             parts = str(value).split()
-            found.append(Circuit(circuit, int(float(parts[0])) if parts else 0, parts[2] if len(parts) > 2 else ""))
+            probe = parts[2] if len(parts) > 2 and parts[2] != "-" else ""
+            found.append(Circuit(circuit, int(float(parts[0])) if parts else 0, probe))
     return sorted(found, key=lambda c: c.name)
 
 

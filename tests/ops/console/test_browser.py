@@ -127,5 +127,13 @@ def test_pause_and_resume_a_campaign(page: Any, rt: Runtime, sandbox: SandboxCli
     page.click("#cq-resume")
     page.wait_for_selector("#cq-pause")
     assert CancelQ(rt).campaign(result.campaign_id).status == "running"
+    for _ in range(rt.settings.circuit_shop_threshold):
+        rt.circuits.failure("shopee", shop)
     page.goto("/cancelq/shops")
+    page.fill('#cq-pause-form input[name="scope"]', "platform:lazada")
+    page.fill('#cq-pause-form input[name="reason"]', "Lazada maintenance window")
+    page.click('#cq-pause-form button')
+    page.wait_for_selector('[data-scope="platform:lazada"]')
+    assert "ops" in page.locator('[data-scope="platform:lazada"]').inner_text()
+    assert page.locator(f'[data-circuit="shopee:{shop}"]').count() == 1
     shoot(page, "console-shops")
