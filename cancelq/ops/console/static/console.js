@@ -6,7 +6,7 @@
     function tick() {
       fetch(url, {credentials: "same-origin", cache: "no-store"})
         .then(function (r) { return r.ok ? r.json() : null; })
-        .then(function (data) { if (data) { apply(data); } if (!data || !stop(data)) { setTimeout(tick, 1000); } })
+        .then(function (data) { if (data) { apply(data); } if (!data || !stop(data)) { setTimeout(tick, 2000); } })
         .catch(function () { setTimeout(tick, 3000); });
     }
     tick();
@@ -17,6 +17,7 @@
          function (d) { return d.final; });
   }
   document.querySelectorAll("[data-progress-url]").forEach(function (row) {
+    if (row.dataset.status === "finished" || row.dataset.status === "aborted") { return; }
     poll(row.dataset.progressUrl, function (d) {
       var bar = row.querySelector(".cq-progress");
       if (bar) { bar.max = Math.max(d.total, 1); bar.value = d.done; }
