@@ -32,6 +32,7 @@ RUNS: list[tuple[str, list[str], list[str]]] = [
     ("memory", ["memory_growth.py"], ["--jobs", "2000", "--warmup", "500", "--sample-every", "1000"]),
     ("scale", ["scale.py"], ["--orders", "400", "--bench-requests", "20000"]),
     ("sandbox throughput", ["sandbox_throughput.py"], ["--seconds", "2"]),
+    ("dead-letter pages", ["dlq_pages.py"], ["--entries", "20000"]),
 ]
 
 

@@ -63,10 +63,11 @@ def flower_command(
     address: Annotated[str | None, typer.Option(help="default: flower_address")] = None,
     db: Annotated[Path | None, typer.Option(help="state file (default: flower_db, else data_dir/flower.db)")] = None,
     no_auth: Annotated[bool, typer.Option("--no-auth", help="run without basic auth (local use only)")] = False,
-    read_only: Annotated[bool, typer.Option("--read-only", help="disable Flower's task and worker controls")] = False,
+    read_only: Annotated[bool, typer.Option(
+        "--read-only", help="disable Flower's task and worker controls and the console's actions")] = False,
     url_prefix: Annotated[str | None, typer.Option(help="serve under this path (behind a proxy)")] = None,
 ) -> None:
-    """Flower on the configured broker, with basic auth and persistent state.
+    """Flower on the configured broker, with basic auth and persistent state, and cancelq's console at /cancelq.
 
     Credentials come from CANCELQ_FLOWER_BASIC_AUTH (user:password). Further arguments go to Flower as they
     are (e.g. --purge_offline_workers=600).
@@ -80,7 +81,7 @@ def flower_command(
         raise typer.Exit(2) from None
     auth = "no auth" if no_auth else "basic auth on"
     typer.echo(f"flower on port {launch.port} ({auth}); state in {launch.db}", err=True)
-    run_flower(launch)
+    run_flower(launch, read_only=read_only)
 
 
 def register(app: typer.Typer) -> None:

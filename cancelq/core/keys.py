@@ -31,6 +31,32 @@ def dlq_entry(job_id: str) -> str:
     return f"{PREFIX}:dlq:{job_id}"
 
 
+DLQ_SEARCH = f"{PREFIX}:dlqx:search"
+"""lex zset (scores 0) of ``o:ORDER_ID\x00JOB_ID`` and ``r:CLIENT_REF\x00JOB_ID``: dead letters by order id and by
+the producer's reference, for a prefix search."""
+DLQ_DIMS = f"{PREFIX}:dlqx:dims"
+"""set of the dead-letter index keys (``dlq_index``) that exist: what the console counts by kind, code, platform."""
+DLQ_INDEXED = f"{PREFIX}:dlqx:version"
+"""Set once every dead letter written before the indexes existed has been indexed (``DeadLetters.ensure_indexed``)."""
+DLQ_DIMENSIONS = ("kind", "platform", "shop", "code", "campaign")
+
+
+def dlq_index(dimension: str, value: str) -> str:
+    """zset job_id -> dead-lettered at (ms): the dead letters of one kind, platform, shop, code or campaign."""
+    return f"{PREFIX}:dlqx:{dimension}:{value}"
+
+
+def dlq_query(digest: str) -> str:
+    """zset: a short-lived intersection of dead-letter indexes (one filter with several dimensions), kept for
+    paging through it."""
+    return f"{PREFIX}:dlqx:q:{digest}"
+
+
+AUDIT = f"{PREFIX}:audit"
+"""stream, append-only: every action taken from the operators' console (who, when, what, the filter, how many,
+from which address). Never trimmed by cancelq."""
+
+
 def worker(hostname: str) -> str:
     """A live worker's heartbeat (value: when it started, ms); expires when it stops beating."""
     return f"{PREFIX}:worker:{hostname}"

@@ -11,10 +11,10 @@ import os
 import tomllib
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 
 class _TomlSource(PydanticBaseSettingsSource):
@@ -145,6 +145,19 @@ class Settings(BaseSettings):
     flower_db: Path | None = Field(None, description="Flower's persistent state (default: data_dir/flower.db)")
     flower_max_tasks: int = Field(20_000, description="tasks Flower keeps in memory and in its state file")
     flower_state_save_interval_s: float = Field(60.0, description="how often Flower writes its state file")
+    console_operators: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="who may act from the console in Flower (replay, purge, pause...): "
+        "basic-auth users or OAuth emails, comma-separated; '*' is everyone signed in; everyone else reads only")
+    console_read_only: bool = Field(False, description="the console's actions off for everyone (`--read-only`)")
+    console_action_cap: int = Field(500, description="most dead letters one console action replays or purges "
+                                                     "(the page offers to continue)")
+
+    @field_validator("console_operators", mode="before")
+    @classmethod
+    def _operators(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [name.strip() for name in value.split(",") if name.strip()]
+        return value
 
 
 @lru_cache(maxsize=1)

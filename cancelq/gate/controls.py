@@ -56,6 +56,19 @@ def pause(client: redis.Redis, scope: str, reason: str = "", by: str = "") -> No
                 json.dumps({"at": int(time.time() * 1000), "reason": reason, "by": by}))
 
 
+def pauses(client: redis.Redis) -> dict[str, dict[str, Any]]:
+    """Every pause by scope: when (``at``, ms), why (``reason``), who (``by``) and whether it is an ``abort``."""
+    found = {}
+    for name, value in client.hgetall(keys.GATE).items():
+        kind, _, scope = str(name).partition(":")
+        if kind == "pause":
+            try:
+                found[scope] = dict(json.loads(value))
+            except (ValueError, TypeError):
+                found[scope] = {"reason": str(value)}
+    return dict(sorted(found.items()))
+
+
 def resume(client: redis.Redis, scope: str) -> bool:
     """Lift a pause; a campaign's abort marker stays (an aborted campaign does not come back)."""
     value = client.hget(keys.GATE, keys.pause_field(scope))

@@ -31,7 +31,7 @@ VERSION = 1
 TYPES = (
     "cancel.succeeded", "cancel.already_cancelled", "cancel.dead", "cancel.rejected", "cancel.aborted",
     "cancel.previewed", "campaign.finished", "shop.needs_reauth", "circuit.opened", "circuit.closed",
-    "webhook.disabled", "scope.parked", "scope.lifted",
+    "webhook.disabled", "scope.parked", "scope.lifted", "console.action",
 )
 OUTCOME_TYPES = {state: f"cancel.{state}" for state in
                  ("succeeded", "already_cancelled", "dead", "rejected", "aborted", "previewed")}

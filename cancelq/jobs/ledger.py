@@ -128,11 +128,14 @@ class Fenced(Exception):
 
 @dataclass(frozen=True)
 class DeadLetterWrite:
-    """A dead letter written with the job's outcome: the entry, how long it lives, the index's age cutoff."""
+    """A dead letter written with the job's outcome: the entry, how long it lives, the index's age cutoff, and
+    the console's indexes it joins (``DeadLetters.write_for``)."""
 
     entry_json: str
     px: int
     cutoff_ms: int
+    index_keys: tuple[str, ...] = ()
+    search: tuple[str, ...] = ()
 
 
 class Ledger:
@@ -294,6 +297,9 @@ class Ledger:
         if dead_letter is not None:
             key_list.append(keys.dlq_entry(record.job_id))
             args += [dead_letter.entry_json, dead_letter.px, dead_letter.cutoff_ms]
+            if dead_letter.index_keys:
+                key_list += [keys.DLQ_SEARCH, keys.DLQ_DIMS, *dead_letter.index_keys]
+                args += [len(dead_letter.search), *dead_letter.search]
         return key_list, args
 
     @staticmethod

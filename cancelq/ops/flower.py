@@ -1,4 +1,5 @@
-"""``cancelq flower``: Flower on the configured broker, with basic auth, persistent state and our defaults.
+"""``cancelq flower``: Flower on the configured broker, with basic auth, persistent state, our defaults and the
+operators' console (``cancelq/ops/console``) at ``/cancelq``.
 
 Flower reads its options from ``FLOWER_*`` environment variables as well as its
 command line; the credentials go through the environment, so they never show
@@ -8,7 +9,10 @@ default ``data_dir/flower.db``) keeps the task history across restarts.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
+import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -84,11 +88,30 @@ def _check_credentials(credentials: str) -> None:
             raise FlowerConfigError("CANCELQ_FLOWER_BASIC_AUTH must be user:password[,user2:password2]")
 
 
-def run_flower(launch: FlowerLaunch) -> None:
-    """Run Flower in this process (returns when it stops), on the producers' Celery app: Flower needs the broker
-    and the workers' events, not the worker's tasks."""
-    app = get_runtime().sender.app
+def run_flower(launch: FlowerLaunch, *, read_only: bool = False) -> None:
+    """Run Flower with the operators' console in this process (returns when it stops), on the producers'
+    Celery app: Flower needs the broker and the workers' events, not the worker's tasks.
+
+    This is the body of Flower's own ``celery flower`` command, with the console installed into the Tornado
+    application before it serves (``cancelq/ops/console``)."""
+    from flower import command
+    from flower.app import Flower
+
+    from cancelq.client import CancelQ
+    from cancelq.ops.console.app import Console, install
+
+    runtime = get_runtime()
     launch.db.parent.mkdir(parents=True, exist_ok=True)
     os.environ.pop("FLOWER_BASIC_AUTH", None)  # --no-auth means no auth, whatever the environment held
     os.environ.update(launch.env)
-    app.start(argv=launch.argv)
+    command.apply_env_options()
+    command.apply_options("cancelq flower", launch.argv[1:])
+    command.extract_settings()
+    command.setup_logging()
+    flower = Flower(capp=runtime.sender.app, options=command.options, **command.settings)
+    install(flower, Console.from_settings(CancelQ(runtime), runtime.settings, read_only=read_only))
+    atexit.register(flower.stop)
+    signal.signal(signal.SIGTERM, command.sigterm_handler)
+    flower.start_http_server()
+    with contextlib.suppress(KeyboardInterrupt, SystemExit):
+        flower.start()

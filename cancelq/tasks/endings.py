@@ -16,6 +16,10 @@ from typing import Any
 
 from celery.exceptions import Retry
 
+RETRY_ROW_MIN_S = 1.0
+"""A wait shorter than this (a limiter's moment) is not told to Celery as a retry: Flower would show a RETRY row
+per tenth of a second held; the delivery ends as a plain success and the next follows at once."""
+
 
 class DeadLettered(Exception):
     """The job was dead-lettered; the text names the error class, the platform's code and message."""
@@ -39,7 +43,10 @@ def dead_lettered(kind: str, error: Mapping[str, Any]) -> DeadLettered:
     return DeadLettered(f"dead letter ({kind}): {describe_error(error)}")
 
 
-def waiting(error: Mapping[str, Any], *, why: str, delay_s: float) -> Retry:
-    """What to raise after ``wait()``: Flower lists the run as RETRY with the cause and the wait."""
+def waiting(error: Mapping[str, Any], *, why: str, delay_s: float) -> Retry | None:
+    """What to raise after ``wait()``: Flower lists the run as RETRY with the cause and the wait (nothing for a
+    wait under ``RETRY_ROW_MIN_S``)."""
+    if delay_s < RETRY_ROW_MIN_S:
+        return None
     cause = Waiting(f"waiting {delay_s:.1f}s ({why}): {describe_error(error)}")
     return Retry(message=str(cause), exc=cause, when=delay_s)

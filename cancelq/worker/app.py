@@ -116,6 +116,9 @@ def _start_pump(sender: Any = None, **_: Any) -> None:
     adopted = adopt_old_keys(runtime.redis)
     if adopted:
         log.info("old_keys_adopted", entries=adopted)
+    indexed = runtime.dead_letters.ensure_indexed()
+    if indexed:
+        log.info("dead_letters_indexed", entries=indexed)
     started = now_ms()
     trimmed = [0.0]
 

@@ -72,6 +72,10 @@ def _every_type(rt: Runtime, sandbox: SandboxClient, sandbox_url: str, tmp_path:
             JobRun(rt, str(job_id)).run()
     # a campaign abort reaching a job mid-run is the one outcome not cheap to stage here: appended as its script does
     events.add(rt.redis, "cancel.aborted", events.job_data(_job(shop, "AB-1"), "job-aborted", attempts=0))
+    from cancelq.ops.audit import Action, Audit
+
+    Audit(rt.redis).record(Action(operator="ops", action="circuit.close", target="shopee:s1", count=1,
+                                  address="127.0.0.1"))
     spare = service.endpoints_of(rt).add("http://127.0.0.1:9/spare-endpoint")
     assert service.endpoints_of(rt).disable(spare.id, "removed by the test")
 

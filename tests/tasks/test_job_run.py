@@ -422,3 +422,20 @@ def test_pauses_and_leases_kept_by_an_older_version_are_adopted_once(rt: Runtime
     assert rt.redis.zscore(keys.DELAYED, "running-1") == now - 1_000
     assert rt.redis.zscore(keys.DELAYED, "running-2") == now + 5_000
     assert not rt.redis.exists(OLD_PAUSES, OLD_LEASES) and adopt_old_keys(rt.redis) == 0
+
+
+@pytest.mark.parametrize("retry_after_s, told", [(None, False), (3, True)])
+def test_only_a_wait_worth_seeing_is_told_to_celery_as_a_retry(rt: Runtime, sandbox: SandboxClient,
+                                                                sandbox_url: str, retry_after_s: float | None,
+                                                                told: bool) -> None:
+    """A 429 without Retry-After waits default_rate_limit_wait_s (0.2 s in the tests): no RETRY row in Flower."""
+    from celery.exceptions import Retry
+
+    shop = add_kit_shop(SHOPLINE, sandbox, rt.shops, sandbox_url)
+    sandbox.add_order("shopline", SHOPLINE.shop_ref, "ORD-1", state="cancellable")
+    extra = {} if retry_after_s is None else {"retry_after_s": retry_after_s}
+    sandbox.fault("shopline", "error", endpoint="cancel_order", http_status=429, **extra)
+    run = JobRun(rt, _submit(rt, _job(SHOPLINE, shop)))
+    run.run()
+    assert rt.ledger.get(run.job_id).state == "waiting"  # type: ignore[union-attr]
+    assert isinstance(run.ending, Retry) if told else run.ending is None
