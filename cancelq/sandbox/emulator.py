@@ -75,7 +75,7 @@ class Emulator(ABC):
         hits = self.store.faults.take(self.platform, shop.ref, endpoint, order_id)
         faults: dict[str, Fault] = {f.kind: f for f in hits}
         if "latency" in faults:
-            await asyncio.sleep(faults["latency"].latency_ms / 1000)
+            await _held(request, faults["latency"])
         before = {k: f for k, f in faults.items() if not f.after_write}
         early = await self._before(request, before)
         if early is not None:
@@ -156,3 +156,14 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
         status=status, text=json.dumps(body, separators=(",", ":")), content_type="application/json",
         headers=headers,
     )
+
+
+async def _held(request: web.Request, fault: Fault) -> None:
+    """Wait out a latency fault, the caller's port listed in ``fault.holding`` meanwhile."""
+    peer = request.transport.get_extra_info("peername") if request.transport else None
+    port = int(peer[1]) if peer else 0
+    fault.holding.append(port)
+    try:
+        await asyncio.sleep(fault.latency_ms / 1000)
+    finally:
+        fault.holding.remove(port)

@@ -48,6 +48,8 @@ class Fault:
     hits: int = 0
     seen: int = 0
     id: int = field(default=0)
+    holding: list[int] = field(default_factory=list)
+    """The client ports of the calls a latency fault is holding now (a test can tell whose call it holds)."""
 
     def matches(self, platform: str, shop: str, endpoint: str, order_id: str | None) -> bool:
         return (
@@ -72,7 +74,7 @@ class FaultBook:
     def add(self, spec: dict[str, Any]) -> Fault:
         if spec.get("kind") not in KINDS:
             raise ValueError(f"unknown fault kind {spec.get('kind')!r}; expected one of {', '.join(KINDS)}")
-        known = set(Fault.__dataclass_fields__) - {"hits", "seen", "id"}
+        known = set(Fault.__dataclass_fields__) - {"hits", "seen", "id", "holding"}
         unknown = set(spec) - known
         if unknown:
             raise ValueError(f"unknown fault fields: {', '.join(sorted(unknown))}")

@@ -15,7 +15,7 @@ import random
 import signal
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,8 +121,9 @@ class Pauses:
                            what="slowed writes", poll_s=0.05)
             with self.lock:
                 running = self._running()
-                stopped = self._stop(self.rng.choice(running)) if len(running) > 1 and not self._thawing.is_set() \
-                    else None
+                holding = [w for w in running if w.pid in self._holders(faults)]
+                stopped = self._stop(self.rng.choice(holding or running)) \
+                    if len(running) > 1 and not self._thawing.is_set() else None
         finally:
             hits = sum(int(self.sandbox.remove_fault(f)["hits"]) for f in faults)
         if stopped is not None:
@@ -150,6 +151,11 @@ class Pauses:
         pause.resumed_at = time.time()
         self.done.append(pause)
 
+    def _holders(self, faults: list[int]) -> set[int]:
+        """The pids of the workers whose writes the slowed faults are holding now (by their sockets' ports)."""
+        ports = {port for f in self.sandbox.stats()["faults_pending"] if f["id"] in faults for port in f["holding"]}
+        return {pid for pid, port in _sockets(w.pid for w in self.workers if w.pid) if port in ports}
+
     def _hits(self, faults: list[int]) -> int:
         return sum(int(f["hits"]) for f in self.sandbox.stats()["faults_pending"] if f["id"] in faults)
 
@@ -164,3 +170,20 @@ class Pauses:
         except redis.RedisError:
             return ()
         return tuple(j for j, (state, step) in zip(ids, answers, strict=True) if state == "running" and step)
+
+
+def _sockets(pids: Iterable[int]) -> Iterator[tuple[int, int]]:
+    """(pid, local TCP port) of each process's sockets, from /proc (Linux)."""
+    ports: dict[str, int] = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as rows:
+            for row in list(rows)[1:]:
+                fields = row.split()
+                ports[fields[9]] = int(fields[1].rsplit(":", 1)[1], 16)
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                with contextlib.suppress(OSError):
+                    link = os.readlink(f"/proc/{pid}/fd/{fd}")
+                    if link.startswith("socket:[") and link[8:-1] in ports:
+                        yield pid, ports[link[8:-1]]
