@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import typer
+from rich.markup import escape
 
 from cancelq.cli import budget, dlq, events, fleet, jobs, ops, run, shops, webhooks
 from cancelq.cli.campaign import campaign_app
+from cancelq.cli.common import err
+from cancelq.core.settings import SettingsError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 for command in (run.worker, jobs.submit, fleet.pause, fleet.resume, fleet.status, run.sandbox, run.demo):
@@ -22,7 +25,11 @@ app.add_typer(webhooks.webhooks_app, name="webhooks")
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except SettingsError as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

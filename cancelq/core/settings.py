@@ -7,13 +7,14 @@ embedded Valkey server in ``data_dir``.
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 
@@ -25,10 +26,37 @@ class _TomlSource(PydanticBaseSettingsSource):
         path = os.environ.get("CANCELQ_CONFIG")
         if not path:
             return {}
-        with open(path, "rb") as handle:
-            data = tomllib.load(handle)
+        try:
+            with open(path, "rb") as handle:
+                data = tomllib.load(handle)
+        except FileNotFoundError:
+            raise SettingsError(f"CANCELQ_CONFIG names {path}, which does not exist") from None
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise SettingsError(f"CANCELQ_CONFIG {path} cannot be read: {exc}") from None
         section = data.get("cancelq", data)
-        return {k: v for k, v in section.items() if k in self.settings_cls.model_fields}
+        known = self.settings_cls.model_fields
+        unknown = [k for k in section if k not in known]
+        if unknown:
+            raise SettingsError(f"{path}: " + "; ".join(_unknown(k, known) for k in unknown))
+        return dict(section)
+
+
+class SettingsError(ValueError):
+    """A setting cancelq cannot use: which one and why, never its value (it may be a secret)."""
+
+
+def _unknown(key: str, known: Any) -> str:
+    near = difflib.get_close_matches(key, list(known), n=1)
+    return f"unknown setting {key!r}" + (f" (did you mean {near[0]!r}?)" if near else "")
+
+
+def _explained(error: ValidationError) -> SettingsError:
+    problems = []
+    for item in error.errors():
+        name = ".".join(str(part) for part in item["loc"]) or "settings"
+        field = str(item["loc"][0]) if item["loc"] else ""
+        problems.append(f"{name} (CANCELQ_{field.upper()}): {item['msg']}" if field else f"{name}: {item['msg']}")
+    return SettingsError("bad setting: " + "; ".join(problems))
 
 
 class Settings(BaseSettings):
@@ -162,4 +190,8 @@ class Settings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    """The process's settings; ``SettingsError`` (one line, naming the setting) when one is wrong."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise _explained(exc) from None
