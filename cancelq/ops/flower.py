@@ -98,7 +98,8 @@ def run_flower(launch: FlowerLaunch, *, read_only: bool = False) -> None:
     from flower.app import Flower
 
     from cancelq.client import CancelQ
-    from cancelq.ops.console.app import Console, install
+    from cancelq.ops.console.app import Console
+    from cancelq.ops.console.install import install
 
     runtime = get_runtime()
     launch.db.parent.mkdir(parents=True, exist_ok=True)

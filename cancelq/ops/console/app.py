@@ -1,10 +1,9 @@
-"""The console's state (one per Flower process) and its installation into Flower's Tornado application."""
+"""The console's state: one per Flower process, shared by its handlers (``install.py`` puts them into Flower)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from cancelq.client import CancelQ
 from cancelq.core.settings import Settings
@@ -41,17 +40,3 @@ class Console:
     def dead_total(self) -> int:
         return self.client.rt.dead_letters.size()
 
-
-def install(flower: Any, console: Console) -> None:
-    """Add the console's pages to a ``flower.app.Flower`` before it starts, ahead of its catch-all handler."""
-    from flower.app import rewrite_handler
-
-    from cancelq.ops.console.loader import ConsoleLoader
-    from cancelq.ops.console.routes import handlers
-
-    flower.settings["template_loader"] = ConsoleLoader(flower.settings["template_path"], str(TEMPLATES))
-    flower.cancelq_console = console
-    routes = handlers(console, str(STATIC))
-    prefix = flower.options.url_prefix
-    flower.add_handlers(r".*", [rewrite_handler(h, prefix) for h in routes] if prefix else routes)
-    console.client.rt.dead_letters.ensure_indexed()
