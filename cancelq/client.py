@@ -20,9 +20,11 @@ from cancelq.campaigns.record import new_campaign_id
 from cancelq.campaigns.report import ReportRow, report_rows
 from cancelq.campaigns.store import Campaign, store
 from cancelq.campaigns.tracking import announce
+from cancelq.core import keys
 from cancelq.delivery.operations import campaign_endpoint
 from cancelq.delivery.service import endpoints_of
 from cancelq.guards import GuardRails, Resumed, ScopeError, Verified
+from cancelq.jobs.contract import default_idempotency_key
 from cancelq.jobs.deadletters import DeadFilter
 from cancelq.jobs.events import Event, matches
 from cancelq.jobs.intake import admit, summary
@@ -32,6 +34,14 @@ from cancelq.runtime import Runtime, get_runtime
 
 class JobNotFound(LookupError):
     pass
+
+
+class AmbiguousJob(JobNotFound):
+    """A job id's first characters that start several ids."""
+
+
+MIN_PREFIX = 4
+JOB_ID_CHARS = 20
 
 
 @dataclass(frozen=True)
@@ -78,10 +88,37 @@ class CancelQ(GuardRails):
         return JobHandle(admitted.job_id, admitted.created, admitted.state, admitted.reason, self)
 
     def job(self, job_id: str) -> JobRecord:
+        """The job with this id, or with the only id starting with it (``JobNotFound``, ``AmbiguousJob``)."""
         record = self.rt.ledger.get(job_id)
+        if record is None and len(job_id) < JOB_ID_CHARS:
+            record = self.rt.ledger.get(self.resolve(job_id))
         if record is None:
             raise JobNotFound(f"no job {job_id} (finished jobs are kept {self.rt.settings.ledger_ttl_s:.0f}s)")
         return record
+
+    def resolve(self, job_id: str) -> str:
+        """A job id from its first characters (at least ``MIN_PREFIX``): the id itself when it is a whole one."""
+        if self.rt.redis.exists(keys.job(job_id)):
+            return job_id
+        if len(job_id) < MIN_PREFIX:
+            raise JobNotFound(f"no job {job_id} (give at least {MIN_PREFIX} characters of an id)")
+        found = self.rt.ledger.ids_starting(job_id)
+        if not found:
+            raise JobNotFound(f"no job {job_id} (finished jobs are kept {self.rt.settings.ledger_ttl_s:.0f}s)")
+        if len(found) > 1:
+            raise AmbiguousJob(f"{job_id} starts {'more than ' if len(found) >= 10 else ''}{len(found)} job ids: "
+                               + ", ".join(found[:5]) + (" ..." if len(found) > 5 else ""))
+        return found[0]
+
+    def find_order(self, order_id: str, *, platform: str | None = None, shop: str | None = None) -> list[JobRecord]:
+        """The jobs cancelling this whole order (submitted without items), on the shops named (by default every
+        shop in the registry, of ``platform`` if given)."""
+        named = [tuple(n.split("/", 1)) for n in self.rt.shops.names()]
+        shops = [(p, s) for p, s in named if (platform is None or p == platform) and (shop is None or s == shop)]
+        if platform is not None and shop is not None and (platform, shop) not in shops:
+            shops.append((platform, shop))
+        found = (self.rt.ledger.find(default_idempotency_key(p, s, order_id, [])) for p, s in shops)
+        return [record for record in found if record is not None]
 
     def find(self, *, key: str | None = None, client_ref: str | None = None) -> JobRecord | None:
         """The job submitted under an idempotency key, or (the newest) with the producer's ``client_ref``: how a
@@ -124,10 +161,21 @@ class CancelQ(GuardRails):
         return self.rt.dead_letters.list(where, limit)
 
     def dead_letter(self, job_id: str) -> dict[str, Any] | None:
-        return self.rt.dead_letters.show(job_id)
+        """A dead letter by its job id or the id's first characters (``AmbiguousJob`` when they fit several)."""
+        return self.rt.dead_letters.show(self._dead_id(job_id))
+
+    def _dead_id(self, job_id: str) -> str:
+        if len(job_id) >= JOB_ID_CHARS or len(job_id) < MIN_PREFIX:
+            return job_id
+        found = self.rt.dead_letters.ids_starting(job_id)
+        if len(found) > 1:
+            raise AmbiguousJob(f"{job_id} starts {len(found)} dead-lettered job ids: " + ", ".join(found[:5])
+                               + (" ..." if len(found) > 5 else ""))
+        return found[0] if found else job_id
 
     def replay(self, job_id: str) -> JobHandle:
         """Run a dead-lettered job again, through the same idempotency and status checks."""
+        job_id = self._dead_id(job_id)
         entry = self.rt.dead_letters.show(job_id)
         if entry is None:
             raise JobNotFound(f"no dead letter {job_id}")
@@ -218,5 +266,5 @@ def submit(job: Mapping[str, Any], *, force: bool = False) -> JobHandle:
     return default_client().submit(job, force=force)
 
 
-__all__ = ["CancelQ", "DeadFilter", "JobHandle", "JobNotFound", "Resumed", "ScopeError", "Verified",
+__all__ = ["AmbiguousJob", "CancelQ", "DeadFilter", "JobHandle", "JobNotFound", "Resumed", "ScopeError", "Verified",
            "default_client", "submit"]

@@ -52,8 +52,12 @@ def dlq_list(platform: PlatformOpt = None, shop: ShopOpt = None, code: CodeOpt =
 
 
 @dlq_app.command("show")
-def dlq_show(job_id: str) -> None:
-    entry = client().dead_letter(job_id)
+def dlq_show(job_id: Annotated[str, typer.Argument(help="a job id, or its first characters")]) -> None:
+    """One dead letter as JSON: the job, the error with the platform's code, message and request id."""
+    try:
+        entry = client().dead_letter(job_id)
+    except JobNotFound as exc:
+        raise fail(str(exc)) from None
     if entry is None:
         raise fail(f"no dead letter {job_id}")
     out.print_json(data=entry)

@@ -68,7 +68,8 @@ def _json_value(text: str) -> Any:
 
 
 @job_app.command("show")
-def job_show(job_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def job_show(job_id: Annotated[str, typer.Argument(help="a job id, or its first characters")],
+             as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """A job's state, steps, attempts and last error."""
     try:
         record = client().job(job_id)
@@ -110,18 +111,27 @@ def _print_summary(record: JobRecord) -> None:
 @job_app.command("find")
 def job_find(key: Annotated[str | None, typer.Option(help="the idempotency key it was submitted under")] = None,
              ref: Annotated[str | None, typer.Option(help="the producer's own reference (client_ref)")] = None,
+             order: Annotated[str | None, typer.Option(help="the order id (whole-order jobs)")] = None,
+             platform: Annotated[str | None, typer.Option(help="with --order: only this platform")] = None,
+             shop: Annotated[str | None, typer.Option(help="with --order: only this shop")] = None,
              as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Find a job by its idempotency key or by the producer's reference (``client_ref``)."""
-    if (key is None) == (ref is None):
-        raise fail("give one of --key or --ref", 2)
-    record = client().find(key=key, client_ref=ref)
-    if record is None:
-        raise fail(f"no job with {'idempotency key' if key is not None else 'client_ref'} "
-                   f"{key if key is not None else ref!r}")
+    """Find a job by its order, its idempotency key or the producer's reference (``client_ref``)."""
+    if sum(x is not None for x in (key, ref, order)) != 1:
+        raise fail("give one of --order, --key or --ref", 2)
+    if order is not None:
+        records = client().find_order(order, platform=platform, shop=shop)
+    else:
+        found = client().find(key=key, client_ref=ref)
+        records = [found] if found is not None else []
+    if not records:
+        what = f"order {order!r}" if order is not None else \
+            f"{'idempotency key' if key is not None else 'client_ref'} {key if key is not None else ref!r}"
+        raise fail(f"no job for {what}")
     if as_json:
-        out.print_json(data=record.to_dict())
+        out.print_json(data=[r.to_dict() for r in records] if order is not None else records[0].to_dict())
         return
-    _print_summary(record)
+    for record in records:
+        _print_summary(record)
 
 
 @job_app.command("rejected")

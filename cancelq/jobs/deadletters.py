@@ -102,6 +102,16 @@ class DeadLetters:
     def size(self) -> int:
         return int(self.r.zcard(keys.DLQ))
 
+    def ids_starting(self, prefix: str, *, limit: int = 10) -> list[str]:
+        """Dead-lettered job ids starting with ``prefix`` (at most ``limit``), by a ZSCAN: for people."""
+        escaped = "".join(f"\\{c}" if c in "*?[]\\" else c for c in prefix)
+        found: list[str] = []
+        for member, _ in self.r.zscan_iter(keys.DLQ, match=escaped + "*", count=1000):
+            found.append(str(member))
+            if len(found) >= limit:
+                break
+        return sorted(found)
+
     def show(self, job_id: str) -> dict[str, Any] | None:
         raw = self.r.get(keys.dlq_entry(job_id))
         return json.loads(raw) if raw else None

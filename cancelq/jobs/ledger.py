@@ -32,6 +32,10 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def _glob_escaped(text: str) -> str:
+    return "".join(f"\\{c}" if c in "*?[]\\" else c for c in text)
+
+
 def new_job_id() -> str:
     return uuid.uuid4().hex[:20]
 
@@ -221,6 +225,17 @@ class Ledger:
     def get(self, job_id: str) -> JobRecord | None:
         h = self.r.hgetall(keys.job(job_id))
         return JobRecord.from_hash(h) if h else None  # type: ignore[arg-type]
+
+    def ids_starting(self, prefix: str, *, limit: int = 10) -> list[str]:
+        """Job ids that start with ``prefix`` (at most ``limit``), by a SCAN of the job keys: for people, who type
+        the first characters of an id, not for the hot path."""
+        found: list[str] = []
+        start = len(keys.job(""))
+        for key in self.r.scan_iter(match=keys.job(_glob_escaped(prefix)) + "*", count=1000):
+            found.append(str(key)[start:])
+            if len(found) >= limit:
+                break
+        return sorted(found)
 
     def find(self, idempotency_key: str) -> JobRecord | None:
         job_id = self.r.get(keys.idempotency(idempotency_key))
