@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 from rich.markup import escape
 
@@ -9,8 +11,23 @@ from cancelq.cli import budget, dlq, events, fleet, jobs, ops, run, shops, webho
 from cancelq.cli.campaign import campaign_app
 from cancelq.cli.common import err
 from cancelq.core.settings import SettingsError
+from cancelq.core.version import build
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+
+
+def _version(shown: bool) -> None:
+    if shown:
+        info = build()
+        typer.echo(f"cancelq {info['version']} (Python {info['python']}, Celery {info['celery']})")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                                help="print cancelq's version and exit")] = False) -> None:
+    """cancelq: run workers, submit jobs, inspect the ledger, work the dead letters, run the sandbox and demo."""
+
 for command in (run.worker, jobs.submit, fleet.pause, fleet.resume, fleet.status, run.sandbox, run.demo):
     app.command()(command)
 ops.register(app)

@@ -36,6 +36,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from cancelq.core import connections, counters, keys
 from cancelq.core.logging import get_logger
 from cancelq.core.settings import Settings, get_settings
+from cancelq.core.version import build
 from cancelq.gate.controls import snapshot
 from cancelq.runtime import get_runtime
 
@@ -155,6 +156,11 @@ def _controls(client: redis.Redis) -> Any:
 
 
 def render_state(state: FleetState) -> Iterator[Metric]:
+    info = build()
+    build_info = GaugeMetricFamily("cancelq_build_info", "Always 1: the versions of cancelq and what it runs on",
+                                   labels=list(info))
+    build_info.add_metric(list(info.values()), 1)
+    yield build_info
     yield _gauge("cancelq_redis_up", "1 when the scrape could read Redis", 1 if state.redis_up else 0)
     if state.broker_up is not None:
         yield _gauge("cancelq_broker_up", "1 when the scrape could read the broker's queue", int(state.broker_up))
