@@ -15,7 +15,9 @@ import pytest
 import redis
 import requests
 
+from cancelq.client import CancelQ
 from cancelq.core.embedded import ValkeyProcess
+from cancelq.runtime import Runtime, reset_runtime
 from cancelq.sandbox.control import SandboxClient
 from cancelq.sandbox.runner import SandboxProcess
 
@@ -41,6 +43,16 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 @pytest.fixture(scope="session")
 def redis_url() -> str:
     return os.environ["CANCELQ_REDIS_URL"]
+
+
+@pytest.fixture()
+def client(redis_client: redis.Redis) -> Iterator[CancelQ]:
+    """The Python API on a fresh runtime (the process's settings), on an emptied Valkey; test files that need
+    other settings define their own."""
+    reset_runtime()
+    runtime = Runtime()
+    yield CancelQ(runtime)
+    runtime.session.close()
 
 
 @pytest.fixture()

@@ -9,13 +9,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
 from typer.testing import CliRunner
 
 from cancelq.cli.main import app
 from cancelq.client import CancelQ
 from cancelq.core.settings import get_settings
-from cancelq.runtime import Runtime, reset_runtime
+from cancelq.runtime import reset_runtime
 from cancelq.sandbox.control import SandboxClient
 from tests.campaign_helpers import add_shops, job_ids, ledger_states, row, seed, write_csv
 from tests.helpers import WorkerProcess, wait_until
@@ -24,14 +23,6 @@ from .test_campaign_controls import HOOK_PATH, Hooks
 
 runner = CliRunner()
 SLOW_CALLS = {"CANCELQ_HTTP_READ_TIMEOUT_S": "10", "CANCELQ_TASK_TIME_LIMIT_S": "10", "CANCELQ_LEASE_S": "12"}
-
-
-@pytest.fixture()
-def client(redis_client: redis.Redis) -> Iterator[CancelQ]:
-    reset_runtime()
-    runtime = Runtime()
-    yield CancelQ(runtime)
-    runtime.session.close()
 
 
 @pytest.fixture()

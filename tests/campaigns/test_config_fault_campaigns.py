@@ -3,17 +3,15 @@ scope parked with one alert, and after the fix and ``cancelq resume`` all 500 su
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 from typer.testing import CliRunner
 
 from cancelq.cli.main import app
 from cancelq.client import CancelQ
-from cancelq.runtime import Runtime, reset_runtime
+from cancelq.runtime import Runtime
 from cancelq.sandbox.control import SandboxClient
 from tests.campaign_helpers import KITS, add_shops, row, seed, write_csv, writes_seen
 from tests.helpers import WorkerProcess, wait_until
@@ -38,14 +36,6 @@ CODES: list[tuple[str, dict[str, Any], str]] = [
 run with ``-m slow`` (all nine: about three minutes here)."""
 CASES = [pytest.param(p, f, s, id=f"{p}-{f.get('code') or f['http_status']}", marks=[pytest.mark.slow] if i > 1 else [])
          for i, (p, f, s) in enumerate(CODES)]
-
-
-@pytest.fixture()
-def client(redis_client: redis.Redis) -> Iterator[CancelQ]:
-    reset_runtime()
-    runtime = Runtime()
-    yield CancelQ(runtime)
-    runtime.session.close()
 
 
 def _alerts(rt: Runtime) -> list[dict[str, Any]]:

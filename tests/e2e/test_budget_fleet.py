@@ -4,28 +4,15 @@ one cancel past it, re-looking jobs included; an approval lets exactly that many
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
-import pytest
-import redis
-
 from cancelq.client import CancelQ
-from cancelq.runtime import Runtime, reset_runtime
 from cancelq.sandbox.control import SandboxClient
 from tests.campaign_helpers import KITS, add_shops
 from tests.helpers import WorkerProcess, wait_until
 
 JOBS, BUDGET, APPROVED = 100, 40, 20
-
-
-@pytest.fixture()
-def client(redis_client: redis.Redis) -> Iterator[CancelQ]:
-    reset_runtime()
-    runtime = Runtime()
-    yield CancelQ(runtime)
-    runtime.session.close()
 
 
 def _budget_holds(client: CancelQ, job_id: str) -> int:

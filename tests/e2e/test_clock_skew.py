@@ -4,14 +4,9 @@ and sends no call to a platform whose window it is outside; a healthy worker tak
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-import redis
-
 from cancelq.client import CancelQ
-from cancelq.runtime import Runtime, reset_runtime
 from cancelq.sandbox.control import SandboxClient
 from tests.campaign_helpers import KITS, add_shops
 from tests.helpers import WorkerProcess, wait_until
@@ -19,14 +14,6 @@ from tests.helpers import WorkerProcess, wait_until
 FAST_RECHECK = {"CANCELQ_PAUSE_RECHECK_S": "0.3"}
 SKEWED = {"CANCELQ_CLOCK_OFFSET_S": "-600", **FAST_RECHECK}
 """Ten minutes behind: outside Shopee's 5-minute window, well inside Lazada's 7200 s."""
-
-
-@pytest.fixture()
-def client(redis_client: redis.Redis) -> Iterator[CancelQ]:
-    reset_runtime()
-    runtime = Runtime()
-    yield CancelQ(runtime)
-    runtime.session.close()
 
 
 def _log_events(path: Path, name: str) -> list[dict[str, object]]:
