@@ -5,6 +5,8 @@ from __future__ import annotations
 import typer
 
 from cancelq.cli import dlq, events, fleet, jobs, ops, run, shops, webhooks
+from cancelq.cli.api import api
+from cancelq.cli.apikeys import apikeys_app
 from cancelq.cli.campaign import campaign_app
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -17,6 +19,8 @@ app.add_typer(shops.shops_app, name="shops")
 app.add_typer(campaign_app, name="campaign")
 app.add_typer(events.events_app, name="events")
 app.add_typer(webhooks.webhooks_app, name="webhooks")
+app.command()(api)
+app.add_typer(apikeys_app, name="apikeys")
 
 
 def main() -> None:
