@@ -65,8 +65,9 @@ def _validation(request: Request, exc: Exception) -> JSONResponse:
 
 def _http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
-    return problem_response(request, exc.status_code, slug, str(exc.detail), headers=dict(exc.headers or {}))
+    slug = {400: "invalid-request", 404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
+    detail = "the body is not valid JSON" if exc.status_code == 400 else str(exc.detail)
+    return problem_response(request, exc.status_code, slug, detail, headers=dict(exc.headers or {}))
 
 
 def _unavailable(request: Request, exc: Exception) -> JSONResponse:

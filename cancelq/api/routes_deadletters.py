@@ -22,7 +22,7 @@ from cancelq.api.problems import Problem, documented
 from cancelq.jobs.deadletters import DeadFilter
 
 router = APIRouter(tags=["dead letters"])
-ERRORS = documented(401, 403, 404, 422, 429, 503)
+ERRORS = documented(400, 401, 403, 404, 422, 429, 503)
 CURSOR = r"^[0-9]{1,15}:[0-9a-f]{1,40}$"
 
 

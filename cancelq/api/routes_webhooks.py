@@ -17,7 +17,7 @@ from cancelq.delivery.endpoints import Endpoint, EndpointError, Endpoints
 from cancelq.delivery.service import endpoints_of
 
 router = APIRouter(tags=["webhooks"])
-ERRORS = documented(401, 403, 404, 422, 429, 503)
+ERRORS = documented(400, 401, 403, 404, 422, 429, 503)
 
 
 def manager(request: Request, key: ApiKey = Depends(require("webhooks:manage"))) -> Endpoints:
