@@ -64,13 +64,20 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     return app.openapi_schema
 
 
-def serve(host: str, port: int, *, settings: Settings | None = None) -> None:
-    """Run the API on uvicorn until stopped (SIGTERM/SIGINT end it gracefully)."""
-    import uvicorn
-
+def configured_app() -> FastAPI:
+    """The app on the configured settings, logging as they say: what each uvicorn worker process builds."""
     from cancelq.core.logging import configure
 
-    s = settings or get_settings()
+    s = get_settings()
     configure(s.log_format, s.log_level)
-    uvicorn.run(make_app(s), host=host, port=port, access_log=False, log_level="warning", proxy_headers=True,
-                server_header=False, timeout_keep_alive=30)
+    return make_app(s)
+
+
+def serve(host: str, port: int, *, workers: int = 1) -> None:
+    """Run the API on uvicorn until stopped (SIGTERM/SIGINT end it gracefully); ``workers`` > 1: that many
+    processes on one socket (each its own Redis pool; keys' rates still hold fleet-wide, in the gate)."""
+    import uvicorn
+
+    uvicorn.run("cancelq.api.app:configured_app", factory=True, host=host, port=port, workers=workers,
+                access_log=False, log_level="warning", proxy_headers=True, server_header=False,
+                timeout_keep_alive=30)

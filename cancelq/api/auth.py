@@ -9,7 +9,7 @@ all API processes together.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -42,10 +42,10 @@ def authenticate(request: Request, credentials: HTTPAuthorizationCredentials | N
     return key
 
 
-def require(scope: str) -> Callable[..., ApiKey]:
+def require(scope: str) -> Callable[..., Awaitable[ApiKey]]:
     """A dependency: the authenticated key, which must hold ``scope``."""
 
-    def dependency(key: ApiKey = Depends(authenticate)) -> ApiKey:
+    async def dependency(key: ApiKey = Depends(authenticate)) -> ApiKey:  # no I/O: no thread for it
         if scope not in key.scopes:
             raise Problem(403, "forbidden", f"this API key lacks the scope {scope}")
         return key

@@ -46,9 +46,9 @@ class NotJson:
         self.text = text
 
 
-def idempotency_header(idempotency_key: str | None = Header(None, alias="Idempotency-Key", max_length=MAX_KEY_CHARS,
-                                                             description="replays this request's answer for 24 h")
-                       ) -> str | None:
+async def idempotency_header(
+        idempotency_key: str | None = Header(None, alias="Idempotency-Key", max_length=MAX_KEY_CHARS,
+                                             description="replays this request's answer for 24 h")) -> str | None:
     return idempotency_key
 
 
@@ -136,7 +136,8 @@ def _one(api: Api, key: ApiKey, body: Any) -> Answer:
         return 422, {"slug": "invalid-job" if item.repeat is False else "idempotency-key-reused",
                      "detail": "; ".join(item.errors or []), "errors": item.errors, "job_id": handle.job_id}, {}
     if item.status == 202:
-        return 202, queued_out(handle.job_id, parse_job(raw).to_dict()).model_dump(), {"Location": item.location}
+        recorded = parse_job(raw, schema_checked=True).to_dict()  # intake has validated it
+        return 202, queued_out(handle.job_id, recorded).model_dump(), {"Location": item.location}
     return 200, job_out(api.client.job(handle.job_id)).model_dump(), {"Location": item.location, REPLAYED: "true"}
 
 

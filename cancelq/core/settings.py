@@ -107,6 +107,7 @@ class Settings(BaseSettings):
     # the HTTP API (cancelq/api)
     api_host: str = Field("127.0.0.1", description="address `cancelq api` binds (TLS is the reverse proxy's)")
     api_port: int = Field(8080, description="port `cancelq api` serves on")
+    api_workers: int = Field(1, description="processes `cancelq api` runs on its port (one per core)")
     api_body_limit_bytes: int = Field(2 * 1024 * 1024, description="largest JSON request body (413 above)")
     api_upload_limit_bytes: int = Field(200 * 1024 * 1024, description="largest campaign file upload (413 above)")
     api_batch_max: int = Field(1000, description="most jobs in one POST /v1/cancellations/batch")
