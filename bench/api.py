@@ -13,7 +13,7 @@ and reads the API process's CPU time from /proc before and after each phase. Cam
 the same file size through ``CancelQ.run_campaign`` in this process. Targets: >= 800 single requests/s and
 >= 5,000 jobs/s batched.
 
-    .venv/bin/python bench/api.py [--singles 6000] [--batched 40000]
+    .venv/bin/python bench/api.py [--singles 6000] [--batched 40000] [--workers 1]
 """
 
 from __future__ import annotations
@@ -73,7 +73,10 @@ async def batches(url: str, token: str, total: int, tag: str, size: int = 1000) 
             while (n := next(counter)) * size < total:
                 body = {"jobs": [job(n * size + k, tag) for k in range(size)]}
                 async with client.post("/v1/cancellations/batch", json=body) as answer:
-                    created += (await answer.json())["created"]
+                    reply = await answer.json()
+                    if reply.get("created") != size:
+                        print(f"  batch {n}: HTTP {answer.status} {str(reply)[:300]}")
+                    created += reply.get("created", 0)
 
         started = time.perf_counter()
         await asyncio.gather(*(one_connection() for _ in range(4)))
@@ -100,11 +103,12 @@ def campaign_cpu_per_job(rows: int, work: Path) -> float:
 
 
 def measure(url: str, token: str, pid: int, args: argparse.Namespace) -> None:
-    asyncio.run(singles(url, token, 300, "warm"))
+    asyncio.run(singles(url, token, 300 * args.workers, "warm"))
     cpu = cpu_seconds([pid])
     wall, failed = asyncio.run(singles(url, token, args.singles, "single"))
     single_cpu = (cpu_seconds([pid]) - cpu) / args.singles
-    print(f"single submits, 32 keep-alive connections: {args.singles / wall:,.0f} requests/s "
+    print(f"single submits, 32 keep-alive connections, {args.workers} API process(es): {args.singles / wall:,.0f} "
+          "requests/s "
           f"({args.singles} in {wall:.1f}s, {failed} not 202); API CPU {single_cpu * 1000:.2f} ms per job")
     cpu = cpu_seconds([pid])
     wall, created = asyncio.run(batches(url, token, args.batched, "batch"))
@@ -121,6 +125,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--singles", type=int, default=6000)
     parser.add_argument("--batched", type=int, default=40_000)
+    parser.add_argument("--workers", type=int, default=1, help="API processes (cancelq api --workers)")
     args = parser.parse_args()
     from cancelq.api.apikeys import SCOPES, ApiKeys
     from cancelq.core.embedded import ValkeyProcess, free_port
@@ -137,7 +142,8 @@ def main() -> None:
         token = ApiKeys(rt.redis).create("bench", list(SCOPES))[1]
         port = free_port()
         env = {**os.environ, "CANCELQ_API_KEY_RATE_PER_S": "1000000", "CANCELQ_API_KEY_BURST": "1000000"}
-        api = start([sys.executable, "-m", "cancelq.cli.main", "api", "--port", str(port)], env, work / "api.log")
+        api = start([sys.executable, "-m", "cancelq.cli.main", "api", "--port", str(port), "--workers",
+                     str(args.workers)], env, work / "api.log")
         url = f"http://127.0.0.1:{port}"
         try:
             wait(lambda: _answers(url), 30, "the API")

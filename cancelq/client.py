@@ -14,7 +14,7 @@ from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
-from cancelq.campaigns.files import Defaults
+from cancelq.campaigns.files import Defaults, ShapeMemo
 from cancelq.campaigns.intake import IntakeResult, Publisher, RunOptions, run_campaign
 from cancelq.campaigns.record import new_campaign_id
 from cancelq.campaigns.report import ReportRow, report_rows
@@ -22,7 +22,7 @@ from cancelq.campaigns.store import Campaign, store
 from cancelq.campaigns.tracking import announce
 from cancelq.delivery.operations import campaign_endpoint
 from cancelq.delivery.service import endpoints_of
-from cancelq.jobs.contract import InvalidJob, Job, storable
+from cancelq.jobs.contract import InvalidJob, Job, check_limits, storable
 from cancelq.jobs.deadletters import DeadFilter
 from cancelq.jobs.events import Event, matches
 from cancelq.jobs.intake import admit, check_job, summary
@@ -85,7 +85,7 @@ class CancelQ:
         valid: list[tuple[int, Job]] = []
         for index, raw in enumerate(jobs):
             try:
-                valid.append((index, check_job(self.rt, raw)))
+                valid.append((index, self._check(raw)))
             except InvalidJob as exc:
                 job_id = self.rt.ledger.reject(storable(raw), str(exc), source=storable(str(source)))
                 handles[index] = JobHandle(job_id, True, "rejected", str(exc), self)
@@ -97,6 +97,18 @@ class CancelQ:
         for (index, _), intake in zip(valid, intakes, strict=True):
             handles[index] = JobHandle(intake.job_id, intake.created, intake.state, "", self)
         return [h for h in handles if h is not None]
+
+    def _check(self, raw: Any) -> Job:
+        """``check_job`` with the schema's verdict memoised by shape, as campaign intake does (a full validation
+        costs ~0.2 ms a job); a job of a shape not known valid gets the full validation and its reasons."""
+        if not isinstance(raw, dict):
+            return check_job(self.rt, raw)
+        check_limits(raw)
+        return check_job(self.rt, raw, schema_checked=self._shapes.is_valid(raw))
+
+    @cached_property
+    def _shapes(self) -> ShapeMemo:
+        return ShapeMemo()
 
     @cached_property
     def _publisher(self) -> Publisher:

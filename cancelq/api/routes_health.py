@@ -16,7 +16,7 @@ TIMEOUT_S = 2.0
 
 
 @router.get("/healthz", response_model=Health)
-def healthz() -> Health:
+async def healthz() -> Health:
     return Health(ok=True)
 
 
