@@ -32,6 +32,8 @@ RUNS: list[tuple[str, list[str], list[str]]] = [
     ("memory", ["memory_growth.py"], ["--jobs", "2000", "--warmup", "500", "--sample-every", "1000"]),
     ("scale", ["scale.py"], ["--orders", "400", "--bench-requests", "20000"]),
     ("sandbox throughput", ["sandbox_throughput.py"], ["--seconds", "2"]),
+    ("http api", ["api.py"], ["--singles", "500", "--batched", "5000"]),
+    ("http api, 2 processes", ["api.py", "--workers", "2"], ["--singles", "500", "--batched", "5000"]),
 ]
 
 

@@ -25,7 +25,7 @@ from cancelq.platforms.registry import PLATFORM_NAMES
 PREFIX = "cqk_"
 SCOPES = ("jobs:write", "jobs:read", "events:read", "campaigns:write", "deadletters:replay", "webhooks:manage")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_TOKEN = re.compile(r"^cqk_([0-9a-f]{16})_([A-Za-z0-9_-]{32})$")
+_TOKEN = re.compile(r"^cqk_([0-9a-f]{16})_([0-9a-f]{48})$")
 
 
 class ApiKeyError(ValueError):
@@ -89,7 +89,7 @@ class ApiKeys:
         if not NAME.match(name):
             raise ApiKeyError(f"name {name!r}: 1-64 letters, digits, '.', '_' or '-'")
         checked_scopes, checked_shops = check_scopes(scopes), check_shops(shops)
-        key_id, secret = secrets.token_hex(8), secrets.token_urlsafe(24)
+        key_id, secret = secrets.token_hex(8), secrets.token_hex(24)
         token = f"{PREFIX}{key_id}_{secret}"
         if not self.r.hsetnx(keys.APIKEYS, name, key_id):
             raise ApiKeyError(f"an API key named {name!r} exists (revoke it first, or pick another name)")

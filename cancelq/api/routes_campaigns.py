@@ -68,7 +68,8 @@ async def upload(request: Request, key: ApiKey = Depends(campaigner),
                  dry_run: bool = False, strict: bool = False, max_rate: float | None = Query(None, gt=0, le=10_000),
                  reason: str | None = Query(None, max_length=50), platform: str | None = Query(None, max_length=50),
                  shop: str | None = Query(None, max_length=200)) -> JSONResponse:
-    """Send a file's rows as one campaign; invalid rows are listed (line, reason) and the valid ones still go."""
+    """Send a file's rows as one campaign; invalid rows are listed (line, reason) and the valid ones still go
+    (with ``strict``, any invalid row refuses the file: 422, nothing sent)."""
     api, kind = api_of(request), _format(request, fmt)
     folder = Path(tempfile.mkdtemp(prefix="cancelq-upload-"))
     try:
@@ -79,8 +80,11 @@ async def upload(request: Request, key: ApiKey = Depends(campaigner),
         result = await run_in_threadpool(_run, api, path, kind, dry_run, strict, max_rate, reason, platform, shop)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    campaign = await run_in_threadpool(api.client.campaign, result.campaign_id) if not result.refused else None
-    return JSONResponse(_started(result, campaign).model_dump(), status_code=422 if result.refused else 202,
+    if result.refused:
+        raise Problem(422, "campaign-refused", f"--strict: {result.invalid_count} invalid row(s), nothing was sent",
+                      errors=[f"line {line}: {why}" for line, why in result.invalid])
+    campaign = await run_in_threadpool(api.client.campaign, result.campaign_id)
+    return JSONResponse(_started(result, campaign).model_dump(), status_code=202,
                         headers={"Location": f"/v1/campaigns/{result.campaign_id}"})
 
 
@@ -93,12 +97,9 @@ def _run(api: Api, path: Path, kind: str, dry_run: bool, strict: bool, max_rate:
         raise Problem(422, "invalid-campaign", str(exc).replace("upload." + kind, "the file")) from None
 
 
-def _started(result: IntakeResult, campaign: Campaign | None) -> CampaignStarted:
-    base = campaign_out(campaign).model_dump() if campaign is not None else {
-        "campaign_id": result.campaign_id, "status": "refused", "dry_run": False, "round": 0, "source": "",
-        "counts": {}, "created_at": "", "intake_done_at": "", "finished_at": "", "elapsed_s": result.elapsed_s,
-        "rate_per_s": 0.0}
-    return CampaignStarted(**base, read=result.read, sent=result.sent, invalid_count=result.invalid_count,
+def _started(result: IntakeResult, campaign: Campaign) -> CampaignStarted:
+    return CampaignStarted(**campaign_out(campaign).model_dump(), read=result.read, sent=result.sent,
+                           invalid_count=result.invalid_count,
                            invalid=[{"line": line, "reason": why} for line, why in result.invalid],
                            refused=result.refused)
 

@@ -20,7 +20,7 @@ def _bare(problem: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in problem.items() if k not in ("request_id", "instance")}
 
 
-@pytest.mark.parametrize("header", [None, "Bearer cqk_0123456789abcdef_" + "x" * 32, "Bearer nonsense", "Basic Zm9vOmJhcg==",
+@pytest.mark.parametrize("header", [None, "Bearer cqk_0123456789abcdef_" + "a" * 48, "Bearer nonsense", "Basic Zm9vOmJhcg==",
                                     "Bearer  x"])
 def test_a_missing_or_wrong_key_is_401_and_says_nothing_of_the_job(
         server: ApiServer, http: httpx.Client, shops: dict[str, str], header: str | None) -> None:
@@ -77,7 +77,7 @@ def test_keys_are_stored_as_hashes_and_refuse_bad_scopes_shops_and_names(rt: Run
     key, token = store.create("om", ["jobs:write"], ["lazada/*"])
     assert token.startswith("cqk_") and key.scopes == ("jobs:write",)
     dumped = str({k: rt.redis.hgetall(k) for k in rt.redis.scan_iter("cq:apikey*")}) + str(rt.redis.hgetall("cq:apikeys"))
-    assert token not in dumped and token.split("_")[-1] not in dumped
+    assert token not in dumped and token.split("_", 2)[2] not in dumped
     for bad in (lambda: store.create("om", ["jobs:write"]), lambda: store.create("x", ["jobs:delete"]),
                 lambda: store.create("y", ["jobs:read"], ["ebay/*"]), lambda: store.create("no spaces", ["jobs:read"])):
         with pytest.raises(ApiKeyError):

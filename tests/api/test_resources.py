@@ -144,5 +144,6 @@ def test_a_campaign_file_refused_whole_says_why(http: httpx.Client, rt: Runtime,
                       headers={"content-type": "application/jsonl"},
                       content=(f'{{"platform":"shopee","shop":"{shops["shopee"]}","order_id":"J-1",'
                                '"reason":"CUSTOMER_REQUEST"}\n{"platform":"shopee"}\n').encode())
-    assert jsonl.status_code == 422 and jsonl.json()["refused"] is True and jsonl.json()["invalid_count"] == 1
+    assert jsonl.status_code == 422 and jsonl.headers["content-type"] == "application/problem+json"
+    assert jsonl.json()["type"].endswith("/campaign-refused") and jsonl.json()["errors"][0].startswith("line 2:")
     assert rt.redis.llen(rt.settings.queue) == 0 and now_ms() > 0
