@@ -28,6 +28,12 @@ def unauthorized() -> Problem:
 
 
 def authenticate(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> ApiKey:
+    return authorize(request, credentials)
+
+
+def authorize(request: Request, credentials: HTTPAuthorizationCredentials | None, scope: str | None = None) -> ApiKey:
+    """The key (401), within its rate (429) and, with ``scope``, holding it (403). The busiest routes call this in
+    the thread that does their work, rather than as a dependency in a thread of its own (~0.3 ms a request)."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise unauthorized()
     api = api_of(request)
@@ -39,15 +45,21 @@ def authenticate(request: Request, credentials: HTTPAuthorizationCredentials | N
     if not verdict.allowed:
         raise Problem(429, "rate-limited", f"this key may make {api.limit.rate_per_s:g} requests per second",
                       headers={"Retry-After": str(max(1, math.ceil(verdict.wait_s)))})
+    if scope is not None:
+        check_scope(key, scope)
     return key
+
+
+def check_scope(key: ApiKey, scope: str) -> None:
+    if scope not in key.scopes:
+        raise Problem(403, "forbidden", f"this API key lacks the scope {scope}")
 
 
 def require(scope: str) -> Callable[..., Awaitable[ApiKey]]:
     """A dependency: the authenticated key, which must hold ``scope``."""
 
     async def dependency(key: ApiKey = Depends(authenticate)) -> ApiKey:  # no I/O: no thread for it
-        if scope not in key.scopes:
-            raise Problem(403, "forbidden", f"this API key lacks the scope {scope}")
+        check_scope(key, scope)
         return key
 
     dependency.__name__ = f"require_{scope.replace(':', '_')}"

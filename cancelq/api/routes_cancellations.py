@@ -14,10 +14,12 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Depends, Header, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials
 
 from cancelq.api.apikeys import ApiKey
-from cancelq.api.auth import check_shop, require
+from cancelq.api.auth import authorize, bearer, check_shop
 from cancelq.api.context import Api, api_of
 from cancelq.api.idempotency import MAX_KEY_CHARS, fingerprint
 from cancelq.api.jobviews import job_out, location, queued_out
@@ -55,10 +57,15 @@ async def idempotency_header(
 @router.post("/v1/cancellations", status_code=202, response_model=JobOut, openapi_extra=JOB_BODY,
              responses={200: {"model": JobOut, "description": "a repeat: the job submitted before"},
                         **documented(400, 401, 403, 409, 413, 422, 429, 503)})
-def create(request: Request, key: ApiKey = Depends(require("jobs:write")), body: Any = Depends(json_body),
-           header: str | None = Depends(idempotency_header)) -> JSONResponse:
-    """Submit one cancellation (the job contract)."""
-    api = api_of(request)
+async def create(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
+                 body: Any = Depends(json_body), header: str | None = Depends(idempotency_header)) -> JSONResponse:
+    """Submit one cancellation (the job contract); needs ``jobs:write``."""
+    return await run_in_threadpool(_create, request, credentials, body, header)
+
+
+def _create(request: Request, credentials: HTTPAuthorizationCredentials | None, body: Any,
+            header: str | None) -> JSONResponse:
+    key, api = authorize(request, credentials, "jobs:write"), api_of(request)
     if isinstance(body, dict):
         check_shop(key, body.get("platform"), body.get("shop"))
     path = request.url.path
@@ -69,10 +76,16 @@ def create(request: Request, key: ApiKey = Depends(require("jobs:write")), body:
 @router.post("/v1/cancellations/batch", response_model=BatchOut,
              responses={202: {"model": BatchOut, "description": "at least one new job"},
                         **documented(400, 401, 403, 409, 413, 422, 429, 503)})
-def create_batch(batch: BatchIn, request: Request, key: ApiKey = Depends(require("jobs:write")),
-                 header: str | None = Depends(idempotency_header)) -> JSONResponse:
-    """Submit up to 1,000 cancellations in one round of intake; one result per item, in order."""
-    api = api_of(request)
+async def create_batch(batch: BatchIn, request: Request,
+                       credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
+                       header: str | None = Depends(idempotency_header)) -> JSONResponse:
+    """Submit up to 1,000 cancellations in one round of intake (one result per item, in order); ``jobs:write``."""
+    return await run_in_threadpool(_create_batch, batch, request, credentials, header)
+
+
+def _create_batch(batch: BatchIn, request: Request, credentials: HTTPAuthorizationCredentials | None,
+                  header: str | None) -> JSONResponse:
+    key, api = authorize(request, credentials, "jobs:write"), api_of(request)
     if len(batch.jobs) > api.settings.api_batch_max:
         raise Problem(422, "batch-too-large", f"{len(batch.jobs)} jobs: a batch holds at most "
                       f"{api.settings.api_batch_max}")
