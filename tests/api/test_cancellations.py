@@ -160,3 +160,17 @@ def test_a_batch_above_the_limit_is_422_and_submits_nothing(http: httpx.Client, 
     answer = http.post("/v1/cancellations/batch", json={"jobs": [job("shopee", shops, f"O-{i}") for i in range(1001)]})
     assert answer.status_code == 422 and "at most 1000" in answer.json()["detail"]
     assert queued(rt) == 0
+
+
+def test_a_request_while_the_same_idempotency_key_is_in_flight_is_409(
+        http: httpx.Client, rt: Runtime, server: ApiServer, shops: dict[str, str]) -> None:
+    from cancelq.api.apikeys import ApiKeys
+    from cancelq.api.idempotency import Idempotency, fingerprint
+
+    key = ApiKeys(rt.redis).all()[0]
+    body = job("shopee", shops, "IF-1")
+    held = Idempotency(rt.redis, ttl_s=60).take(key.id, "slow-1", fingerprint("/v1/cancellations", body))
+    assert held is None, "this test holds the key, as a first request still running would"
+    answer = http.post("/v1/cancellations", json=body, headers={"Idempotency-Key": "slow-1"})
+    assert answer.status_code == 409 and answer.headers["retry-after"] == "1"
+    assert answer.json()["type"].endswith("/idempotency-key-in-flight") and queued(rt) == 0

@@ -97,3 +97,15 @@ def test_redis_down_is_503_with_retry_after_and_the_api_recovers(tmp_path: Path,
 def test_readyz_is_200_when_redis_and_the_broker_answer(server: ApiServer, redis_client: redis.Redis) -> None:
     ready = httpx.get(server.url + "/readyz")
     assert ready.status_code == 200 and ready.json() == {"ok": True, "checks": {"redis": "ok", "broker": "ok"}}
+
+
+def test_a_campaign_upload_over_its_own_limit_is_413_and_starts_nothing(http: httpx.Client, rt: Runtime) -> None:
+    line = b"shopee,shop,ORDER-0000001,OUT_OF_STOCK\n"
+    upload = b"platform,shop,order_id,reason\n" + line * (1024 * 1024 // len(line) + 10)
+    assert len(upload) < 2 * 1024 * 1024 and len(upload) > 256 * 1024, "over the upload limit, past the JSON one"
+    answer = http.post("/v1/campaigns", content=upload, headers={"content-type": "text/csv"})
+    assert answer.status_code == 413 and answer.json()["type"].endswith("/too-large")
+    assert rt.redis.zcard("cq:campaigns") == 0
+    small = http.post("/v1/campaigns", content=b"platform,shop,order_id,reason\n" + line * 8000,
+                      headers={"content-type": "text/csv"})
+    assert small.status_code == 202, "a file past the JSON body limit but within the upload limit is taken"
