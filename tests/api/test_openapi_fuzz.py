@@ -30,6 +30,8 @@ def auth(make_key: Callable[..., str]) -> dict[str, str]:
     return {"Authorization": f"Bearer {make_key('fuzz')}"}
 
 
+schemathesis.serializer.alias("application/jsonl", "text/plain")  # a campaign file is text, as CSV is
+
 DOCUMENT = make_app(Runtime()).openapi()
 """The document the server serves (``test_the_served_document_is_the_one_fuzzed`` holds them equal); built at
 import, since schemathesis parametrizes at collection: it connects nothing."""
