@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials
 
 from cancelq.api.apikeys import ApiKey
-from cancelq.api.auth import authorize, bearer, check_shop
+from cancelq.api.auth import authorize, bearer, check_shop, require
 from cancelq.api.context import Api, api_of
 from cancelq.api.idempotency import MAX_KEY_CHARS, fingerprint
 from cancelq.api.jobviews import job_out, location, queued_out
@@ -76,16 +76,10 @@ def _create(request: Request, credentials: HTTPAuthorizationCredentials | None, 
 @router.post("/v1/cancellations/batch", response_model=BatchOut,
              responses={202: {"model": BatchOut, "description": "at least one new job"},
                         **documented(400, 401, 403, 409, 413, 422, 429, 503)})
-async def create_batch(batch: BatchIn, request: Request,
-                       credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
-                       header: str | None = Depends(idempotency_header)) -> JSONResponse:
-    """Submit up to 1,000 cancellations in one round of intake (one result per item, in order); ``jobs:write``."""
-    return await run_in_threadpool(_create_batch, batch, request, credentials, header)
-
-
-def _create_batch(batch: BatchIn, request: Request, credentials: HTTPAuthorizationCredentials | None,
-                  header: str | None) -> JSONResponse:
-    key, api = authorize(request, credentials, "jobs:write"), api_of(request)
+def create_batch(batch: BatchIn, request: Request, key: ApiKey = Depends(require("jobs:write")),
+                 header: str | None = Depends(idempotency_header)) -> JSONResponse:
+    """Submit up to 1,000 cancellations in one round of intake; one result per item, in order."""
+    api = api_of(request)
     if len(batch.jobs) > api.settings.api_batch_max:
         raise Problem(422, "batch-too-large", f"{len(batch.jobs)} jobs: a batch holds at most "
                       f"{api.settings.api_batch_max}")

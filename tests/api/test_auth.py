@@ -94,3 +94,10 @@ def test_a_keys_requests_are_limited_fleet_wide_with_429_and_retry_after(
     assert [a.status_code for a in statuses[:2]] == [200, 200]
     assert statuses[2].status_code == 429 and int(statuses[2].headers["retry-after"]) >= 1
     assert statuses[3].status_code == 429 and statuses[3].json()["type"].endswith("/rate-limited")
+
+
+def test_the_key_is_checked_before_the_body(server: ApiServer) -> None:
+    for path, body in (("/v1/cancellations", b"{not json"), ("/v1/cancellations/batch", b'{"jobz": 1}'),
+                       ("/v1/webhooks", b'{"colour": 1}'), ("/v1/dead-letters/replay", b"[]")):
+        answer = httpx.post(server.url + path, content=body, headers={"content-type": "application/json"})
+        assert answer.status_code == 401, (path, answer.text)
