@@ -123,6 +123,26 @@ class WebhookList(BaseModel):
     endpoints: list[WebhookOut]
 
 
+class WebhookTestOut(BaseModel):
+    """A signed ``webhook.test`` event sent now: the receiver's HTTP status (None: no answer, ``error`` says why)."""
+
+    ok: bool
+    status: int | None = None
+    error: str = ""
+    latency_ms: float
+
+
+class WebhookReplayIn(Strict):
+    """Exactly one of ``since_ms`` (every matching event since then) or ``event`` (one event's id)."""
+
+    since_ms: int | None = Field(None, ge=0)
+    event: str | None = Field(None, pattern=r"^[0-9]{1,20}-[0-9]{1,20}$")
+
+
+class WebhookReplayOut(BaseModel):
+    queued: int
+
+
 class CampaignOut(BaseModel):
     campaign_id: str
     status: str

@@ -11,8 +11,9 @@ from fastapi import APIRouter, Depends, Request, Response
 from cancelq.api.apikeys import ApiKey
 from cancelq.api.auth import all_shops, require
 from cancelq.api.context import api_of
-from cancelq.api.models import WebhookIn, WebhookList, WebhookOut
+from cancelq.api.models import WebhookIn, WebhookList, WebhookOut, WebhookReplayIn, WebhookReplayOut, WebhookTestOut
 from cancelq.api.problems import Problem, documented
+from cancelq.delivery import operations
 from cancelq.delivery.endpoints import Endpoint, EndpointError, Endpoints
 from cancelq.delivery.service import endpoints_of
 
@@ -76,6 +77,29 @@ def disable(endpoint_id: str, store: Endpoints = Depends(manager)) -> WebhookOut
 def enable(endpoint_id: str, store: Endpoints = Depends(manager)) -> WebhookOut:
     _get(store, endpoint_id)
     return _out(store.enable(endpoint_id))
+
+
+@router.post("/v1/webhooks/{endpoint_id}/test", response_model=WebhookTestOut, responses=ERRORS)
+def send_test(request: Request, endpoint_id: str, store: Endpoints = Depends(manager)) -> WebhookTestOut:
+    """Send a signed ``webhook.test`` event to the endpoint now; the attempt is kept in its log."""
+    outcome = operations.send_test(api_of(request).rt, _get(store, endpoint_id))
+    return WebhookTestOut(ok=outcome.ok, status=outcome.status, error=outcome.error,
+                          latency_ms=round(outcome.latency_ms, 1))
+
+
+@router.post("/v1/webhooks/{endpoint_id}/replay", response_model=WebhookReplayOut, responses=ERRORS)
+def replay(request: Request, endpoint_id: str, body: WebhookReplayIn,
+           store: Endpoints = Depends(manager)) -> WebhookReplayOut:
+    """Send events again (the same ``webhook-id``) through the workers' durable queue."""
+    rt, endpoint = api_of(request).rt, _get(store, endpoint_id)
+    if (body.since_ms is None) == (body.event is None):
+        raise Problem(422, "invalid-replay", "give exactly one of since_ms or event")
+    if body.event is not None:
+        if not operations.replay_event(rt, endpoint, body.event):
+            raise Problem(404, "not-found", f"no event {body.event} in the stream (events are kept "
+                          f"{rt.settings.events_retention_s / 86400:g} days)")
+        return WebhookReplayOut(queued=1)
+    return WebhookReplayOut(queued=operations.replay_since(rt, endpoint, int(body.since_ms or 0)))
 
 
 @router.delete("/v1/webhooks/{endpoint_id}", status_code=204, responses=ERRORS)

@@ -147,3 +147,31 @@ def test_a_campaign_file_refused_whole_says_why(http: httpx.Client, rt: Runtime,
     assert jsonl.status_code == 422 and jsonl.headers["content-type"] == "application/problem+json"
     assert jsonl.json()["type"].endswith("/campaign-refused") and jsonl.json()["errors"][0].startswith("line 2:")
     assert rt.redis.llen(rt.settings.queue) == 0 and now_ms() > 0
+
+
+def test_a_webhook_endpoint_is_tested_and_sent_events_again(http: httpx.Client, make_key: Callable[..., str],
+                                                           rt: Runtime) -> None:
+    from cancelq.core import keys
+    from tests.delivery.receiver import Receiver
+
+    receiver = Receiver()
+    try:
+        with ApiServer(make_runtime(webhook_allow_private=True)) as server, httpx.Client(
+                base_url=server.url, headers={"Authorization": f"Bearer {make_key('hooks')}"}) as hooks:
+            endpoint = hooks.post("/v1/webhooks", json={"url": receiver.url, "events": ["cancel.*"]}).json()
+            receiver.secrets.append(endpoint["secret"])
+            tested = hooks.post(f"/v1/webhooks/{endpoint['id']}/test")
+            assert tested.status_code == 200 and tested.json()["ok"] is True and tested.json()["status"] == 204
+            assert [d["body"]["type"] for d in receiver.received] == ["webhook.test"]
+            for order in ("W-1", "W-2"):
+                hooks.post("/v1/cancellations", json={"platform": "shopee", "shop": "nowhere", "order_id": order,
+                                                      "reason": "OTHER"})
+            again = hooks.post(f"/v1/webhooks/{endpoint['id']}/replay", json={"since_ms": 0})
+            assert again.status_code == 200 and again.json() == {"queued": 2}
+            event_id = rt.redis.xrange(keys.EVENTS)[0][0]
+            assert hooks.post(f"/v1/webhooks/{endpoint['id']}/replay", json={"event": event_id}).json() == {"queued": 1}
+            assert hooks.post(f"/v1/webhooks/{endpoint['id']}/replay", json={"event": "1-0"}).status_code == 404
+            assert hooks.post(f"/v1/webhooks/{endpoint['id']}/replay", json={}).status_code == 422
+            assert hooks.post("/v1/webhooks/we_nothing/test").status_code == 404
+    finally:
+        receiver.close()
