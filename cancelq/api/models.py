@@ -136,7 +136,7 @@ class WebhookReplayIn(Strict):
     """Exactly one of ``since_ms`` (every matching event since then) or ``event`` (one event's id)."""
 
     since_ms: int | None = Field(None, ge=0)
-    event: str | None = Field(None, pattern=r"^[0-9]{1,20}-[0-9]{1,20}$")
+    event: str | None = Field(None, pattern=r"^[0-9]{1,15}-[0-9]{1,19}$")
 
 
 class WebhookReplayOut(BaseModel):

@@ -15,7 +15,8 @@ from cancelq.api.problems import documented
 from cancelq.jobs.events import Event, matches
 
 router = APIRouter(tags=["events"])
-EVENT_ID = r"^[0-9]{1,20}-[0-9]{1,20}$"
+EVENT_ID = r"^[0-9]{1,15}-[0-9]{1,19}$"
+"""A stream id Redis reads: milliseconds, then a sequence below 2**64."""
 
 
 @router.get("/v1/events", response_model=EventPage, responses=documented(401, 403, 422, 429, 503))

@@ -175,3 +175,9 @@ def test_a_webhook_endpoint_is_tested_and_sent_events_again(http: httpx.Client, 
             assert hooks.post("/v1/webhooks/we_nothing/test").status_code == 404
     finally:
         receiver.close()
+
+
+def test_an_event_id_redis_cannot_read_is_422_not_500(http: httpx.Client) -> None:
+    for after in ("0-93280969062848929180", "99999999999999999999-0"):
+        assert http.get("/v1/events", params={"after": after}).status_code == 422
+    assert http.get("/v1/events", params={"after": "0-18446744073709551"}).status_code == 200
