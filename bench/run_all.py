@@ -33,6 +33,8 @@ RUNS: list[tuple[str, list[str], list[str]]] = [
     ("scale", ["scale.py"], ["--orders", "400", "--bench-requests", "20000"]),
     ("sandbox throughput", ["sandbox_throughput.py"], ["--seconds", "2"]),
     ("dead-letter pages", ["dlq_pages.py"], ["--entries", "20000"]),
+    ("http api", ["api.py"], ["--singles", "500", "--batched", "5000"]),
+    ("http api, 2 processes", ["api.py", "--workers", "2"], ["--singles", "500", "--batched", "5000"]),
 ]
 
 

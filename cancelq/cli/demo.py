@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from cancelq.cli.demo_http import start_api, submit_all
 from cancelq.client import CancelQ
 from cancelq.core import keys
 from cancelq.core.embedded import ValkeyProcess
@@ -100,6 +101,7 @@ def run_demo(*, orders: int = 300, concurrency: int = 32, console: Console | Non
     rng = random.Random(7)
     workdir = Path(tempfile.mkdtemp(prefix="cancelq-demo-"))
     worker = ChildProcess(name="the demo's worker", stop_timeout_s=20.0)
+    api: ChildProcess | None = None
     with ValkeyProcess(workdir / "valkey") as valkey, SandboxProcess() as sandbox_proc:
         os.environ.update({**DEMO_ENV, "CANCELQ_REDIS_URL": valkey.url})
         console.print(f"[bold]cancelq demo[/bold]  valkey {valkey.url}  sandbox {sandbox_proc.url}  logs {workdir}")
@@ -108,8 +110,11 @@ def run_demo(*, orders: int = 300, concurrency: int = 32, console: Console | Non
             with (workdir / "worker.log").open("wb") as log:
                 worker.launch([sys.executable, "-m", "cancelq.cli.main", "worker", "--concurrency", str(concurrency)],
                               env=os.environ, stdout=log, stderr=subprocess.STDOUT)
-            return _run(client, SandboxClient(sandbox_proc.url), rng, console, workdir)
+            api, api_url = start_api(workdir)
+            return _run(client, api_url, SandboxClient(sandbox_proc.url), rng, console, workdir)
         finally:
+            if api is not None:
+                api.stop()
             worker.stop()
 
 
@@ -129,9 +134,11 @@ def _setup(sandbox_url: str, total: int, rng: random.Random) -> Any:
     return client
 
 
-def _run(client: Any, sandbox: SandboxClient, rng: random.Random, console: Console, workdir: Path) -> int:
+def _run(client: Any, api_url: str, sandbox: SandboxClient, rng: random.Random, console: Console,
+         workdir: Path) -> int:
     started = time.monotonic()
-    handles = [client.submit(job, source="demo") for job in _jobs(client.orders)]
+    handles, how = submit_all(client, api_url, _jobs(client.orders))
+    console.print(how)
     ids = [h.job_id for h in handles]
     token_renewed = False
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

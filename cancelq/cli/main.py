@@ -8,6 +8,8 @@ import typer
 from rich.markup import escape
 
 from cancelq.cli import budget, dlq, events, fleet, jobs, ops, run, shops, webhooks
+from cancelq.cli.api import api
+from cancelq.cli.apikeys import apikeys_app
 from cancelq.cli.campaign import campaign_app
 from cancelq.cli.common import err
 from cancelq.core.settings import SettingsError
@@ -39,6 +41,8 @@ app.add_typer(budget.budget_app, name="budget")
 app.add_typer(campaign_app, name="campaign")
 app.add_typer(events.events_app, name="events")
 app.add_typer(webhooks.webhooks_app, name="webhooks")
+app.command()(api)
+app.add_typer(apikeys_app, name="apikeys")
 
 
 def main() -> None:

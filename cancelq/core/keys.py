@@ -203,3 +203,17 @@ def webhook_log(endpoint_id: str) -> str:
 def reply_sent(event_id: str) -> str:
     """Set (NX) when the Celery reply of an event was sent ("pending" while sending, then "sent")."""
     return f"{PREFIX}:reply:{event_id}"
+
+
+APIKEYS = f"{PREFIX}:apikeys"
+"""hash API key name -> key id: one key per name."""
+
+
+def apikey(key_id: str) -> str:
+    """hash: an API key (name, the SHA-256 of the whole key, scopes, shop patterns, created_at, revoked_at)."""
+    return f"{PREFIX}:apikey:{key_id}"
+
+
+def api_idempotency(key_id: str, idempotency_key: str) -> str:
+    """An Idempotency-Key header's request fingerprint and answer, per API key."""
+    return f"{PREFIX}:api:idem:{key_id}:{hashlib.sha256(idempotency_key.encode()).hexdigest()[:32]}"

@@ -148,6 +148,22 @@ class Settings(BaseSettings):
     webhook_dispatch_claim_s: float = Field(30.0, description="events a dead worker read but did not dispatch are "
                                                                "taken over after this")
 
+    # the HTTP API (cancelq/api)
+    api_host: str = Field("127.0.0.1", description="address `cancelq api` binds (TLS is the reverse proxy's)")
+    api_port: int = Field(8080, description="port `cancelq api` serves on")
+    api_workers: int = Field(1, description="processes `cancelq api` runs on its port (one per core)")
+    api_body_limit_bytes: int = Field(2 * 1024 * 1024, description="largest JSON request body (413 above)")
+    api_upload_limit_bytes: int = Field(200 * 1024 * 1024, description="largest campaign file upload (413 above)")
+    api_batch_max: int = Field(1000, description="most jobs in one POST /v1/cancellations/batch")
+    api_key_rate_per_s: float = Field(200.0, description="requests per second each API key may make, fleet-wide")
+    api_key_burst: int = Field(400, description="requests an API key may make at once above its rate")
+    api_key_cache_s: float = Field(2.0, description="an API process trusts a key it checked for this long "
+                                                     "(a revocation takes effect within it)")
+    api_require_idempotency_key: bool = Field(False, description="POSTs that create jobs need an Idempotency-Key")
+    api_idempotency_ttl_s: float = Field(86400.0, description="how long an Idempotency-Key's answer is kept")
+    api_retry_after_s: int = Field(2, description="Retry-After of a 503 (Redis or the broker unreachable)")
+    api_poll_after_s: int = Field(1, description="Retry-After on a job that is not final yet")
+
     @classmethod
     def settings_customise_sources(
         cls,

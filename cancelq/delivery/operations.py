@@ -20,7 +20,7 @@ REPLAY_CHUNK = 500
 def send_test(rt: Runtime, endpoint: Endpoint) -> Outcome:
     """Send a ``webhook.test`` event to the endpoint now, from this process, signed like any other; the attempt is
     kept in the endpoint's log."""
-    event = Event(f"test-{now_ms()}-{secrets.token_hex(3)}", TEST_TYPE, VERSION,
+    event = Event(f"{now_ms()}-test-{secrets.token_hex(3)}", TEST_TYPE, VERSION,  # occurred_at reads the ms
                   {"endpoint": endpoint.id, "message": "a test event from `cancelq webhooks test`"})
     session = new_session(1)
     try:

@@ -36,7 +36,7 @@ def serve(host: str = "127.0.0.1", port: int = 8765) -> None:
     logging.getLogger("aiohttp").setLevel(logging.ERROR)
     with contextlib.suppress(KeyboardInterrupt):
         try:
-            import uvloop  # type: ignore[import-not-found]
+            import uvloop
 
             uvloop.run(_serve(host, port))
         except ImportError:

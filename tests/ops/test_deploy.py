@@ -94,11 +94,11 @@ def command_lines() -> dict[str, list[str]]:
     return lines
 
 
-def test_compose_file_has_redis_with_persistence_workers_flower_and_an_opt_in_sandbox() -> None:
+def test_compose_file_has_redis_with_persistence_workers_flower_the_api_and_an_opt_in_sandbox() -> None:
     compose = _compose()
     services = compose["services"]
 
-    assert set(services) == {"redis", "worker", "flower", "sandbox"}
+    assert set(services) == {"redis", "worker", "flower", "api", "sandbox"}
     redis_command = " ".join(services["redis"]["command"])
     assert "--appendonly yes" in redis_command and "--maxmemory-policy noeviction" in redis_command
     assert services["redis"]["volumes"] == ["redis-data:/data"]
@@ -116,20 +116,22 @@ def test_compose_file_has_redis_with_persistence_workers_flower_and_an_opt_in_sa
     assert (DEPLOY / "cancelq.env.example").exists()
 
 
-def test_flower_healthcheck_is_valid_python_aimed_at_flowers_port() -> None:
-    flower = _compose()["services"]["flower"]
-    test = flower["healthcheck"]["test"]
+@pytest.mark.parametrize(("service", "path"), [("flower", "healthcheck"), ("api", "readyz")])
+def test_python_healthchecks_are_valid_python_aimed_at_the_services_port(service: str, path: str) -> None:
+    svc = _compose()["services"][service]
+    test = svc["healthcheck"]["test"]
 
     assert test[:3] == ["CMD", "python", "-c"]
     ast.parse(test[3])
-    port = flower["command"][flower["command"].index("--port") + 1]
-    assert f"127.0.0.1:{port}/healthcheck" in test[3] and flower["ports"] == [f"{port}:{port}"]
+    port = svc["command"][svc["command"].index("--port") + 1]
+    assert f"127.0.0.1:{port}/{path}" in test[3] and svc["ports"] == [f"{port}:{port}"]
 
 
 def test_every_command_line_is_a_real_cancelq_command_with_real_options() -> None:
     lines = command_lines()
-    assert {"compose worker", "compose flower", "compose sandbox", "compose worker healthcheck", "Dockerfile CMD",
-            "cancelq-worker@.service ExecStart", "cancelq-flower.service ExecStart"} <= set(lines)
+    assert {"compose worker", "compose flower", "compose api", "compose sandbox", "compose worker healthcheck",
+            "Dockerfile CMD", "cancelq-worker@.service ExecStart", "cancelq-flower.service ExecStart",
+            "cancelq-api.service ExecStart"} <= set(lines)
 
     def run(argv: list[str]) -> subprocess.CompletedProcess[str]:
         return subprocess.run([str(CANCELQ), *argv, "--help"], capture_output=True, text=True, timeout=60)
@@ -175,7 +177,8 @@ def test_the_env_example_gives_what_each_service_needs_and_parses_as_settings(
         monkeypatch: pytest.MonkeyPatch) -> None:
     values = dict(re.findall(r"^(CANCELQ_[A-Z0-9_]+)=(.*)$", (DEPLOY / "cancelq.env.example").read_text(), re.M))
     assert {"CANCELQ_REDIS_URL", "CANCELQ_FLOWER_BASIC_AUTH", "CANCELQ_LOG_FORMAT", "CANCELQ_DATA_DIR",
-            "CANCELQ_METRICS_HOST", "CANCELQ_HEALTH_MAX_DEAD_LETTERS"} <= set(values)
+            "CANCELQ_METRICS_HOST", "CANCELQ_HEALTH_MAX_DEAD_LETTERS", "CANCELQ_API_PORT",
+            "CANCELQ_API_KEY_RATE_PER_S"} <= set(values)
     assert "CANCELQ_METRICS_PORT" not in values, "systemd sets it per instance; the env file would override it"
     for name, value in values.items():
         monkeypatch.setenv(name, value)
@@ -185,6 +188,7 @@ def test_the_env_example_gives_what_each_service_needs_and_parses_as_settings(
     assert settings.flower_basic_auth is not None and settings.flower_basic_auth.get_secret_value() == "ops:change-me"
     assert settings.metrics_state is True and settings.health_max_dead_letters == 1000
     assert str(settings.flower_db) == "/var/lib/cancelq/flower.db"
+    assert settings.api_port == 8080 and settings.api_require_idempotency_key is False
 
 
 def test_the_units_have_what_a_service_needs() -> None:
