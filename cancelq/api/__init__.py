@@ -6,6 +6,5 @@ API (``cancelq.client``), as it did when this was a module aliasing it.
 
 from __future__ import annotations
 
-from cancelq.client import CancelQ, DeadFilter, JobHandle, JobNotFound, default_client, submit
-
-__all__ = ["CancelQ", "DeadFilter", "JobHandle", "JobNotFound", "default_client", "submit"]
+from cancelq.client import *  # noqa: F403 (the Python API's whole surface, as the old alias module gave it)
+from cancelq.client import __all__  # noqa: F401
