@@ -5,6 +5,9 @@ Worker A takes the first jobs; their cancels are held by the platform (a latency
 its host is cut off (its veth down) or frozen (SIGSTOP) for longer than the lease. Worker B, on the other
 host, takes A's jobs over and finishes the campaign. Then A comes back: whatever it still tries to write is
 refused by the fence (``lease_lost``), and nothing it does changes the record or cancels an order twice.
+
+The two partitions that last until the tasks give up on Redis (redis-py's 5 s timeouts) are marked ``slow``
+(``-m slow``); the short cut and the pause run in every suite.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ the platform after A gave up on it and before B takes the job over, so B's read 
 @dataclass
 class Fleet:
     net: Network
+    redis: Host
     a: Host
     b: Host
     redis_url: str
@@ -68,7 +72,7 @@ def fleet(tmp_path: Path) -> Iterator[Fleet]:
         sandbox_url = stack.enter_context(SandboxProcess(host=net.gateway)).url
         rt = Runtime(redis_url=url)
         stack.callback(rt.session.close)
-        yield Fleet(net, a, b, url, SandboxClient(sandbox_url), sandbox_url, CancelQ(rt))
+        yield Fleet(net, redis_host, a, b, url, SandboxClient(sandbox_url), sandbox_url, CancelQ(rt))
 
 
 @dataclass
@@ -175,8 +179,8 @@ def _assert_ledger_is_platform(sandbox: SandboxClient, recs: list[JobRecord]) ->
 
 
 def _table(kind: str, report: Report) -> None:
-    print(f"\n{kind}\n| jobs | partitions | A's jobs taken over by B | A's writes refused by the fence (lease_lost) |"
-          f" A's tasks ended by Redis unreachable | repaired by a reconcile read | finished by A once back |"
+    print(f"\n{kind}\n| jobs | partitions | taken over by B | writes refused by the fence (lease_lost) |"
+          f" tasks ended by Redis unreachable | repaired by a reconcile read | finished by A once back |"
           f" cancelled twice |\n| {report.jobs} | {report.partitions} | {report.taken_over} | {report.lease_lost} |"
           f" {report.failed_by_network} | {report.repaired} | {report.finished_by_a} | 0 |")
 
@@ -191,6 +195,7 @@ def test_a_worker_host_cut_off_from_redis_past_its_lease_loses_no_job_and_cancel
     assert report.lease_lost + report.failed_by_network == HELD and report.repaired == HELD
 
 
+@pytest.mark.slow
 def test_a_worker_host_cut_off_until_its_tasks_give_up_writes_nothing(fleet: Fleet, tmp_path: Path) -> None:
     """Restored only after A's Redis calls timed out: A's tasks end without a write."""
     report = _run(fleet, tmp_path, away=lambda _w: fleet.net.cut(fleet.a), back=lambda _w: fleet.net.restore(fleet.a),
@@ -214,3 +219,26 @@ def test_a_worker_host_frozen_past_its_lease_loses_no_job_and_cancels_nothing_tw
     report = _run(fleet, tmp_path, away=freeze, back=thaw)
     _table("a worker host frozen (SIGSTOP) past its lease", report)
     assert (report.lease_lost, report.failed_by_network, report.repaired) == (HELD, 0, HELD)
+
+
+@pytest.mark.slow
+def test_the_redis_host_cut_off_from_every_worker_past_the_lease_loses_no_job(fleet: Fleet, tmp_path: Path) -> None:
+    """Both workers lose Redis mid-run until their held tasks give up; once it is back they finish every job."""
+    cq, logs = fleet.cq, [tmp_path / "a.log", tmp_path / "b.log"]
+    with _worker(fleet, fleet.a, logs[0], 2), _worker(fleet, fleet.b, logs[1], 2):
+        jobs = _submit(fleet)
+        wait_until(lambda: _held(fleet.sandbox), timeout_s=30, what="the first cancels to reach the platform")
+        fleet.net.cut(fleet.redis)
+        try:
+            wait_until(lambda: sum(_failed_by_network(log) for log in logs) >= HELD, timeout_s=30,
+                       what="the held tasks to give up on Redis")
+        finally:
+            fleet.net.restore(fleet.redis)
+        wait_until(lambda: _final(cq, list(jobs.values())), timeout_s=60, poll_s=0.1,
+                   what="the workers to finish every job once Redis is back")
+    _assert_ledger_is_platform(fleet.sandbox, [cq.job(j) for j in jobs.values()])
+    report = Report(jobs=ORDERS, partitions=1, taken_over=0, lease_lost=sum(_lease_lost(log) for log in logs),
+                    failed_by_network=sum(_failed_by_network(log) for log in logs), finished_by_a=0,
+                    repaired=sum(len(_events(log, "reconciled")) for log in logs))
+    _table("the Redis host cut off from both workers", report)
+    assert report.failed_by_network >= HELD and report.repaired >= HELD
