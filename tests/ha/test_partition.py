@@ -152,7 +152,7 @@ def _run(fleet: Fleet, tmp_path: Path, *, away: Callable[[WorkerProcess], None],
                                what="A's held tasks to give up on Redis")
                 back(worker_a)
                 returned = True
-                wait_until(lambda: all(cq.job(j).final for j in jobs.values()), timeout_s=45, poll_s=0.1,
+                wait_until(lambda: _final(cq, list(jobs.values())), timeout_s=45, poll_s=0.1,
                            what="workers A and B to finish every job")
                 wait_until(lambda: _ended(a_log) >= HELD, timeout_s=30,
                            what="A's held jobs to end on A: a write refused by the fence or failed by the network")
