@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -50,11 +50,14 @@ def wait_until(condition: Callable[[], T], *, timeout_s: float = 20.0, what: str
 
 
 class WorkerProcess(ChildProcess):
-    """``cancelq worker`` in a child process, logging JSON to a file; ready when its heartbeat key appears."""
+    """``cancelq worker`` in a child process, logging JSON to a file; ready when its heartbeat key appears.
+
+    ``prefix`` is a command it runs under, e.g. ``ip netns exec NS`` for a worker on another (namespaced) host."""
 
     def __init__(self, log_path: Path, redis_url: str, *, concurrency: int = 8, name: str = "w1",
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, prefix: Sequence[str] = ()) -> None:
         self.log_path = log_path
+        self.prefix = list(prefix)
         self.redis_url = redis_url
         self.concurrency = concurrency
         self.hostname = f"{name}@test"
@@ -62,8 +65,8 @@ class WorkerProcess(ChildProcess):
         super().__init__(name=f"worker {self.hostname}", stop_timeout_s=15.0, ready_timeout_s=30.0)
 
     def start(self) -> WorkerProcess:
-        argv = [sys.executable, "-m", "cancelq.cli.main", "worker", "--concurrency", str(self.concurrency),
-                "--hostname", self.hostname, "--loglevel", "warning"]
+        argv = [*self.prefix, sys.executable, "-m", "cancelq.cli.main", "worker",
+                "--concurrency", str(self.concurrency), "--hostname", self.hostname, "--loglevel", "warning"]
         with connections.client(self.redis_url) as client:
             heartbeat = keys.worker(self.hostname)
             client.delete(heartbeat)
