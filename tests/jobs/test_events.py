@@ -165,4 +165,4 @@ def test_find_by_key_or_client_ref_and_the_events_command(cq: CancelQ, sandbox: 
                            timeout=60)
     assert found.returncode == 0 and json.loads(found.stdout)["job_id"] == handle.job_id
     missing = subprocess.run([*cli, "job", "find", "--ref", "nope"], capture_output=True, text=True, timeout=60)
-    assert missing.returncode == 1 and "no job with client_ref 'nope'" in missing.stderr
+    assert missing.returncode == 1 and "no job for client_ref 'nope'" in missing.stderr
