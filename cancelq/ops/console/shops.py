@@ -1,4 +1,4 @@
-"""The Shops page: shops needing re-auth, open circuits (and when they probe), pauses (why, who, when),
+"""The Shops page: shops needing re-auth, shops parked by a configuration fault, open circuits (and when they probe), pauses (why, who, when),
 cooldowns and limits; close a circuit after a fix, pause and resume a scope."""
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ class ShopsHandler(ConsoleHandler):
         shops = rt.shops.all()
         limits = {f"{s.platform}/{s.name}": rt.limit_for(s) for s in shops}
         self.page("cancelq_shops.html", "cancelq-shops", shops=shops, limits=limits, circuits=circuits(rt.redis),
-                  pauses=pauses(rt.redis), cooldowns=snapshot(rt.redis).cooldowns)
+                  pauses=pauses(rt.redis), cooldowns=snapshot(rt.redis).cooldowns, parked=rt.parking.parked())
 
 
 class ShopsActionHandler(ConsoleHandler):

@@ -161,3 +161,22 @@ def test_shops_page_closes_a_circuit_and_pauses_and_resumes_a_scope_naming_who(
     assert "resumed shop:shopee/sg-main" in resumed.text and 'data-scope="shop:shopee/sg-main"' not in resumed.text
     assert [f["action"] for _, f in rt.redis.xrange(keys.AUDIT)] == ["circuit.close", "scope.pause", "scope.resume"]
     assert [e.type for e in rt.events.recent(count=100, types=["circuit.*"])][-1] == "circuit.closed"
+
+
+def test_shops_page_shows_a_shop_parked_by_a_configuration_fault_with_the_platforms_words(
+        console: ConsoleServer, rt: Runtime, sandbox: SandboxClient, sandbox_url: str) -> None:
+    from cancelq.platforms.errors import ConfigError
+
+    name = add_kit_shop(SHOPEE, sandbox, rt.shops, sandbox_url, name="sg-parked")
+    ops = console.session()
+    assert 'data-shop="shopee/sg-parked"' not in ops.get("/cancelq/shops").text
+    shop = rt.shops.get("shopee", name, fresh=True)
+    assert shop is not None
+    fault = ConfigError("Wrong sign.", scope="shop", platform="shopee", step="cancel", code="error_sign",
+                        request_id="req-77")
+    assert rt.parking.park(shop, fault) == ["sg-parked"]
+    page = ops.get("/cancelq/shops").text
+    row = re.search(r'<tr data-shop="shopee/sg-parked">(.*?)</tr>', page, re.S)
+    assert row is not None and "error_sign" in row.group(1) and "Wrong sign." in row.group(1) and "req-77" in row.group(1)
+    assert "cancelq resume shop:PLATFORM/NAME" in page
+    assert all(str(v) not in page for v in SHOPEE.credentials.values() if len(str(v)) > 6)
