@@ -1,5 +1,5 @@
-"""The Shops page: shops needing re-auth, shops parked by a configuration fault, open circuits (and when they probe), pauses (why, who, when),
-cooldowns and limits; close a circuit after a fix, pause and resume a scope."""
+"""The Shops page: shops needing re-auth, shops parked by a configuration fault, open circuits (and when they
+probe), pauses (why, who, when), cooldowns and limits; close a circuit after a fix, pause and resume a scope."""
 
 from __future__ import annotations
 
