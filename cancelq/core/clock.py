@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -42,8 +43,10 @@ class Change:
 
 
 class WorkerClock:
-    def __init__(self, *, offset_s: float = 0.0, warn_s: float = 60.0, hold_s: float = 60.0) -> None:
+    def __init__(self, *, offset_s: float = 0.0, warn_s: float = 60.0, hold_s: float = 60.0,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self.offset_s = offset_s
+        self.monotonic = monotonic
         self.warn_s = warn_s
         self.hold_s = hold_s
         self.skew_s: float | None = None
@@ -65,7 +68,7 @@ class WorkerClock:
         if held or not self._refused_until:
             return held
         until = self._refused_until.get(platform)
-        return until[1] if until is not None and time.monotonic() < until[0] else ""
+        return until[1] if until is not None and self.monotonic() < until[0] else ""
 
     def response_hook(self, response: Any, *args: Any, **kwargs: Any) -> None:
         """A ``requests`` response hook: keep the platform's ``Date`` header (parsed later, at the heartbeat)."""
@@ -104,7 +107,7 @@ class WorkerClock:
         """A platform refused our timestamp: hold it on this worker for ``hold_s``; True when newly held."""
         with self._lock:
             known = self.fault_for(platform)
-            self._refused_until[platform] = (time.monotonic() + self.hold_s,
+            self._refused_until[platform] = (self.monotonic() + self.hold_s,
                                              f"{platform} refused this worker's timestamp: {message[:200]}")
         return not known
 

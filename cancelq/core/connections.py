@@ -106,12 +106,3 @@ def celery_broker(url: str, transport_options: dict[str, Any] | None = None) -> 
         conf["broker_use_ssl"] = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
     return conf
 
-
-def described(url: str) -> str:
-    """The URL without its credentials, for messages and logs."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        return url.split("@")[-1]
-    netloc_end = rest.find("/")
-    netloc, path = (rest, "") if netloc_end < 0 else (rest[:netloc_end], rest[netloc_end:])
-    return f"{scheme}://{netloc.rpartition('@')[2]}{path.split('?')[0]}"
