@@ -18,6 +18,11 @@ SHOPS = f"{PREFIX}:shops"
 """set of "platform/shop" names."""
 
 
+def glob_literal(text: str) -> str:
+    """``text`` matched literally in a SCAN/ZSCAN ``MATCH`` pattern (its glob characters escaped)."""
+    return "".join(f"\\{c}" if c in "*?[]\\" else c for c in text)
+
+
 def job(job_id: str) -> str:
     return f"{PREFIX}:job:{job_id}"
 

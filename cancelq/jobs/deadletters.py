@@ -104,9 +104,8 @@ class DeadLetters:
 
     def ids_starting(self, prefix: str, *, limit: int = 10) -> list[str]:
         """Dead-lettered job ids starting with ``prefix`` (at most ``limit``), by a ZSCAN: for people."""
-        escaped = "".join(f"\\{c}" if c in "*?[]\\" else c for c in prefix)
         found: list[str] = []
-        for member, _ in self.r.zscan_iter(keys.DLQ, match=escaped + "*", count=1000):
+        for member, _ in self.r.zscan_iter(keys.DLQ, match=keys.glob_literal(prefix) + "*", count=1000):
             found.append(str(member))
             if len(found) >= limit:
                 break

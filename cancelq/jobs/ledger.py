@@ -32,10 +32,6 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def _glob_escaped(text: str) -> str:
-    return "".join(f"\\{c}" if c in "*?[]\\" else c for c in text)
-
-
 def new_job_id() -> str:
     return uuid.uuid4().hex[:20]
 
@@ -231,7 +227,7 @@ class Ledger:
         the first characters of an id, not for the hot path."""
         found: list[str] = []
         start = len(keys.job(""))
-        for key in self.r.scan_iter(match=keys.job(_glob_escaped(prefix)) + "*", count=1000):
+        for key in self.r.scan_iter(match=keys.job(keys.glob_literal(prefix)) + "*", count=1000):
             found.append(str(key)[start:])
             if len(found) >= limit:
                 break
