@@ -8,7 +8,9 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
+
+import pytest
 
 from cancelq.core import connections, keys
 from cancelq.core.process import ChildProcess
@@ -85,3 +87,15 @@ def add_kit_shop(kit: Any, sandbox: SandboxClient, shops: Any, sandbox_url: str,
     name = name or f"{kit.platform}-shop"
     shops.add(kit.platform, name, dict(kit.credentials), base_url=sandbox_url)
     return name
+
+
+REQUIRE_ALL = "CANCELQ_TESTS_REQUIRE_ALL"
+"""Set by ``.ci/run``: a test that would skip for want of a machine feature (Chromium, network namespaces)
+fails instead, so CI proves it ran."""
+
+
+def unavailable(reason: str) -> NoReturn:
+    """Skip for ``reason`` on a machine without what the test needs; fail under CI (``REQUIRE_ALL``)."""
+    if os.environ.get(REQUIRE_ALL):
+        pytest.fail(f"{reason} ({REQUIRE_ALL} is set: CI must run this test)")
+    pytest.skip(reason, allow_module_level=True)

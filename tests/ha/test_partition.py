@@ -28,7 +28,7 @@ from cancelq.jobs.ledger import JobRecord
 from cancelq.runtime import Runtime
 from cancelq.sandbox.control import SandboxClient, is_cancelled
 from cancelq.sandbox.runner import SandboxProcess
-from tests.helpers import WorkerProcess, add_kit_shop, wait_until
+from tests.helpers import WorkerProcess, add_kit_shop, unavailable, wait_until
 from tests.kits.shopee import KIT as SHOPEE
 
 from .netns import Host, HostValkey, NamespacesUnavailable, Network, unavailable_reason
@@ -57,7 +57,7 @@ class Fleet:
 def fleet(tmp_path: Path) -> Iterator[Fleet]:
     reason = unavailable_reason()
     if reason:
-        pytest.skip(reason)
+        unavailable(reason)
     with contextlib.ExitStack() as stack:
         net = Network()
         try:
@@ -65,7 +65,7 @@ def fleet(tmp_path: Path) -> Iterator[Fleet]:
             redis_host, a, b = (net.add(name) for name in ("redis", "a", "b"))
             net.pin_neighbours()
         except NamespacesUnavailable as exc:
-            pytest.skip(str(exc))
+            unavailable(str(exc))
         valkey = HostValkey(redis_host, tmp_path)
         stack.callback(valkey.stop)
         url = valkey.start()

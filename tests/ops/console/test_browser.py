@@ -16,13 +16,14 @@ import requests
 from cancelq.client import CancelQ
 from cancelq.runtime import Runtime
 from cancelq.sandbox.control import SandboxClient
-from tests.helpers import WorkerProcess, add_kit_shop, wait_until
+from tests.helpers import WorkerProcess, add_kit_shop, unavailable, wait_until
 from tests.jobs.test_deadletter_pages import fill_old_store
 from tests.kits.shopee import KIT as SHOPEE
 from tests.ops.console.server import USERS, ConsoleServer
 
 CHROMIUM = "/usr/bin/chromium"
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+if not Path(CHROMIUM).exists():
+    unavailable(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
 
 
 @pytest.fixture(scope="module")
