@@ -33,7 +33,7 @@ class Pace:
     """A token bucket of ``rate`` attempts a second (``burst_s`` of them at most saved up) that holds only while
     ``busy()`` says the worker has cancels to run; ``rate`` 0: no cap."""
 
-    def __init__(self, rate: float, *, busy: Callable[[], bool] = lambda: True, burst_s: float = PACE_BURST_S,
+    def __init__(self, rate: float, *, busy: Callable[[], bool], burst_s: float = PACE_BURST_S,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.rate = rate
         self.busy = busy
@@ -69,7 +69,7 @@ class WebhookSender(threading.Thread):
     """Claims due deliveries every ``webhook_poll_s`` (at once again while it finds work) and sends them."""
 
     def __init__(self, queue: DeliveryQueue, endpoints: Endpoints, recorder: Recorder, settings: Settings,
-                 session: requests.Session, *, busy: Callable[[], bool] = lambda: True) -> None:
+                 session: requests.Session, *, busy: Callable[[], bool]) -> None:
         super().__init__(name="cancelq-webhooks", daemon=True)
         self.queue = queue
         self.endpoints = endpoints

@@ -27,4 +27,4 @@ def test_a_busy_worker_starts_at_most_rate_attempts_a_second_and_an_idle_one_is_
     assert pace.take(32) == 5
     busy[0] = False
     assert pace.take(500) == 500 and pace.wait_s(0.5) == 0.5
-    assert Pace(0, clock=clock).take(500) == 500
+    assert Pace(0, busy=lambda: True, clock=clock).take(500) == 500
