@@ -76,11 +76,7 @@ def classify(
     """The one mapping of a Shopee error answer to our error classes (platforms.md 1.3-1.5)."""
     norm = normalise_code(code)
     module, _, name = norm.rpartition(".")
-    rid = body.get("request_id") if body else None
-    kw: dict[str, Any] = {
-        "platform": PLATFORM, "step": step, "http_status": http_status, "code": norm or None,
-        "request_id": str(rid) if rid else None,
-    }
+    kw = _fields(http_status, norm, body, step)
     text = message or norm or f"HTTP {http_status}"
     if name in STATE_CONFLICT_NAMES or (name == "error_limit" and module not in COMMON_MODULES):
         return PermanentError(text, check_status=True, **kw)
@@ -98,13 +94,26 @@ def classify(
         return ReauthRequired(text, **kw)
     if name in CONFIG_NAMES:
         return ConfigError(text, scope=CONFIG_NAMES[name], **kw)
-    if name == "error_param" and any(m in text.casefold() for m in CLOCK_MESSAGES):
-        return ConfigError(text, scope="clock", **kw)
     if name == "error_param":
-        return PermanentError(text, check_status="status" in text.casefold(), **kw)
+        return _param_error(text, kw)
     if name in PERMANENT_NAMES:
         return PermanentError(text, **kw)
     return _unknown(text, http_status, retry_after_s, kw, write=write)
+
+
+def _fields(http_status: int, norm: str, body: Mapping[str, Any] | None, step: str | None) -> dict[str, Any]:
+    rid = body.get("request_id") if body else None
+    return {"platform": PLATFORM, "step": step, "http_status": http_status, "code": norm or None,
+            "request_id": str(rid) if rid else None}
+
+
+def _param_error(text: str, kw: dict[str, Any]) -> PlatformError:
+    """``error_param``: our clock, when the message says the timestamp is off; else a bad request (a status
+    in the message: the order moved on, read it)."""
+    folded = text.casefold()
+    if any(m in folded for m in CLOCK_MESSAGES):
+        return ConfigError(text, scope="clock", **kw)
+    return PermanentError(text, check_status="status" in folded, **kw)
 
 
 def _auth_error(message: str, kw: dict[str, Any]) -> PlatformError:
