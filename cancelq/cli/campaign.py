@@ -73,6 +73,11 @@ def run(
         raise fail(f"--webhook: {exc}", 2) from None
     except (CampaignFileError, CampaignError) as exc:
         raise fail(str(exc), 2) from None
+    _after_intake(client, result, watch=watch, wait=wait)
+
+
+def _after_intake(client: CancelQ, result: IntakeResult, *, watch: bool, wait: float) -> None:
+    """What ``campaign run`` says once the file is in: invalid rows, counts, the webhook's secret, then the end."""
     _print_invalid(result)
     if result.refused:
         raise fail(f"--strict: {result.invalid_count} invalid row(s) in {result.read} read; nothing was sent", 2)
