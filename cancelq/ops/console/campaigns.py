@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
+from typing import TypeVar
 
 from tornado import web
 
@@ -12,7 +14,16 @@ from cancelq.campaigns.report import write_csv
 from cancelq.ops.console import actions
 from cancelq.ops.console.base import ConsoleHandler
 
+T = TypeVar("T")
 PREVIEWS = ("would_cancel", "would_accept_buyer_request", "already_cancelled", "cannot_cancel")
+
+
+def found(action: Callable[[str], T], campaign_id: str) -> T:
+    """``action(campaign_id)``, or a 404 for a campaign that does not exist."""
+    try:
+        return action(campaign_id)
+    except CampaignNotFound:
+        raise web.HTTPError(404, f"no campaign {campaign_id}") from None
 
 
 class CampaignListHandler(ConsoleHandler):
@@ -24,10 +35,7 @@ class CampaignListHandler(ConsoleHandler):
 class CampaignHandler(ConsoleHandler):
     @web.authenticated
     def get(self, campaign_id: str) -> None:
-        try:
-            campaign = self.console.client.campaign(campaign_id)
-        except CampaignNotFound:
-            raise web.HTTPError(404, f"no campaign {campaign_id}") from None
+        campaign = found(self.console.client.campaign, campaign_id)
         previews = preview_counts(self, campaign_id) if campaign.dry_run else {}
         self.page("cancelq_campaign.html", "cancelq-campaigns", campaign=campaign, previews=previews)
 
@@ -37,10 +45,7 @@ class CampaignProgressHandler(ConsoleHandler):
 
     @web.authenticated
     def get(self, campaign_id: str) -> None:
-        try:
-            campaign = self.console.client.campaign(campaign_id)
-        except CampaignNotFound:
-            raise web.HTTPError(404, f"no campaign {campaign_id}") from None
+        campaign = found(self.console.client.campaign, campaign_id)
         eta = campaign.eta_s()
         self.set_header("Content-Type", "application/json")
         self.write(json.dumps({**campaign.summary(), "eta_s": None if eta is None else round(eta, 1)}))
@@ -61,10 +66,7 @@ class CampaignActionHandler(ConsoleHandler):
 class CampaignReportHandler(ConsoleHandler):
     @web.authenticated
     def get(self, campaign_id: str) -> None:
-        try:
-            rows = self.console.client.campaign_report(campaign_id)
-        except CampaignNotFound:
-            raise web.HTTPError(404, f"no campaign {campaign_id}") from None
+        rows = found(self.console.client.campaign_report, campaign_id)
         buffer = io.StringIO()
         write_csv(rows, buffer)
         self.set_header("Content-Type", "text/csv; charset=utf-8")
