@@ -4,30 +4,28 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import requests
 
 from cancelq.core.embedded import free_port
-from tests.helpers import wait_until
+from cancelq.core.process import ChildProcess
 
 CANCELQ = str(Path(sys.executable).parent / "cancelq")
 USERS = {"ops": "console-test-pw-ops-4Kd", "viewer": "console-test-pw-viewer-9Zq"}
 XSRF = re.compile(r'name="_xsrf" value="([^"]+)"')
 
 
-@dataclass
-class ConsoleServer:
-    log: Path
-    extra: list[str] = field(default_factory=list)
-    env: dict[str, str] = field(default_factory=dict)
-    port: int = field(default_factory=free_port)
-    proc: subprocess.Popen[bytes] | None = None
+class ConsoleServer(ChildProcess):
+    """``cancelq flower`` in a child process, ready when Flower's ``/healthcheck`` answers."""
+
+    def __init__(self, log: Path, extra: list[str] | None = None, env: dict[str, str] | None = None) -> None:
+        super().__init__(name="cancelq flower", stop_timeout_s=15.0, ready_timeout_s=30.0)
+        self.log, self.extra, self.env, self.port = log, extra or [], env or {}, free_port()
 
     @property
     def url(self) -> str:
@@ -37,12 +35,9 @@ class ConsoleServer:
         env = {**os.environ, "CANCELQ_FLOWER_BASIC_AUTH": ",".join(f"{u}:{p}" for u, p in USERS.items()),
                "CANCELQ_CONSOLE_OPERATORS": "ops", **self.env}
         with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [CANCELQ, "flower", "--port", str(self.port), "--address", "127.0.0.1",
-                 "--db", str(self.log.with_suffix(".db")), *self.extra], stdout=out, stderr=subprocess.STDOUT, env=env)
-        wait_until(lambda: self._answers() or self.proc is None or self.proc.poll() is not None, timeout_s=30,
-                   what="cancelq flower answering")
-        assert self.proc.poll() is None, self.log.read_text()[-3000:]
+            self.launch([CANCELQ, "flower", "--port", str(self.port), "--address", "127.0.0.1",
+                         "--db", str(self.log.with_suffix(".db")), *self.extra], env=env, stdout=out,
+                        stderr=subprocess.STDOUT, ready=self._answers)
         return self
 
     def _answers(self) -> bool:
@@ -51,10 +46,8 @@ class ConsoleServer:
         except requests.ConnectionError:
             return False
 
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(timeout=15)
+    def last_words(self) -> str:
+        return self.log.read_text(errors="replace")[-3000:]
 
     def session(self, user: str = "ops") -> Browserless:
         session = requests.Session()
