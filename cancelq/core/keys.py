@@ -57,6 +57,18 @@ def dlq_query(digest: str) -> str:
     return f"{PREFIX}:dlqx:q:{digest}"
 
 
+PUSHES = f"{PREFIX}:pushes"
+"""stream: the platforms' verified pushes (``pushes.notice.PushNotice`` fields), each once, for the workers."""
+PUSHES_REJECTED = f"{PREFIX}:pushes:rejected"
+"""stream: pushes refused (forged, unparseable, unknown shop) with the reason; never their signature."""
+
+
+def push_seen(platform: str, message_id: str) -> str:
+    """Set while a push's message identity is remembered (dedupe of the platforms' at-least-once pushes)."""
+    digest = hashlib.sha256(f"{platform}\x00{message_id}".encode()).hexdigest()[:32]
+    return f"{PREFIX}:push:seen:{digest}"
+
+
 AUDIT = f"{PREFIX}:audit"
 """stream, append-only: every action taken from the operators' console (who, when, what, the filter, how many,
 from which address). Never trimmed by cancelq."""
