@@ -69,6 +69,7 @@ def _control_routes() -> list[web.RouteDef]:
         web.post(f"{p}/orders", _add_orders),
         web.get(f"{p}/orders/{{platform}}/{{order_id}}", _get_order),
         web.post(f"{p}/orders/{{platform}}/{{order_id}}/ship", _ship_order),
+        web.post(f"{p}/orders/{{platform}}/{{order_id}}/cancel", _cancel_elsewhere),
         web.get(f"{p}/orders", _list_orders),
         web.post(f"{p}/faults", _add_fault),
         web.delete(f"{p}/faults", _clear_faults),
@@ -158,6 +159,12 @@ async def _list_orders(request: web.Request) -> web.Response:
 async def _ship_order(request: web.Request) -> web.Response:
     order = _find_order(request)
     _emulator(request, order.platform).ship(order)
+    return json_response(order.view())
+
+
+async def _cancel_elsewhere(request: web.Request) -> web.Response:
+    order = _find_order(request)
+    _emulator(request, order.platform).cancel_elsewhere(order)
     return json_response(order.view())
 
 

@@ -64,6 +64,11 @@ class SandboxClient:
         result: dict[str, Any] = self._call("POST", f"/orders/{platform}/{order_id}/ship")
         return result
 
+    def cancel_elsewhere(self, platform: str, order_id: str) -> dict[str, Any]:
+        """A person cancels the order in the seller center (no API call of ours)."""
+        result: dict[str, Any] = self._call("POST", f"/orders/{platform}/{order_id}/cancel")
+        return result
+
     def fault(self, platform: str, kind: str, **spec: Any) -> dict[str, Any]:
         result: dict[str, Any] = self._call("POST", "/faults", {"platform": platform, "kind": kind, **spec})
         return result["faults"][0]  # type: ignore[no-any-return]

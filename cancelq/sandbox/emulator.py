@@ -56,6 +56,11 @@ class Emulator(ABC):
     def ship(self, order: Order) -> None:
         """Move the order past the point where a seller may cancel it."""
 
+    @abstractmethod
+    def cancel_elsewhere(self, order: Order) -> None:
+        """A person cancels the order in the seller center: the order reads cancelled, by the seller, and no API
+        call of ours did it (``cancels_applied`` counts only cancels made through the API)."""
+
     def limit_scope(self, endpoint: str) -> str:
         """The bucket a call counts against: one per shop (and app), unless the platform limits per API."""
         return "*"

@@ -291,6 +291,13 @@ class ShoplazzaEmulator(Emulator):
         }
         return Order(self.platform, shop.ref, order_id, status, items, extra)
 
+    def cancel_elsewhere(self, order: Order) -> None:
+        if order.status != "cancelled":
+            now = _now()
+            order.status = "cancelled"
+            order.extra.update(canceled_at=now, updated_at=now, cancel_reason="Seller center")
+            order.history.append("seller_center_cancel")
+
     def ship(self, order: Order) -> None:
         order.extra.update(fulfillment_status="shipped", updated_at=_now())
         order.history.append("shipped")

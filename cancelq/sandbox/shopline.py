@@ -265,6 +265,13 @@ class ShoplineEmulator(Emulator):
             extra["fulfillments"] = [_fulfillment(order)]
         return order
 
+    def cancel_elsewhere(self, order: Order) -> None:
+        if order.status != "canceled":
+            now = _now()
+            order.status = "canceled"
+            order.extra.update(cancelled_at=now, updated_at=now, cancel_reason="other")
+            order.history.append("seller_center_cancel")
+
     def ship(self, order: Order) -> None:
         order.extra.update(fulfillment_status="fulfilled", fulfillments=[_fulfillment(order)], updated_at=_now())
         for item in order.items:

@@ -86,6 +86,15 @@ def test_second_cancel_is_already_cancelled(kit: Kit, sandbox: SandboxClient, sa
     assert sandbox.order(kit.platform, "ORD-1")["cancels_applied"] == 1
 
 
+def test_cancelled_in_the_seller_center(kit: Kit, sandbox: SandboxClient, sandbox_url: str,
+                                       http_session: requests.Session) -> None:
+    adapter, request = _setup(kit, sandbox, sandbox_url, http_session)
+    sandbox.cancel_elsewhere(kit.platform, "ORD-1")
+    assert adapter.read_status(request).state is OrderState.CANCELLED
+    assert run_flow(adapter, request) is Outcome.ALREADY_CANCELLED
+    assert sandbox.order(kit.platform, "ORD-1")["cancels_applied"] == 0
+
+
 def test_shipped_order_is_not_cancellable(kit: Kit, sandbox: SandboxClient, sandbox_url: str,
                                           http_session: requests.Session) -> None:
     adapter, request = _setup(kit, sandbox, sandbox_url, http_session, state="shipped")

@@ -97,6 +97,9 @@ class LazadaEmulator(Emulator):
     def ship(self, order: Order) -> None:
         orders.ship(order)
 
+    def cancel_elsewhere(self, order: Order) -> None:
+        orders.cancel_elsewhere(order)
+
     # --- the gateway ---
 
     def _handler(self, api: str) -> Handler:

@@ -97,6 +97,16 @@ def cancel(order: Order, lines: list[dict[str, Any]], role: str, reason_id: str)
     sync_status(order)
 
 
+def cancel_elsewhere(order: Order) -> None:
+    now = _now()
+    for item in order.items:
+        if item["status"] in CANCELLABLE:
+            item.update(status="canceled", reason="Out of stock", cancel_return_initiator="cancellation-seller",
+                        reverse_order_id=str(int(item["order_item_id"]) + 7), updated_at=now)
+    order.history.append("seller_center_cancel")
+    sync_status(order)
+
+
 def sync_status(order: Order) -> None:
     """The order's status as GetOrders shows it: the items' one status, or the mix of them."""
     statuses = sorted({str(i["status"]) for i in order.items})

@@ -58,6 +58,9 @@ class ShopeeEmulator(Emulator):
     def ship(self, order: Order) -> None:
         orders.ship(order)
 
+    def cancel_elsewhere(self, order: Order) -> None:
+        orders.cancel_elsewhere(order)
+
     # --- answers the base class asks for ---
 
     def render_error(self, fault: Fault) -> web.Response:

@@ -49,6 +49,14 @@ def ship(order: Order) -> None:
         order.history.append("shipped")
 
 
+def cancel_elsewhere(order: Order) -> None:
+    if order.status != "CANCELLED":
+        order.status = "CANCELLED"
+        order.extra.update(cancel_by="seller", cancel_reason="Out of stock", update_time=int(time.time()))
+        order.extra.pop("status_before_cancel", None)
+        order.history.append("seller_center_cancel")
+
+
 def detail(sns: list[str], orders: list[Order], fields: set[str]) -> Mapping[str, Any]:
     """get_order_detail's response: the orders found among ``sns``, with the optional ``fields`` asked for."""
     if not sns:
