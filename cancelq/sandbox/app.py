@@ -158,13 +158,13 @@ async def _list_orders(request: web.Request) -> web.Response:
 
 async def _ship_order(request: web.Request) -> web.Response:
     order = _find_order(request)
-    _emulator(request, order.platform).ship(order)
+    _emulator(request, order.platform).shipped(order)
     return json_response(order.view())
 
 
 async def _cancel_elsewhere(request: web.Request) -> web.Response:
     order = _find_order(request)
-    _emulator(request, order.platform).cancel_elsewhere(order)
+    _emulator(request, order.platform).cancelled_elsewhere(order)
     return json_response(order.view())
 
 

@@ -87,12 +87,29 @@ class Emulator(ABC):
             return early
         if self.store.over_limit(self.platform, shop, self.limit_scope(endpoint)):
             return self.render_rate_limited()
+        before_act = order.fingerprint() if order is not None else ()
         response = act()
+        if order is not None and order.fingerprint() != before_act:
+            self.store.changed(order, "status")
         after = {k: f for k, f in faults.items() if f.after_write}
         late = await self._before(request, after, response)
         if "ship" in faults and order is not None:
-            self.ship(order)
+            self.shipped(order)
         return late if late is not None else response
+
+    def shipped(self, order: Order) -> None:
+        """``ship``, told to the store's listeners when it changed the order."""
+        before = order.fingerprint()
+        self.ship(order)
+        if order.fingerprint() != before:
+            self.store.changed(order, "status")
+
+    def cancelled_elsewhere(self, order: Order) -> None:
+        """``cancel_elsewhere``, told to the store's listeners when it changed the order."""
+        before = order.fingerprint()
+        self.cancel_elsewhere(order)
+        if order.fingerprint() != before:
+            self.store.changed(order, "status")
 
     async def _before(
         self, request: web.Request, faults: dict[str, Fault], response: web.Response | None = None
