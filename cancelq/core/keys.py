@@ -63,6 +63,23 @@ PUSHES_REJECTED = f"{PREFIX}:pushes:rejected"
 """stream: pushes refused (forged, unparseable, unknown shop) with the reason; never their signature."""
 
 
+PUSH_COUNTS = f"{PREFIX}:pushes:counts"
+"""hash ``platform|result`` -> pushes the receivers answered with that result (accepted, duplicate, ignored,
+rejected:REASON), fleet-wide, since ever: read at scrape time."""
+PUSH_WINDOW_PREFIX = f"{PREFIX}:pushes:minute:"
+SHOP_PUSH_REFS = f"{PREFIX}:shops:pushref"
+"""hash ``platform|platform's shop id`` (Shopee shop_id, Lazada seller_id, Shopline handle, Shoplazza subdomain) ->
+registry shop name: how a push finds its shop."""
+SHOP_PUSH_REFS_BUILT = f"{PREFIX}:shops:pushref:built"
+"""Set once every shop stored before ``SHOP_PUSH_REFS`` existed was indexed."""
+
+
+def push_window(minute: int) -> str:
+    """hash ``platform|ok`` / ``platform|all``: the pushes answered in one minute (epoch minutes), for the success
+    rate over a window; expires after the longest window."""
+    return f"{PUSH_WINDOW_PREFIX}{minute}"
+
+
 def push_seen(platform: str, message_id: str) -> str:
     """Set while a push's message identity is remembered (dedupe of the platforms' at-least-once pushes)."""
     digest = hashlib.sha256(f"{platform}\x00{message_id}".encode()).hexdigest()[:32]

@@ -163,6 +163,11 @@ class Settings(BaseSettings):
     api_idempotency_ttl_s: float = Field(86400.0, description="how long an Idempotency-Key's answer is kept")
     api_retry_after_s: int = Field(2, description="Retry-After of a 503 (Redis or the broker unreachable)")
     api_poll_after_s: int = Field(1, description="Retry-After on a job that is not final yet")
+    push_public_url: str = Field("", description="the public base URL the platforms push to (https://host[/prefix], "
+                                 "no trailing slash); Shopee signs {push_public_url}/pushes/shopee, so it must be "
+                                 "exactly the callback URL registered with Shopee")
+    push_success_window_s: int = Field(600, description="window of the pushes' success-rate gauge "
+                                                        "(cancelq_push_success_ratio), whole minutes")
 
     @classmethod
     def settings_customise_sources(

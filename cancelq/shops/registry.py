@@ -20,6 +20,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from cancelq.core import keys
 from cancelq.core.logging import SECRET_KEYS
 from cancelq.jobs import events
+from cancelq.platforms.pushes import push_ref
 from cancelq.platforms.registry import credential_problem
 
 
@@ -107,6 +108,9 @@ class ShopRegistry:
         shop = Shop(platform, name, dict(credentials), base_url, limits, token_expires_at)
         self._write(shop, parked="")
         self.r.sadd(keys.SHOPS, f"{platform}/{name}")
+        ref = push_ref(platform, shop.credentials)
+        if ref:
+            self.r.hset(keys.SHOP_PUSH_REFS, f"{platform}|{ref}", name)
         return shop
 
     def _write(self, shop: Shop, **more: str) -> None:
@@ -166,6 +170,40 @@ class ShopRegistry:
         pipe.execute()
         self._cache.pop((shop.platform, shop.name), None)
         return updated
+
+    def by_push_ref(self, platform: str, ref: str) -> Shop | None:
+        """The shop a platform's push names by the platform's own id (``platforms.pushes.push_ref``): one HGET in
+        the index ``add`` keeps, then the (cached) shop; an entry left by credentials since changed finds nothing."""
+        name = self.r.hget(keys.SHOP_PUSH_REFS, f"{platform}|{ref}")
+        if name is None and not self.r.exists(keys.SHOP_PUSH_REFS_BUILT):
+            self.index_push_refs()
+            name = self.r.hget(keys.SHOP_PUSH_REFS, f"{platform}|{ref}")
+        if name is None:
+            return None
+        shop = self.get(platform, name.decode() if isinstance(name, bytes) else str(name))
+        if shop is None or push_ref(platform, shop.credentials) != ref:
+            return None
+        return shop
+
+    def index_push_refs(self) -> int:
+        """Index every stored shop by its push id (shops stored before the index existed); how many were."""
+        indexed: dict[str, str] = {}
+        for entry in self.names():
+            try:
+                shop = self.get(*entry.split("/", 1), fresh=True)
+            except ShopError:  # credentials this process cannot open: that shop's pushes stay unknown
+                continue
+            if shop is None:
+                continue
+            ref = push_ref(shop.platform, shop.credentials)
+            if ref:
+                indexed[f"{shop.platform}|{ref}"] = shop.name
+        pipe = self.r.pipeline(transaction=True)
+        if indexed:
+            pipe.hset(keys.SHOP_PUSH_REFS, mapping=indexed)  # type: ignore[arg-type]
+        pipe.set(keys.SHOP_PUSH_REFS_BUILT, "1")
+        pipe.execute()
+        return len(indexed)
 
     def forget(self, platform: str, name: str) -> None:
         """Drop this process's cached copy of a shop (a script changed its record)."""
