@@ -38,6 +38,7 @@ from cancelq.core.logging import get_logger
 from cancelq.core.settings import Settings, get_settings
 from cancelq.core.version import build
 from cancelq.gate.controls import snapshot
+from cancelq.ops.pushmetrics import PushCollector
 from cancelq.runtime import get_runtime
 
 KOMBU_PRIORITY_SEP = "\x06\x16"
@@ -236,6 +237,7 @@ def registry_for(settings: Settings, *, cache_s: float = 0.0, with_state: bool =
         registry.register(_Registered(counters.REGISTRY))
     if with_state:
         registry.register(state_collector(settings, cache_s=cache_s))
+        registry.register(PushCollector(lambda: get_runtime().redis, window_s=settings.push_success_window_s))
     return registry
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
+from . import pushes
 from .emulator import DropConnection, Emulator, json_response
 from .lazada import LazadaEmulator
 from .shopee import ShopeeEmulator
@@ -42,6 +43,7 @@ def build_app(store: Store | None = None) -> web.Application:
     for emulator in emulators.values():
         app.add_routes(emulator.routes())
     app.add_routes(_control_routes())
+    pushes.install(app, store)
     return app
 
 

@@ -116,6 +116,9 @@ class Store:
         self.per_second: defaultdict[tuple[str, str], Counter[int]] = defaultdict(Counter)
         self.rate_limits_on = False
         self.buckets: dict[tuple[str, str, str], tuple[float, float]] = {}
+        self.lost_pushes: list[dict[str, Any]] = []
+        """Shopee pushes whose every delivery attempt failed (``sandbox.pushes``): what
+        ``v2.push.get_lost_push_message`` lists until ``confirm_consumed_lost_push_message``."""
 
     def reset(self) -> None:
         self.__init__()  # type: ignore[misc]
