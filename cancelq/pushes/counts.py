@@ -20,16 +20,24 @@ SUCCESS = frozenset({"accepted", "duplicate", "ignored"})
 MAX_WINDOW_MIN = 60
 
 
+WINDOW_TTL_S = (MAX_WINDOW_MIN + 1) * 60
+
+
+def window_key(now_s: float | None = None) -> str:
+    """This minute's bucket."""
+    return keys.push_window(int((now_s if now_s is not None else time.time()) // 60))
+
+
 def count(client: redis.Redis, platform: str, result: str, *, now_s: float | None = None) -> None:
-    """One answer (``result``: accepted, duplicate, ignored or ``rejected:REASON``), in one round trip."""
-    minute = int((now_s if now_s is not None else time.time()) // 60)
-    window = keys.push_window(minute)
+    """One answer (``result``: accepted, duplicate, ignored or ``rejected:REASON``), in one round trip. (An
+    accepted or duplicate push is counted by ``PushStore.receive``, in the script that keeps it.)"""
+    window = window_key(now_s)
     pipe = client.pipeline(transaction=False)
     pipe.hincrby(keys.PUSH_COUNTS, f"{platform}|{result}", 1)
     pipe.hincrby(window, f"{platform}|all", 1)
     if result in SUCCESS:
         pipe.hincrby(window, f"{platform}|ok", 1)
-    pipe.expire(window, (MAX_WINDOW_MIN + 1) * 60)
+    pipe.expire(window, WINDOW_TTL_S)
     pipe.execute()
 
 

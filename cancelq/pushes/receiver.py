@@ -75,10 +75,9 @@ class Receiver:
         notice = PushNotice(platform=platform, shop=shop.name, order_id=parsed.order_id,
                             kind="buyer_request" if parsed.buyer_request else "status", status=parsed.status,
                             message_id=parsed.message_id, pushed_at_ms=parsed.pushed_at_ms, received_ms=received_ms)
-        entry = self.store.append(notice)
-        result = "accepted" if entry is not None else "duplicate"
-        counts.count(self.redis, platform, result)
-        return Outcome(200, result, entry=entry)
+        entry = self.store.receive(notice, minute_key=counts.window_key(received_ms / 1000),
+                                   minute_ttl_s=counts.WINDOW_TTL_S)
+        return Outcome(200, "accepted" if entry is not None else "duplicate", entry=entry)
 
     def _verified(self, fmt: PushFormat, headers: Mapping[str, str], body: bytes) -> tuple[Shop, Push] | None:
         try:

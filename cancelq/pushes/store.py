@@ -44,6 +44,7 @@ class PushStore:
         self.dedupe_ms = int(dedupe_s * 1000)
         self.maxlen = maxlen
         self._append = register(client, "cancelq.pushes", "append")
+        self._receive = register(client, "cancelq.pushes", "receive")
 
     def append(self, notice: PushNotice) -> str | None:
         """The new entry's id, or None when the same message was kept before."""
@@ -51,6 +52,15 @@ class PushStore:
         for name, value in notice.fields().items():
             argv += [name, value]
         entry = self._append(keys=[keys.push_seen(notice.platform, notice.message_id), keys.PUSHES], args=argv)
+        return entry.decode() if isinstance(entry, bytes) else entry
+
+    def receive(self, notice: PushNotice, *, minute_key: str, minute_ttl_s: int) -> str | None:
+        """``append``, counted for the receivers' metrics (``pushes.counts``) in the same script call."""
+        argv: list[str | int] = [self.dedupe_ms, self.maxlen, notice.platform, minute_ttl_s]
+        for name, value in notice.fields().items():
+            argv += [name, value]
+        entry = self._receive(keys=[keys.push_seen(notice.platform, notice.message_id), keys.PUSHES,
+                                    keys.PUSH_COUNTS, minute_key], args=argv)
         return entry.decode() if isinstance(entry, bytes) else entry
 
     def reject(self, rejection: Rejection) -> str:

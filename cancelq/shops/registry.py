@@ -93,6 +93,7 @@ class ShopRegistry:
         self.cache_s = cache_s
         self.sealer = sealer or Sealer(None)
         self._cache: dict[tuple[str, str], tuple[float, Shop | None]] = {}
+        self._refs: dict[tuple[str, str], tuple[float, str]] = {}
 
     def add(self, platform: str, name: str, credentials: dict[str, Any], base_url: str | None = None,
             limits: dict[str, Any] | None = None, token_expires_at: float | None = None) -> Shop:
@@ -174,13 +175,21 @@ class ShopRegistry:
     def by_push_ref(self, platform: str, ref: str) -> Shop | None:
         """The shop a platform's push names by the platform's own id (``platforms.pushes.push_ref``): one HGET in
         the index ``add`` keeps, then the (cached) shop; an entry left by credentials since changed finds nothing."""
-        name = self.r.hget(keys.SHOP_PUSH_REFS, f"{platform}|{ref}")
-        if name is None and not self.r.exists(keys.SHOP_PUSH_REFS_BUILT):
-            self.index_push_refs()
+        cached = self._refs.get((platform, ref))
+        if cached is not None and time.monotonic() - cached[0] < self.cache_s:
+            name: Any = cached[1]
+        else:
             name = self.r.hget(keys.SHOP_PUSH_REFS, f"{platform}|{ref}")
-        if name is None:
-            return None
-        shop = self.get(platform, name.decode() if isinstance(name, bytes) else str(name))
+            if name is None and not self.r.exists(keys.SHOP_PUSH_REFS_BUILT):
+                self.index_push_refs()
+                name = self.r.hget(keys.SHOP_PUSH_REFS, f"{platform}|{ref}")
+            if name is None:
+                return None
+            name = name.decode() if isinstance(name, bytes) else str(name)
+            if len(self._refs) > 10_000:
+                self._refs.clear()
+            self._refs[(platform, ref)] = (time.monotonic(), name)
+        shop = self.get(platform, name)
         if shop is None or push_ref(platform, shop.credentials) != ref:
             return None
         return shop
@@ -219,6 +228,7 @@ class ShopRegistry:
         pipe.srem(keys.SHOPS, f"{platform}/{name}")
         removed = bool(pipe.execute()[0])
         self._cache.pop((platform, name), None)
+        self._refs = {k: v for k, v in self._refs.items() if (k[0], v[1]) != (platform, name)}
         return removed
 
     def all(self) -> list[Shop]:
