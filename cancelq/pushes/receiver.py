@@ -91,6 +91,9 @@ class Receiver:
         problem = fmt.secret_problem(shop.credentials)
         if problem:
             raise Refused("unverifiable", f"{problem}: its pushes cannot be verified", claimed=ref)
+        if fmt.signs_callback_url and not self.base_url:
+            raise Refused("unverifiable", f"push_public_url is not set, and {fmt.platform} signs its callback URL",
+                          claimed=ref)
         if not headers.get(fmt.signature_header):
             raise Refused("unsigned", f"the push has no {fmt.signature_header} header", claimed=ref)
         if not fmt.verify(shop.credentials, headers, body, callback_url=self.callback_url(fmt.platform)):

@@ -188,3 +188,20 @@ def test_a_buyer_request_is_kept_as_one(rt: Runtime, push_shops: dict[str, str],
 
     assert http.post("/pushes/shopee", content=body, headers=headers).status_code == 200
     assert [(n.kind, n.status) for n in kept(rt)] == [("buyer_request", "IN_CANCEL")]
+
+
+def test_without_push_public_url_shopee_pushes_say_why_they_cannot_be_verified(
+        redis_client: redis.Redis, push_shops: dict[str, str]) -> None:
+    unset = make_runtime(push_public_url="")
+    with ApiServer(unset) as server, httpx.Client(base_url=server.url) as http:
+        shopee, lazada = post(http, "shopee"), post(http, "lazada")
+
+    assert (shopee.status_code, shopee.json()["reason"]) == (401, "unverifiable")
+    assert "push_public_url" in shopee.json()["detail"] and lazada.status_code == 200
+
+
+def test_a_push_over_the_body_limit_is_refused_413_before_it_is_read(
+        rt: Runtime, push_shops: dict[str, str], http: httpx.Client) -> None:
+    response = post(http, "lazada", body=b"{" + b" " * (rt.settings.api_body_limit_bytes + 1) + b"}")
+
+    assert response.status_code == 413 and kept(rt) == []

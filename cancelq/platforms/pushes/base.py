@@ -45,6 +45,8 @@ class PushFormat(Protocol):
     platform: ClassVar[str]
     signature_header: ClassVar[str]
     """The header that carries the signature (lowercased)."""
+    signs_callback_url: ClassVar[bool]
+    """Whether the signature covers the callback URL registered with the platform (Shopee's does)."""
 
     def shop_ref(self, headers: Headers, body: bytes) -> str:
         """Who the push says it is for; raises ``Unparseable``."""

@@ -23,6 +23,7 @@ def signature(app_key: str, app_secret: str, body: bytes) -> str:
 class LazadaPushes:
     platform: ClassVar[str] = "lazada"
     signature_header: ClassVar[str] = "authorization"
+    signs_callback_url: ClassVar[bool] = False
 
     def shop_ref(self, headers: Headers, body: bytes) -> str:
         return text_field(json_object(body), "seller_id")

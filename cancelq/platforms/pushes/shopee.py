@@ -24,6 +24,7 @@ def signature(partner_key: str, callback_url: str, body: bytes) -> str:
 class ShopeePushes:
     platform: ClassVar[str] = "shopee"
     signature_header: ClassVar[str] = "authorization"
+    signs_callback_url: ClassVar[bool] = True
 
     def shop_ref(self, headers: Headers, body: bytes) -> str:
         return text_field(json_object(body), "shop_id")

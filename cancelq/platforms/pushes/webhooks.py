@@ -28,6 +28,7 @@ class _Webhooks:
     secret_field: ClassVar[str]
     id_header: ClassVar[str]
     signature_header: ClassVar[str]
+    signs_callback_url: ClassVar[bool] = False
 
     def shop_ref(self, headers: Headers, body: bytes) -> str:
         domain = headers.get(self.prefix + "shop-domain", "").strip().lower()
