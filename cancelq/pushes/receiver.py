@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import redis
 
 from cancelq.core.logging import get_logger
-from cancelq.platforms.pushes import FORMATS, Push, PushFormat, Unparseable
+from cancelq.platforms.pushes import FORMATS, REF_FIELDS, Push, PushFormat, Unparseable
 from cancelq.pushes import counts
 from cancelq.pushes.notice import PushNotice
 from cancelq.pushes.store import PushStore, Rejection
@@ -86,8 +86,8 @@ class Receiver:
             raise Refused("unparseable", str(exc)) from None
         shop = self.shops.by_push_ref(fmt.platform, ref)
         if shop is None:
-            raise Refused("unknown_shop", f"no {fmt.platform} shop is registered for this push's shop id "
-                                          "(cancelq shops add)", claimed=ref)
+            raise Refused("unknown_shop", f"no {fmt.platform} shop is registered with the {REF_FIELDS[fmt.platform]} "
+                                          "this push names (cancelq shops add)", claimed=ref)
         problem = fmt.secret_problem(shop.credentials)
         if problem:
             raise Refused("unverifiable", f"{problem}: its pushes cannot be verified", claimed=ref)

@@ -44,7 +44,8 @@ SCHEDULES_S: dict[str, tuple[float, ...]] = {
     "shopee": (300.0, 900.0, 3600.0),
 }
 TIMEOUTS_S = {"lazada": 0.5, "shopee": 3.0, "shopline": 3.0, "shoplazza": 3.0}
-LOST_KEPT_S = 3 * 86400
+KEPT_DELIVERIES = 20_000
+"""Past this many, the oldest finished deliveries are forgotten (a long demo run stays small)."""
 
 
 @dataclass
@@ -119,9 +120,12 @@ class Pusher:
         self._session: aiohttp.ClientSession | None = None
 
     def reset(self) -> None:
+        """Forget targets and deliveries (pending ones are cancelled); the HTTP session stays open."""
         for task in self._tasks:
             task.cancel()
+        session = self._session
         self.__init__(self.store)  # type: ignore[misc]
+        self._session = session
 
     def changed(self, order: Order, kind: str) -> None:
         targets = [t for t in self.targets if t.platform == order.platform and t.shop in ("*", order.shop)]
@@ -138,6 +142,9 @@ class Pusher:
         for n in range(copies):
             held = target.reorder_delay_ms if target.random.random() < target.reorder_share else 0.0
             delivery = Delivery(next(self._ids), message, target, duplicate=n > 0, held_ms=held)
+            if len(self.deliveries) >= KEPT_DELIVERIES:
+                older, recent = self.deliveries[:-1000], self.deliveries[-1000:]
+                self.deliveries = [d for d in older if d.state == "pending"] + recent
             self.deliveries.append(delivery)
             task = asyncio.get_running_loop().create_task(self._deliver(delivery))
             self._tasks.add(task)
