@@ -159,6 +159,15 @@ def _shopee_public(sandbox_url: str, path: str) -> str:
     return f"{sandbox_url}{path}?partner_id={PARTNER_ID}&timestamp={timestamp}&sign={sign}"
 
 
+def _shopee_shop_signed(sandbox_url: str, path: str) -> str:
+    from tests.kits.shopee import ACCESS_TOKEN, SHOP_ID
+
+    timestamp = int(time.time())
+    sign = _hex(PARTNER_KEY, f"{PARTNER_ID}{path}{timestamp}{ACCESS_TOKEN}{SHOP_ID}".encode())
+    return (f"{sandbox_url}{path}?partner_id={PARTNER_ID}&timestamp={timestamp}&sign={sign}"
+            f"&access_token={ACCESS_TOKEN}&shop_id={SHOP_ID}")
+
+
 def test_shopee_pushes_that_never_arrived_are_lost_pushes_until_confirmed(
         sandbox: SandboxClient, sandbox_url: str, http_session: requests.Session) -> None:
     nowhere = f"http://127.0.0.1:{free_port()}/pushes/shopee"
@@ -180,7 +189,7 @@ def test_shopee_pushes_that_never_arrived_are_lost_pushes_until_confirmed(
     confirmed = http_session.post(_shopee_public(sandbox_url, confirm_path), json={"last_message_id": last},
                                   timeout=10).json()
     assert confirmed["error"] == ""
-    again = http_session.get(_shopee_public(sandbox_url, get_path), timeout=10).json()
-    assert again["response"]["push_message_list"] == []
+    again = http_session.get(_shopee_shop_signed(sandbox_url, get_path), timeout=10).json()
+    assert again["error"] == "" and again["response"]["push_message_list"] == []
     unsigned = http_session.get(f"{sandbox_url}{get_path}?partner_id={PARTNER_ID}", timeout=10).json()
     assert unsigned["error"] == "error_param"

@@ -1,10 +1,11 @@
 """``v2.push.get_lost_push_message`` and ``v2.push.confirm_consumed_lost_push_message``: the pushes the sandbox
 failed to deliver (every attempt, ``sandbox.pushes``), as Shopee lists them.
 
-Both are partner-level calls signed like the Public API (partner_id + path + timestamp). The list answers the
-earliest 100 lost in the last 3 days and not confirmed, for the partner's shops: ``push_message_list`` of
-``{shop_id, code, timestamp, data}`` (``data`` the push's JSON text, as Shopee gives it), ``has_next_page`` and
-``last_message_id``; confirming ``last_message_id`` consumes every message up to it.
+Either signing is taken: a Shop API call's (access_token and shop_id, as the SDKs send it) or, without them, the
+Public API's (partner_id + path + timestamp); the messages are the partner's (the app's), whichever shop signed.
+The list answers the earliest 100 lost in the last 3 days and not confirmed, for the partner's shops:
+``push_message_list`` of ``{shop_id, code, timestamp, data}`` (``data`` the push's JSON text, as Shopee gives
+it), ``has_next_page`` and ``last_message_id``; confirming ``last_message_id`` consumes every message up to it.
 """
 
 from __future__ import annotations
@@ -19,12 +20,18 @@ from aiohttp import web
 from ..emulator import json_response
 from ..state import Store
 from .answers import Rejected, error_response
-from .signing import authenticate_public
+from .signing import authenticate, authenticate_public
 
 GET_PATH = "/api/v2/push/get_lost_push_message"
 CONFIRM_PATH = "/api/v2/push/confirm_consumed_lost_push_message"
 PAGE = 100
 KEPT_S = 3 * 86400
+
+
+def _partner(store: Store, request: web.Request) -> str:
+    if request.query.get("access_token"):
+        return authenticate(store, request).creds["partner_id"]
+    return authenticate_public(store, request)
 
 
 def _partner_shops(store: Store, partner_id: str) -> set[int]:
@@ -38,7 +45,7 @@ def _waiting(store: Store, partner_id: str) -> list[dict[str, Any]]:
 
 async def get_lost(store: Store, request: web.Request) -> web.Response:
     try:
-        partner_id = authenticate_public(store, request)
+        partner_id = _partner(store, request)
     except Rejected as exc:
         return error_response(exc.code, exc.message)
     waiting = _waiting(store, partner_id)
@@ -52,7 +59,7 @@ async def get_lost(store: Store, request: web.Request) -> web.Response:
 
 async def confirm(store: Store, request: web.Request) -> web.Response:
     try:
-        partner_id = authenticate_public(store, request)
+        partner_id = _partner(store, request)
         body = json.loads(await request.read() or b"{}")
     except Rejected as exc:
         return error_response(exc.code, exc.message)
