@@ -84,7 +84,7 @@ class Receiver:
             ref = fmt.shop_ref(headers, body)
         except Unparseable as exc:
             raise Refused("unparseable", str(exc)) from None
-        shop = self.shops.by_push_ref(fmt.platform, ref)
+        shop = self.shops.by_push_ref(fmt.platform, ref) if ref else self._app_shop(fmt, headers, body)
         if shop is None:
             raise Refused("unknown_shop", f"no {fmt.platform} shop is registered with the {REF_FIELDS[fmt.platform]} "
                                           "this push names (cancelq shops add)", claimed=ref)
@@ -103,6 +103,15 @@ class Receiver:
         except Unparseable as exc:
             raise Refused("unparseable", str(exc), claimed=ref) from None
         return None if parsed is None else (shop, parsed)
+
+    def _app_shop(self, fmt: PushFormat, headers: Mapping[str, str], body: bytes) -> Shop | None:
+        """For a partner-level push (rare: it names no shop), the first of the platform's shops whose secret
+        verifies it, else any of them (so that the refusal says why); None when the platform has no shop."""
+        shops = [s for s in self.shops.all() if s.platform == fmt.platform and not fmt.secret_problem(s.credentials)]
+        for shop in shops:
+            if fmt.verify(shop.credentials, headers, body, callback_url=self.callback_url(fmt.platform)):
+                return shop
+        return shops[0] if shops else None
 
     def _refuse(self, platform: str, refused: Refused, body: bytes, remote: str) -> Outcome:
         rejection = Rejection(platform=platform, reason=refused.reason, size=len(body), remote=remote,

@@ -17,6 +17,11 @@ def shopee_push(kit: Any, order_id: str, status: str, *, msg_id: str | None = No
     if msg_id:
         payload["msg_id"] = msg_id
     body = json.dumps(payload).encode()
+    return body, shopee_signed(kit, body)
+
+
+def shopee_signed(kit: Any, body: bytes) -> dict[str, str]:
+    """The headers of a Shopee push of ``body`` to the tests' public URL, signed with the kit's partner key."""
     key = str(kit.credentials["partner_key"]).encode()
     signature = hmac.new(key, f"{PUBLIC_URL}/pushes/shopee|".encode() + body, hashlib.sha256).hexdigest()
-    return body, {"Authorization": signature, "Content-Type": "application/json"}
+    return {"Authorization": signature, "Content-Type": "application/json"}

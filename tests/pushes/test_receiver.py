@@ -205,3 +205,15 @@ def test_a_push_over_the_body_limit_is_refused_413_before_it_is_read(
     response = post(http, "lazada", body=b"{" + b" " * (rt.settings.api_body_limit_bytes + 1) + b"}")
 
     assert response.status_code == 413 and kept(rt) == []
+
+
+def test_a_shopee_partner_level_push_is_verified_with_the_apps_key_and_answered_2xx(
+        rt: Runtime, push_shops: dict[str, str], http: httpx.Client) -> None:
+    from tests.pushes.signing import shopee_signed
+
+    body = b'{"data":{"shop_id":14701711,"success":1},"code":1,"timestamp":1764590400}'
+    good = http.post("/pushes/shopee", content=body, headers=shopee_signed(KITS["shopee"], body))
+    forged = http.post("/pushes/shopee", content=body, headers={"Authorization": "0" * 64})
+
+    assert good.status_code == 200 and kept(rt) == []
+    assert (forged.status_code, forged.json()["reason"]) == (401, "bad_signature")

@@ -49,7 +49,8 @@ class PushFormat(Protocol):
     """Whether the signature covers the callback URL registered with the platform (Shopee's does)."""
 
     def shop_ref(self, headers: Headers, body: bytes) -> str:
-        """Who the push says it is for; raises ``Unparseable``."""
+        """Who the push says it is for ("": a partner-level push, which names no shop and is signed with the
+        app's secret, so any of the app's shops can verify it); raises ``Unparseable``."""
         ...
 
     def secret_problem(self, credentials: Mapping[str, Any]) -> str | None:

@@ -27,7 +27,10 @@ class ShopeePushes:
     signs_callback_url: ClassVar[bool] = True
 
     def shop_ref(self, headers: Headers, body: bytes) -> str:
-        return text_field(json_object(body), "shop_id")
+        payload = json_object(body)
+        if "shop_id" not in payload and payload.get("code") != ORDER_STATUS_CODE:
+            return ""  # a partner-level push (authorisation, deauthorisation...): no shop, the app's key
+        return text_field(payload, "shop_id")
 
     def secret_problem(self, credentials: Mapping[str, Any]) -> str | None:
         return None if credentials.get("partner_key") else "the shop's credentials have no partner_key"
