@@ -66,6 +66,7 @@ class JobRecord:
     write_refused: str = ""
     history: list[dict[str, Any]] = field(default_factory=list)
     inflight_at: int | None = None
+    reservation: str = ""
 
     @property
     def final(self) -> bool:
@@ -88,6 +89,7 @@ class JobRecord:
             events=json.loads(h.get("events") or "[]"), lease_until=num("lease_until"), fence=h.get("fence", ""),
             attribution=h.get("attribution", ""), write_refused=h.get("write_refused", ""),
             history=json.loads(h.get("history") or "[]"), inflight_at=num("inflight_at"),
+            reservation=h.get("reservation", ""),
         )
 
     def to_dict(self) -> dict[str, Any]:
