@@ -94,14 +94,23 @@ def _duration(seconds: float) -> str:
     return ""
 
 
+def _plain(value: Any) -> Any:
+    """Whole floats as integers, inside lists and mappings too (`[5, 300]`, not `[5.0, 300.0]`)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
 def _default(name: str, field: Any) -> str:
-    value = field.default_factory() if field.default_factory is not None else field.default
+    value = _plain(field.default_factory() if field.default_factory is not None else field.default)
     if value is None:
         return "unset"
     if isinstance(value, bool):
         return f"`{str(value).lower()}`"
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
     if isinstance(value, int | float) and name.endswith("_s") and value >= 60:
         spoken = _duration(float(value))
         return f"`{value}` ({spoken})" if spoken else f"`{value}`"

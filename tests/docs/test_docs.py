@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 from functools import cache
 from types import ModuleType
 
@@ -51,6 +52,16 @@ def test_every_setting_and_every_metric_is_in_the_docs() -> None:
     metrics = [name for name, *_ in (*gen().job_metrics(), *gen().state_metrics())]
     assert len(metrics) >= 20 and "cancelq_jobs_finished_total" in metrics
     assert [m for m in metrics if f"| `{m}` |" not in operating] == []
+
+
+def test_every_metric_the_docs_name_is_one_cancelq_serves() -> None:
+    """Prose and alert examples name metrics too: a renamed metric must be renamed there as well."""
+    served = {name for name, *_ in (*gen().job_metrics(), *gen().state_metrics())}
+    histograms = {name for name, kind, *_ in gen().job_metrics() if kind == "histogram"}
+    served |= {f"{h}_{suffix}" for h in histograms for suffix in ("bucket", "sum", "count")}
+    named = {(doc.name, m) for doc in documents() for m in re.findall(r"\bcancelq_[a-z_]+\b", doc.read_text())}
+
+    assert sorted((where, m) for where, m in named if m not in served) == []
 
 
 def test_every_command_shown_exists_with_the_options_shown() -> None:
