@@ -18,8 +18,8 @@ ENDS = {"|", "||", ">", ">>", "&", "&&", ";", "2>&1", "...", "…"}
 
 
 def documents() -> list[Path]:
-    """README.md and every Markdown file in docs/."""
-    return [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    """README.md, CHANGELOG.md and every Markdown file in docs/."""
+    return [ROOT / "README.md", ROOT / "CHANGELOG.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 
 def split_code(text: str) -> tuple[str, list[str]]:
