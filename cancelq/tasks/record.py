@@ -97,7 +97,7 @@ class Recorder:
         if self.campaign is not None:
             self.campaign.moved("")
         self.log.info("waiting", why=why, delay_s=round(delay_s, 3), attempt=attempts, **brief(record))
-        counters.retry_scheduled(self.rec.job.get("platform", "?"), record.get("error_class"), why)
+        counters.wait_scheduled(self.rec.job.get("platform", "?"), record.get("error_class"), why, counts)
         self.ending = waiting(record, why=why, delay_s=delay_s)
 
     def _event(self, **more: Any) -> dict[str, Any]:
