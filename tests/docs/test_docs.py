@@ -118,6 +118,14 @@ def test_the_readme_links_every_doc() -> None:
     assert sorted(d for d in docs if f"]({d}" not in readme) == []
 
 
+def test_every_dev_py_command_shown_is_one_dev_py_runs() -> None:
+    runs = set(re.findall(r'command == "([a-z]+)"', (ROOT / "dev.py").read_text()))
+    shown = {(doc.name, word) for doc in documents() for word in re.findall(r"python3 dev\.py ([a-z]+)", doc.read_text())}
+
+    assert {"demo", "test", "lint", "docs"} <= runs
+    assert sorted((where, word) for where, word in shown if word not in runs) == []
+
+
 def test_the_two_commands_are_in_the_readme_as_ci_runs_them() -> None:
     readme = (ROOT / "README.md").read_text()
 
