@@ -177,14 +177,15 @@ def job_metrics() -> Iterator[tuple[str, str, tuple[str, ...], str]]:
 
 def state_metrics() -> Iterator[tuple[str, str, tuple[str, ...], str]]:
     """(name, type, labels, help) of each metric ``cancelq.ops.metrics.render_state`` yields on a scrape."""
+    from cancelq.ops import pushmetrics
     from cancelq.ops.metrics import FleetState, render_state
 
     controls = SimpleNamespace(open_circuits=["shopee"], paused=["all"], cooldowns={"shopee": 1.0})
     state = FleetState(redis_up=True, broker_up=True, counts=_EveryCount(), queue_depth=0, queue_consumers=0,
                        controls=controls)
-    for family in render_state(state):
+    for family in (*render_state(state), *pushmetrics.render(pushmetrics.example())):
         labels = tuple(family.samples[0].labels) if family.samples else ()
-        yield family.name, family.type, labels, family.documentation
+        yield family.name + ("_total" if family.type == "counter" else ""), family.type, labels, family.documentation
 
 
 def _metric_rows(rows: Iterable[tuple[str, str, tuple[str, ...], str]]) -> list[str]:

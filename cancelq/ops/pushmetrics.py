@@ -55,3 +55,8 @@ def render(read: counts.PushCounts) -> Iterator[Metric]:
         answered.add_metric([platform], read.window[platform][1])
     yield ratio
     yield answered
+
+
+def example() -> counts.PushCounts:
+    """Counts with one of each series, for the docs' generated metrics table (``docs/gen.py``)."""
+    return counts.PushCounts(totals={("shopee", "accepted"): 1}, window={"shopee": (1, 1)})
