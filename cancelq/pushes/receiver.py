@@ -64,7 +64,8 @@ class Receiver:
         fmt = FORMATS.get(platform)
         try:
             if fmt is None:
-                raise Refused("unknown_platform", f"cancelq takes pushes from {', '.join(FORMATS)}")
+                raise Refused("unknown_platform", f"no platform {platform!r}: cancelq takes pushes from "
+                                                  f"{', '.join(FORMATS)}")
             push = self._verified(fmt, headers, body)
         except Refused as refused:
             return self._refuse(platform if fmt else "unknown", refused, body, remote)

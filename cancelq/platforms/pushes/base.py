@@ -109,7 +109,10 @@ def epoch_ms(value: Any) -> int:
     if isinstance(value, bool):
         return 0
     if isinstance(value, int | float) or (isinstance(value, str) and value.isdigit()):
-        number = int(value)
+        try:
+            number = int(value)
+        except (OverflowError, ValueError):  # JSON's Infinity and NaN
+            return 0
         return number if number > 10**11 else number * 1000
     if isinstance(value, str) and value:
         try:
