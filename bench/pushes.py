@@ -30,6 +30,7 @@ import random
 import sys
 import tempfile
 import time
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +66,7 @@ def push(platform: str, n: int, tag: str) -> Push:
                                                       + body)}
     if platform == "lazada":
         body = json.dumps({"seller_id": creds["seller_id"], "message_type": 0, "timestamp": now * 1000, "data": {
-            "order_status": "canceled", "trade_order_id": order, "trade_order_line_id": f"{n}01",
+            "order_status": "canceled", "trade_order_id": order, "trade_order_line_id": f"{zlib.crc32(tag.encode())}{n:08d}",
             "status_update_time": now}}).encode()
         return platform, body, {"Authorization": _hex(creds["app_secret"], creds["app_key"].encode() + body)}
     prefix, domain = ("X-Shopline", ".myshopline.com") if platform == "shopline" else ("X-Shoplazza", ".myshoplaza.com")

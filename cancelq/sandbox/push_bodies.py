@@ -5,7 +5,8 @@ Nothing here comes from ``cancelq.platforms``: a bug shared by the signer and th
 - Shopee (platforms.md 1.7): the order status push, ``code`` 3, ``msg_id``; ``Authorization`` = lowercase hex
   HMAC-SHA256(partner_key, callback URL + "|" + body).
 - Lazada (2.7): one push per order line whose status changed: ``message_type`` 0 (trade order) with the line's
-  status, or 10 (reverse order) with ``reverse_status`` CANCEL_INIT for a buyer's request; ``Authorization`` =
+  status, or 10 (reverse order) with ``reverse_status`` CANCEL_INIT for a buyer's request (the lines flagged
+  ``need_cancel_confirm`` or ``is_cancel_pending``, else every line not cancelled); ``Authorization`` =
   lowercase hex HMAC-SHA256(app_secret, app_key + body). Lazada sends no message id.
 - SHOPLINE / Shoplazza (3.5, 4.5): the order as the body, topic ``orders/cancelled`` or ``orders/updated``; the
   signature header is base64 HMAC-SHA256(app secret, body); a webhook id header that a resend keeps.
@@ -68,13 +69,16 @@ def shopee(shop: Shop, order: Order, kind: str, callback_url: str, told: dict[st
 
 
 def lazada(shop: Shop, order: Order, kind: str, callback_url: str, told: dict[str, str]) -> list[Message]:
-    """One message per line whose status differs from what was last pushed (``told``, updated here)."""
+    """One message per line whose status differs from what was last pushed (``told``, updated here; every line on
+    an order's first change), or per line the buyer asked to cancel."""
     now = int(time.time())
     messages = []
+    flagged = {id(i) for i in order.items if i.get("need_cancel_confirm") or i.get("is_cancel_pending")}
     for item in order.items:
         line, status = str(item["order_item_id"]), str(item["status"])
-        buyer = kind == "buyer_request" and status != "canceled"
-        if not buyer and told.get(line) == status:
+        buyer = kind == "buyer_request" and status != "canceled" and (not flagged or id(item) in flagged)
+        if not buyer and (kind == "buyer_request" or told.get(line) == status):
+            told.setdefault(line, status)
             continue
         told[line] = status
         if buyer:

@@ -193,3 +193,40 @@ def test_shopee_pushes_that_never_arrived_are_lost_pushes_until_confirmed(
     assert again["error"] == "" and again["response"]["push_message_list"] == []
     unsigned = http_session.get(f"{sandbox_url}{get_path}?partner_id={PARTNER_ID}", timeout=10).json()
     assert unsigned["error"] == "error_param"
+
+
+def test_a_buyer_request_told_to_the_store_is_pushed_as_each_platform_tells_it(sink: PushSink) -> None:
+    import asyncio
+
+    from cancelq.sandbox.pushes import Pusher, Target
+    from cancelq.sandbox.state import Order, Shop, Store
+
+    store = Store()
+    pusher = Pusher(store)
+    store.listeners.append(pusher)
+    store.add_shop(Shop("shopee", SHOPEE.shop_ref, {"partner_key": PARTNER_KEY}))
+    store.add_shop(Shop("lazada", LAZADA.shop_ref, dict(LAZADA.shop_spec)))
+    asked = {"order_item_id": 11, "status": "pending", "need_cancel_confirm": True}
+    orders = [Order("shopee", SHOPEE.shop_ref, "BUYER-1", "IN_CANCEL"),
+              Order("lazada", LAZADA.shop_ref, "BUYER-2", "pending",
+                    items=[asked, {"order_item_id": 12, "status": "pending"}])]
+    for platform in ("shopee", "lazada"):
+        pusher.targets.append(Target.of({"platform": platform, "shop": "*", "url": sink.url, "callback_url": CALLBACK}))
+
+    async def tell_and_wait() -> None:
+        for order in orders:
+            store.changed(order, "buyer_request")
+        deadline = time.monotonic() + 10
+        while any(d.state == "pending" for d in pusher.deliveries) and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)  # polling the deliveries' state, with a deadline
+        await pusher.close()
+
+    asyncio.run(tell_and_wait())
+
+    assert [d.state for d in pusher.deliveries] == ["delivered", "delivered"]
+    shopee, lazada = (json.loads(b) for b in sorted(sink.bodies(), key=lambda b: b"seller_id" in b))
+    assert shopee["data"]["status"] == "IN_CANCEL" and shopee["data"]["ordersn"] == "BUYER-1"
+    assert (lazada["message_type"], lazada["data"]["reverse_status"]) == (10, "CANCEL_INIT")
+    assert lazada["data"]["trade_order_line_id"] == "11"  # only the line the buyer asked about
+    with pytest.raises(ValueError, match="not one of"):
+        store.changed(orders[0], "refund")
