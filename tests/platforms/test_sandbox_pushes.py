@@ -230,3 +230,20 @@ def test_a_buyer_request_told_to_the_store_is_pushed_as_each_platform_tells_it(s
     assert lazada["data"]["trade_order_line_id"] == "11"  # only the line the buyer asked about
     with pytest.raises(ValueError, match="not one of"):
         store.changed(orders[0], "refund")
+
+
+def test_push_targets_are_listed_removed_and_checked(sandbox: SandboxClient, sink: PushSink) -> None:
+    from cancelq.sandbox.control import SandboxError
+
+    sandbox.push_target("shopee", "*", sink.url, retry_scale=0.5)
+    sandbox.push_target("lazada", LAZADA.shop_ref, sink.url)
+
+    assert [(t["platform"], t["shop"], t["retry_scale"]) for t in sandbox.push_targets()] == [
+        ("shopee", "*", 0.5), ("lazada", LAZADA.shop_ref, 0.001)]
+    assert sandbox.remove_push_targets(platform="lazada") == 1
+    assert [t["platform"] for t in sandbox.push_targets()] == ["shopee"]
+    assert sandbox.remove_push_targets() == 1 and sandbox.push_targets() == []
+    with pytest.raises(SandboxError, match="400"):
+        sandbox.push_target("shopee", "*", "ftp://nowhere")
+    with pytest.raises(SandboxError, match="shares"):
+        sandbox.push_target("shopee", "*", sink.url, duplicate_share=2)
