@@ -69,6 +69,24 @@ def push_seen(platform: str, message_id: str) -> str:
     return f"{PREFIX}:push:seen:{digest}"
 
 
+PUSH_WATCH = f"{PREFIX}:pushes:watch"
+"""zset job_id -> when (ms) the unconfirmed watch gives up on it: jobs we cancelled whose order still reads as
+not cancelled (Shopee IN_CANCEL, a Lazada reverse order pending), watched until the platform confirms."""
+PUSH_UNCONFIRMED = f"{PREFIX}:pushes:unconfirmed"
+"""zset job_id -> when (ms) ``cancel.unconfirmed`` was announced: what ``cancelq status`` and the console show."""
+PUSH_RECONCILE_LOCK = f"{PREFIX}:pushes:reconcile:lock"
+"""Held (SET NX PX) by the one worker that runs a reconciliation round, so the fleet runs one per interval."""
+PUSH_RECONCILED = f"{PREFIX}:pushes:reconciled"
+"""zset job_id -> when (ms) the reconciliation may read the job's order again (its low rate per job)."""
+
+
+def push_elsewhere(platform: str, shop: str, order_id: str) -> str:
+    """Set (NX) when ``order.cancelled_elsewhere`` was announced for the order: once per order, whatever the
+    duplicates and reorders of its pushes."""
+    digest = hashlib.sha256(f"{platform}\x00{shop}\x00{order_id}".encode()).hexdigest()[:32]
+    return f"{PREFIX}:push:elsewhere:{digest}"
+
+
 AUDIT = f"{PREFIX}:audit"
 """stream, append-only: every action taken from the operators' console (who, when, what, the filter, how many,
 from which address). Never trimmed by cancelq."""

@@ -32,6 +32,7 @@ TYPES = (
     "cancel.succeeded", "cancel.already_cancelled", "cancel.dead", "cancel.rejected", "cancel.aborted",
     "cancel.previewed", "campaign.finished", "shop.needs_reauth", "circuit.opened", "circuit.closed",
     "webhook.disabled", "scope.parked", "scope.lifted", "console.action",
+    "order.cancelled_elsewhere", "cancel.unconfirmed",
 )
 OUTCOME_TYPES = {state: f"cancel.{state}" for state in
                  ("succeeded", "already_cancelled", "dead", "rejected", "aborted", "previewed")}
