@@ -192,13 +192,13 @@ class Settings(BaseSettings):
     console_operators: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="who may act from the console in Flower (replay, purge, pause...): "
         "basic-auth users or OAuth emails, comma-separated; '*' is everyone signed in; everyone else reads only")
-    verify_within_s: float = Field(600.0, description="how long after our cancel an order may still read IN_CANCEL "
+    verify_within_s: float = Field(600.0, gt=0, description="how long after our cancel an order may still read IN_CANCEL "
                                                      "(or its Lazada reverse order pending) before cancel.unconfirmed")
-    push_retry_s: float = Field(30.0, description="a push a worker could not handle (its order read deferred or "
+    push_retry_s: float = Field(30.0, gt=0, description="a push a worker could not handle (its order read deferred or "
                                                   "failed) is taken up again by a worker after this")
-    push_max_tries: int = Field(5, description="handlings of one push before it is dropped (the reconciliation "
+    push_max_tries: int = Field(5, ge=1, description="handlings of one push before it is dropped (the reconciliation "
                                                "still finds what it told of)")
-    reconcile_interval_s: float = Field(60.0, description="how often the fleet reconciles shops with open or "
+    reconcile_interval_s: float = Field(60.0, gt=0, description="how often the fleet reconciles shops with open or "
                                                           "unconfirmed jobs, for pushes that were lost")
     reconcile_orders_per_shop: int = Field(5, description="order reads per shop in one reconciliation round")
     reconcile_min_wait_s: float = Field(30.0, description="the reconciliation reads only jobs waiting at least this "

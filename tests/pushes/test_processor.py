@@ -82,3 +82,97 @@ def test_a_job_on_a_long_backoff_ends_already_cancelled_within_a_second_of_a_sel
     [elsewhere] = events_of(rt, "order.cancelled_elsewhere")
     assert elsewhere.data["job_id"] == job_id and elsewhere.data["order_id"] == "ORD-1"
     assert sandbox.order(kit.platform, "ORD-1")["cancels_applied"] == 0
+
+
+def _shopee(rt: Runtime, sandbox: SandboxClient, sandbox_url: str, order_id: str = "ORD-1", **spec: object) -> str:
+    shop = add_kit_shop(SHOPEE, sandbox, rt.shops, sandbox_url)
+    sandbox.add_order("shopee", SHOPEE.shop_ref, order_id, **({"state": "cancellable"} | spec))
+    return shop
+
+
+def _handled(rt: Runtime, processor: PushProcessor) -> bool:
+    """Every push appended so far was read by the group and acknowledged."""
+    groups = rt.redis.xinfo_groups(keys.PUSHES)
+    return bool(groups) and groups[0]["pending"] == 0 and groups[0]["last-delivered-id"] == \
+        rt.redis.xinfo_stream(keys.PUSHES)["last-generated-id"]
+
+
+def test_a_job_whose_write_was_left_in_flight_ends_succeeded_on_the_push(
+        rt: Runtime, sandbox: SandboxClient, sandbox_url: str, processor: PushProcessor) -> None:
+    """The write was applied, its answer lost, and the read after it failed: the job waits with the write in
+    flight. The push's read finds the order cancelled by the seller after our write left: ours (inferred)."""
+    shop = _shopee(rt, sandbox, sandbox_url)
+    job_id = submit(rt, SHOPEE, shop, "ORD-1")
+    sandbox.fault("shopee", "drop", endpoint="cancel_order", after_write=True)
+    sandbox.fault("shopee", "error", endpoint="get_order_detail", code="error_server", message="System error.")
+    JobRun(rt, job_id, hint(rt, job_id)).run()
+    waiting = _record(rt, job_id)
+    assert waiting.state == "waiting" and waiting.inflight == "cancel", waiting
+    sent = push(rt, "shopee", shop, "ORD-1", "CANCELLED")
+    done = wait_until(lambda: _record(rt, job_id).final and _record(rt, job_id), timeout_s=5, what="the job's end")
+    assert done.state == "succeeded" and done.attribution == "inferred", done
+    [outcome] = events_of(rt, "cancel.succeeded")
+    assert outcome.data["evidence"]["push_message_id"] == sent.message_id
+    assert events_of(rt, "order.cancelled_elsewhere") == [], "our own cancel is not someone else's"
+    assert sandbox.order("shopee", "ORD-1")["cancels_applied"] == 1
+
+
+def test_an_order_with_no_job_is_announced_cancelled_elsewhere_once_whatever_its_pushes(
+        rt: Runtime, sandbox: SandboxClient, sandbox_url: str, processor: PushProcessor) -> None:
+    shop = _shopee(rt, sandbox, sandbox_url)
+    sandbox.cancel_elsewhere("shopee", "ORD-1")
+    first = push(rt, "shopee", shop, "ORD-1", "CANCELLED")
+    push(rt, "shopee", shop, "ORD-1", "CANCELLED", message_id=first.message_id)  # the platform's own retry
+    push(rt, "shopee", shop, "ORD-1", "CANCELLED")  # the same change pushed again under a new message id
+    push(rt, "shopee", shop, "ORD-1", "READY_TO_SHIP")  # an older change, arriving last
+    wait_until(lambda: _handled(rt, processor), timeout_s=5, what="the pushes to be handled")
+    [told] = events_of(rt, "order.cancelled_elsewhere")
+    assert told.data == {"platform": "shopee", "shop": shop, "order_id": "ORD-1", "order_status": "CANCELLED",
+                         "read_request_id": told.data["read_request_id"], "source": "push",
+                         "push_message_id": first.message_id, "pushed_at_ms": first.pushed_at_ms}
+    assert rt.redis.xlen(keys.PUSHES) == 3, "the store keeps a message once"
+
+
+def test_a_push_that_says_nothing_of_a_cancel_costs_no_read(
+        rt: Runtime, sandbox: SandboxClient, sandbox_url: str, processor: PushProcessor) -> None:
+    shop = _shopee(rt, sandbox, sandbox_url)
+    reads = sandbox.stats()
+    push(rt, "shopee", shop, "ORD-1", "SHIPPED")
+    wait_until(lambda: _handled(rt, processor), timeout_s=5, what="the push to be handled")
+    assert sandbox.stats() == reads and events_of(rt, "order.cancelled_elsewhere") == []
+
+
+def test_duplicated_and_reordered_pushes_end_a_job_once(
+        rt: Runtime, sandbox: SandboxClient, sandbox_url: str, processor: PushProcessor) -> None:
+    shop = _shopee(rt, sandbox, sandbox_url)
+    job_id = submit(rt, SHOPEE, shop, "ORD-1")
+    sandbox.cancel_elsewhere("shopee", "ORD-1")
+    push(rt, "shopee", shop, "ORD-1", "READY_TO_SHIP")
+    push(rt, "shopee", shop, "ORD-1", "CANCELLED")
+    wait_until(lambda: _handled(rt, processor), timeout_s=5, what="the first pushes to be handled")
+    ended = _record(rt, job_id)
+    assert ended.state == "already_cancelled"
+    for _ in range(3):
+        push(rt, "shopee", shop, "ORD-1", "CANCELLED")
+    push(rt, "shopee", shop, "ORD-1", "UNPAID")
+    wait_until(lambda: _handled(rt, processor), timeout_s=5, what="the later pushes to be handled")
+    assert _record(rt, job_id) == ended, "a final outcome never changes"
+    assert len(events_of(rt, "cancel.already_cancelled")) == 1
+    assert len(events_of(rt, "order.cancelled_elsewhere")) == 1
+
+
+def test_a_job_a_live_delivery_holds_is_not_overwritten(
+        rt: Runtime, sandbox: SandboxClient, sandbox_url: str, processor: PushProcessor) -> None:
+    shop = _shopee(rt, sandbox, sandbox_url)
+    job_id = submit(rt, SHOPEE, shop, "ORD-1")
+    delivery = JobRun(rt, job_id)
+    assert delivery.begin()  # a delivery holds the lease, before its write
+    held = _record(rt, job_id)
+    sandbox.cancel_elsewhere("shopee", "ORD-1")
+    push(rt, "shopee", shop, "ORD-1", "CANCELLED")
+    wait_until(lambda: _handled(rt, processor), timeout_s=5, what="the push to be handled")
+    assert _record(rt, job_id) == held, "the processor must not write over a live lease"
+    delivery.run_recorded()  # the delivery goes on: its own read finds the order cancelled
+    done = _record(rt, job_id)
+    assert done.state == "already_cancelled" and done.fence == held.fence
+    assert len(events_of(rt, "cancel.already_cancelled")) == 1
