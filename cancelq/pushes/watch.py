@@ -18,7 +18,7 @@ import redis
 from cancelq.core import keys
 from cancelq.core.lua import register
 from cancelq.jobs import events
-from cancelq.jobs.ledger import JobRecord, now_ms
+from cancelq.jobs.ledger import JobRecord, Ledger, now_ms
 from cancelq.platforms.base import OrderStatus
 
 UNCONFIRMED_KEPT_S = 7 * 86400
@@ -79,6 +79,17 @@ class Watch:
         """The jobs announced unconfirmed, newest first."""
         found: Any = self.r.zrevrange(keys.PUSH_UNCONFIRMED, 0, limit - 1, withscores=True)
         return [Unconfirmed(str(j), int(at)) for j, at in found]
+
+    def described(self, ledger: Ledger, *, limit: int = 20) -> list[dict[str, Any]]:
+        """The unconfirmed jobs with their orders, newest first: what ``cancelq status`` and the console list."""
+        found = []
+        for item in self.unconfirmed(limit=limit):
+            record = ledger.get(item.job_id)
+            job = record.job if record is not None else {}
+            found.append({"job_id": item.job_id, "at_ms": item.at_ms, "platform": job.get("platform", ""),
+                          "shop": job.get("shop", ""), "order_id": job.get("order_id", ""),
+                          "finished_at": record.finished_at if record is not None else None})
+        return found
 
     def counts(self) -> dict[str, int]:
         return {"watched": int(self.r.zcard(keys.PUSH_WATCH)), "unconfirmed": int(self.r.zcard(keys.PUSH_UNCONFIRMED))}

@@ -9,9 +9,15 @@ from typing import Any
 from cancelq.jobs.events import Event
 from cancelq.jobs.intake import admit
 from cancelq.pushes.notice import PushNotice
+from cancelq.pushes.orders import Orders
 from cancelq.pushes.store import PushStore
+from cancelq.pushes.watch import Watch
 from cancelq.runtime import Runtime
+from cancelq.sandbox.control import SandboxClient
+from tests.deliveries import run_until_final
+from tests.helpers import add_kit_shop, wait_until
 from tests.kits import Kit
+from tests.kits.shopee import KIT as SHOPEE
 
 _ids = itertools.count(1)
 
@@ -43,3 +49,18 @@ def events_of(rt: Runtime, *types: str) -> list[Event]:
 
 CANCELLED_WORD = {"shopee": "CANCELLED", "lazada": "canceled", "shopline": "canceled", "shoplazza": "cancelled"}
 """The word each platform's push carries for a cancel (as the receiver keeps it)."""
+
+
+def unconfirmed_job(rt: Runtime, sandbox: SandboxClient, sandbox_url: str, order_id: str = "UNC-1") -> str:
+    """A job we cancelled whose order still reads IN_CANCEL past ``verify_within_s``: announced unconfirmed."""
+    shop = add_kit_shop(SHOPEE, sandbox, rt.shops, sandbox_url)
+    sandbox.add_order("shopee", SHOPEE.shop_ref, order_id, state="cancellable")
+    job_id = submit(rt, SHOPEE, shop, order_id)
+    record = run_until_final(rt, job_id)
+    assert record.state == "succeeded"
+    sandbox.add_order("shopee", SHOPEE.shop_ref, order_id, state="in_cancel")
+    orders = Orders(rt, watch=Watch(rt.redis, verify_within_s=0.001))
+    assert orders.watch.add(record)
+    wait_until(lambda: orders.sweep() == 1, timeout_s=5, what="the watch's deadline")
+    assert [u.job_id for u in orders.watch.unconfirmed()] == [job_id]
+    return job_id

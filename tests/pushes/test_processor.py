@@ -13,8 +13,8 @@ import pytest
 
 from cancelq.core import keys
 from cancelq.jobs.ledger import JobRecord, now_ms
-from cancelq.pushes.processor import PushProcessor
 from cancelq.platforms.errors import TransientError
+from cancelq.pushes.processor import PushProcessor
 from cancelq.runtime import Runtime
 from cancelq.sandbox.control import SandboxClient
 from cancelq.tasks.run import JobRun
