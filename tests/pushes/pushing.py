@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import itertools
+import json
 import time
+from importlib import resources
 from typing import Any
+
+from jsonschema import Draft202012Validator
 
 from cancelq.jobs.events import Event
 from cancelq.jobs.intake import admit
@@ -20,6 +24,8 @@ from tests.kits import Kit
 from tests.kits.shopee import KIT as SHOPEE
 
 _ids = itertools.count(1)
+VALIDATOR = Draft202012Validator(json.loads(
+    resources.files("cancelq.schemas").joinpath("event.schema.json").read_text()))
 
 
 def notice(platform: str, shop: str, order_id: str, status: str, *, kind: str = "status",
@@ -44,7 +50,12 @@ def submit(rt: Runtime, kit: Kit, shop: str, order_id: str) -> str:
 
 
 def events_of(rt: Runtime, *types: str) -> list[Event]:
-    return rt.events.recent(count=1000, types=types)
+    """The events of these types, each checked against the published event schema."""
+    found = rt.events.recent(count=1000, types=types)
+    for event in found:
+        errors = [e.message for e in VALIDATOR.iter_errors(event.to_dict())]
+        assert not errors, (event, errors)
+    return found
 
 
 CANCELLED_WORD = {"shopee": "CANCELLED", "lazada": "canceled", "shopline": "canceled", "shoplazza": "cancelled"}
