@@ -7,9 +7,10 @@ fleet (one worker takes ``keys.PUSH_RECONCILE_LOCK``), a round looks at the shop
 through the same gate as every call (the shop's limits, cooldowns, circuits). What a read finds is acted on as a
 push would be (``Orders.act``, evidence ``reconcile``).
 
-Shopee can list the pushes it could not deliver (``v2.push.get_lost_push_message``, see
-``cancelq.platforms.shopee.push``); until the receiver's side of that lands, Shopee shops are reconciled by status
-reads like the others.
+For the round's Shopee apps, Shopee's own list of the pushes it could not deliver comes first
+(``v2.push.get_lost_push_message``, ``cancelq.pushes.lost``): those are kept in the pushes stream and handled as
+pushes. Shopee shops are also reconciled by status reads like the others, which is all they get while the
+platform (or the sandbox) cannot answer the lost-push call.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from cancelq.core import keys
 from cancelq.gate.delivery import Deferred
 from cancelq.jobs.ledger import JobRecord, now_ms
 from cancelq.jobs.states import JobState
+from cancelq.pushes.lost import LostPushes
 from cancelq.pushes.orders import NotNow, Orders
 from cancelq.pushes.settle import Evidence
 from cancelq.runtime import Runtime
@@ -40,6 +42,7 @@ class Reconciler:
     def __init__(self, rt: Runtime, orders: Orders) -> None:
         self.rt = rt
         self.orders = orders
+        self.lost = LostPushes(rt)
         self._not_before = time.monotonic() + rt.settings.reconcile_interval_s
         """A worker that just started leaves the first round to the fleet (or to itself, one interval on)."""
 
@@ -59,7 +62,9 @@ class Reconciler:
         now = now_ms()
         self.rt.redis.zremrangebyscore(keys.PUSH_RECONCILED, "-inf", now)
         read = 0
-        for shop, records in self.by_shop(self.candidates(now)).items():
+        shops = self.by_shop(self.candidates(now))
+        self.take_lost(shops)
+        for shop, records in shops.items():
             read += self.reconcile_shop(shop, records)
         if read:
             log.info("reconciled", orders=read)
@@ -85,6 +90,15 @@ class Reconciler:
                 continue
             shops[(str(rec.job.get("platform")), str(rec.job.get("shop")))].append(rec)
         return shops
+
+    def take_lost(self, shops: dict[tuple[str, str], list[JobRecord]]) -> None:
+        """Shopee's own list of the pushes it could not deliver, for the round's Shopee apps; a platform that
+        cannot answer it leaves the round to its status reads."""
+        found = [self.rt.shops.get(platform, name) for platform, name in shops if platform == "shopee"]
+        try:
+            self.lost.take(shop for shop in found if shop is not None and not shop.needs_reauth)
+        except Exception as exc:
+            log.info("lost_pushes_unavailable", error=f"{type(exc).__name__}: {str(exc)[:300]}")
 
     def reconcile_shop(self, shop: tuple[str, str], records: list[JobRecord]) -> int:
         """Read up to ``reconcile_orders_per_shop`` of the shop's orders; stop at the gate's first hold."""

@@ -250,13 +250,23 @@ class ShopeeAdapter(Adapter[ShopeeCredentials]):
     def _write(self, path: str, *, api: str, payload: Mapping[str, Any]) -> tuple[Mapping[str, Any], str | None]:
         return self._call("POST", path, step="cancel", api=api, payload=payload, write=True)
 
-    def _common(self, path: str) -> dict[str, Any]:
+    def _common(self, path: str, *, public: bool = False) -> dict[str, Any]:
+        """The signed common parameters: a Shop API call's, or (``public``) a partner-level call's, signed
+        without the shop's token."""
         creds = self.credentials
         timestamp = int(self.clock())
+        if public:
+            base = base_string(partner_id=creds.partner_id, path=path, timestamp=timestamp)
+            return {"partner_id": creds.partner_id, "timestamp": timestamp, "sign": sign(creds.partner_key, base)}
         base = base_string(partner_id=creds.partner_id, path=path, timestamp=timestamp,
                            access_token=creds.access_token, shop_id=creds.shop_id)
         return {"partner_id": creds.partner_id, "timestamp": timestamp, "access_token": creds.access_token,
                 "shop_id": creds.shop_id, "sign": sign(creds.partner_key, base)}
+
+    def call_partner(self, method: str, path: str, *, api: str, payload: Mapping[str, Any] | None = None
+                     ) -> tuple[Mapping[str, Any], str | None]:
+        """A partner-level call (the push APIs): the ``response`` object and the request_id."""
+        return self._call(method, path, step=api, api=api, payload=payload, public=True)
 
     def _call(
         self,
@@ -268,9 +278,10 @@ class ShopeeAdapter(Adapter[ShopeeCredentials]):
         params: Mapping[str, Any] | None = None,
         payload: Mapping[str, Any] | None = None,
         write: bool = False,
+        public: bool = False,
     ) -> tuple[Mapping[str, Any], str | None]:
         """One signed call (a fresh timestamp each time); the ``response`` object and the request_id."""
-        query = {**self._common(path), **(params or {})}
+        query = {**self._common(path, public=public), **(params or {})}
         body = None if payload is None else json.dumps(payload, separators=(",", ":"))
         headers = None if body is None else {"Content-Type": "application/json"}
         reply = self.http.request(
