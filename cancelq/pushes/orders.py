@@ -139,7 +139,7 @@ class Orders:
         for job_id in self.watch.due(limit=limit):
             record = self.rt.ledger.get(job_id)
             order = self.of_record(record) if record is not None else None
-            if record is None or order is None or order.record is None:
+            if record is None or record.state != JobState.SUCCEEDED or order is None or order.record is None:
                 self.watch.drop(job_id)
                 continue
             status = self.read(order)

@@ -83,9 +83,12 @@ class Reconciler:
         return [job_id for job_id, seen in zip(ids, pipe.execute(), strict=True) if seen is None]
 
     def by_shop(self, ids: Iterable[str]) -> dict[tuple[str, str], list[JobRecord]]:
-        shops: dict[tuple[str, str], list[JobRecord]] = defaultdict(list)
+        pipe = self.rt.redis.pipeline(transaction=False)
         for job_id in ids:
-            rec = self.rt.ledger.get(job_id)
+            pipe.hgetall(keys.job(job_id))
+        shops: dict[tuple[str, str], list[JobRecord]] = defaultdict(list)
+        for raw in pipe.execute():
+            rec = JobRecord.from_hash(raw) if raw else None
             if rec is None or rec.state not in (JobState.WAITING, JobState.SUCCEEDED) or rec.job.get("dry_run"):
                 continue
             shops[(str(rec.job.get("platform")), str(rec.job.get("shop")))].append(rec)

@@ -64,6 +64,7 @@ class Watch:
         it was confirmed meanwhile."""
         data = events.job_data(rec.job, rec.job_id, attempts=rec.attempts, order_status=status.raw_status,
                                verify_within_s=self.verify_within_s, read_request_id=status.request_id)
+        data.pop("reply", None)  # a Celery reply tells of an outcome: this is none
         entry = events.entry_args("cancel.unconfirmed", data)
         now = now_ms()
         told = bool(int(self._announce(keys=[keys.PUSH_WATCH, keys.PUSH_UNCONFIRMED, keys.EVENTS],
