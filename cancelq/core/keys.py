@@ -80,6 +80,13 @@ PUSH_RECONCILED = f"{PREFIX}:pushes:reconciled"
 """zset job_id -> when (ms) the reconciliation may read the job's order again (its low rate per job)."""
 
 
+def order_jobs(platform: str, shop: str, order_id: str) -> str:
+    """set of the job ids of an order's jobs that its default idempotency key does not find (submitted with their
+    own key, or with items): how a push finds them. Written at intake for those jobs only."""
+    digest = hashlib.sha256(f"{platform}\x00{shop}\x00{order_id}".encode()).hexdigest()[:32]
+    return f"{PREFIX}:order:{digest}"
+
+
 def push_elsewhere(platform: str, shop: str, order_id: str) -> str:
     """Set (NX) when ``order.cancelled_elsewhere`` was announced for the order: once per order, whatever the
     duplicates and reorders of its pushes."""

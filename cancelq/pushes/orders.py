@@ -59,22 +59,34 @@ class Orders:
         self.watch = watch or Watch(rt.redis, verify_within_s=rt.settings.verify_within_s)
 
     def handle(self, notice: PushNotice) -> str:
-        """Act on one push; what happened (for the log). Raises what the read raised (the push is retried)."""
-        order = self.find(notice.platform, notice.shop, notice.order_id)
-        if order is None:
+        """Act on one push; what happened (for the log). Raises what a read raised (the push is retried)."""
+        whole = self.find(notice.platform, notice.shop, notice.order_id)
+        if whole is None:
             return "unknown_shop"
-        if notice.kind == "status" and not self.worth_reading(order, notice.status):
+        others = self.others(notice.platform, notice.shop, notice.order_id)
+        orders = [whole, *others] if whole.record is not None or not others else others
+        if notice.kind == "status" and not any(self.worth_reading(o, notice.status) for o in orders):
             return "ignored"
-        status = self.read(order)
-        done = self.act(order, status, Evidence.of(notice))
+        evidence, reads = Evidence.of(notice), dict[tuple[str, ...], OrderStatus]()
+        done = []
+        for order in orders:
+            items = tuple(repr(item) for item in order.request.items)  # one read per distinct request
+            status = reads[items] = reads.get(items) or self.read(order)
+            done.append(self.act(order, status, evidence))
         if notice.kind == "buyer_request":
-            BuyerRequests(self.rt).handle(notice, status)
-        return done
+            BuyerRequests(self.rt).handle(notice, next(iter(reads.values())))
+        return ",".join(done)
 
     def find(self, platform: str, shop_name: str, order_id: str) -> Order | None:
         """The order's shop and its whole-order job (found by its default idempotency key); None: no such shop."""
         record = self.rt.ledger.find(default_idempotency_key(platform, shop_name, order_id, []))
         return self.order(platform, shop_name, order_id, record)
+
+    def others(self, platform: str, shop_name: str, order_id: str) -> list[Order]:
+        """The order's jobs submitted with their own key or items (the ledger's order index), open or final."""
+        records = (self.rt.ledger.get(job_id) for job_id in self.rt.ledger.order_jobs(platform, shop_name, order_id))
+        found = (self.of_record(record) for record in records if record is not None)
+        return [order for order in found if order is not None and order.record is not None]
 
     def of_record(self, record: JobRecord) -> Order | None:
         """The order of a job the caller has in hand (any job, its own key or items included)."""

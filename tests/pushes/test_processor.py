@@ -12,6 +12,7 @@ import time
 import pytest
 
 from cancelq.core import keys
+from cancelq.jobs.intake import admit
 from cancelq.jobs.ledger import JobRecord, now_ms
 from cancelq.platforms.errors import TransientError
 from cancelq.pushes.processor import PushProcessor
@@ -176,3 +177,30 @@ def test_a_job_a_live_delivery_holds_is_not_overwritten(
     done = _record(rt, job_id)
     assert done.state == "already_cancelled" and done.fence == held.fence
     assert len(events_of(rt, "cancel.already_cancelled")) == 1
+
+
+def test_jobs_with_their_own_key_or_items_are_found_through_the_order_index(
+        rt: Runtime, sandbox: SandboxClient, sandbox_url: str, processor: PushProcessor) -> None:
+    shopee = add_kit_shop(SHOPEE, sandbox, rt.shops, sandbox_url)
+    lazada = add_kit_shop(LAZADA, sandbox, rt.shops, sandbox_url)
+    sandbox.add_order("shopee", SHOPEE.shop_ref, "OWN-1", state="cancellable")
+    view = sandbox.add_order("lazada", LAZADA.shop_ref, "ITEMS-1", state="cancellable", **LAZADA.order_options)
+    item = {"order_item_id": int(view["items"][0]["order_item_id"])}
+    own = admit(rt, {"platform": "shopee", "shop": shopee, "order_id": "OWN-1", "reason": "CUSTOMER_REQUEST",
+                     "idempotency_key": "erp-4711"})
+    part = admit(rt, {"platform": "lazada", "shop": lazada, "order_id": "ITEMS-1", "reason": "CUSTOMER_REQUEST",
+                      "items": [item]})
+    assert not own.rejected and not part.rejected, (own.reason, part.reason)
+    assert rt.ledger.order_jobs("shopee", shopee, "OWN-1") == [own.job_id]
+    assert rt.ledger.order_jobs("lazada", lazada, "ITEMS-1") == [part.job_id]
+    plain = submit(rt, SHOPEE, shopee, "PLAIN-1")
+    assert rt.redis.keys(keys.order_jobs("shopee", shopee, "PLAIN-1")) == [], "the common job writes no index"
+    for platform, order_id in (("shopee", "OWN-1"), ("lazada", "ITEMS-1")):
+        sandbox.cancel_elsewhere(platform, order_id)
+        push(rt, platform, shopee if platform == "shopee" else lazada, order_id, CANCELLED_WORD[platform])
+    wait_until(lambda: _handled(rt, processor), timeout_s=5, what="the pushes to be handled")
+    assert _record(rt, own.job_id).state == "already_cancelled"
+    assert _record(rt, part.job_id).state == "already_cancelled"
+    assert _record(rt, plain).state == "queued"
+    told = sorted((e.data["order_id"], e.data.get("job_id")) for e in events_of(rt, "order.cancelled_elsewhere"))
+    assert told == [("ITEMS-1", part.job_id), ("OWN-1", own.job_id)]
