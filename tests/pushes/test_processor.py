@@ -204,3 +204,22 @@ def test_jobs_with_their_own_key_or_items_are_found_through_the_order_index(
     assert _record(rt, plain).state == "queued"
     told = sorted((e.data["order_id"], e.data.get("job_id")) for e in events_of(rt, "order.cancelled_elsewhere"))
     assert told == [("ITEMS-1", part.job_id), ("OWN-1", own.job_id)]
+
+
+def test_a_lazada_job_whose_create_was_accepted_ends_succeeded_confirmed_on_the_push(
+        rt: Runtime, sandbox: SandboxClient, sandbox_url: str, processor: PushProcessor) -> None:
+    """The create was answered and recorded; the verify read failed, so the job waits. The push's read finds the
+    items canceled: our accepted write did it."""
+    shop = add_kit_shop(LAZADA, sandbox, rt.shops, sandbox_url)
+    sandbox.add_order("lazada", LAZADA.shop_ref, "LZ-1", state="cancellable", **LAZADA.order_options)
+    job_id = submit(rt, LAZADA, shop, "LZ-1")
+    sandbox.fault("lazada", "error", endpoint="GetOrderItems", code="6", skip=1)  # the verify, not the first read
+    JobRun(rt, job_id, hint(rt, job_id)).run()
+    waiting = _record(rt, job_id)
+    assert waiting.state == "waiting" and "create" in waiting.steps and not waiting.inflight, waiting
+    push(rt, "lazada", shop, "LZ-1", "canceled")
+    done = wait_until(lambda: _record(rt, job_id).final and _record(rt, job_id), timeout_s=5, what="the job's end")
+    assert done.state == "succeeded" and done.attribution == "confirmed", done
+    [outcome] = events_of(rt, "cancel.succeeded")
+    assert outcome.data["evidence"]["write_request_id"] == waiting.steps["create"]["request_id"]
+    assert events_of(rt, "order.cancelled_elsewhere") == []
