@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ..emulator import Emulator, json_response
+from ..emulator import Emulator, changed, json_response
 from ..faults import Fault
 from ..state import Order, Shop, default_refresh_token
 from . import orders
@@ -61,6 +61,9 @@ class ShopeeEmulator(Emulator):
     def cancel_elsewhere(self, order: Order) -> None:
         orders.cancel_elsewhere(order)
 
+    def buyer_cancel(self, order: Order, spec: dict[str, Any]) -> None:
+        orders.buyer_cancel(order, spec)
+
     # --- answers the base class asks for ---
 
     def render_error(self, fault: Fault) -> web.Response:
@@ -91,7 +94,13 @@ class ShopeeEmulator(Emulator):
         return await self._write(request, "cancel_order", orders.apply_cancel)
 
     async def _handle_buyer_cancellation(self, request: web.Request) -> web.StreamResponse:
-        return await self._write(request, "handle_buyer_cancellation", orders.apply_buyer_decision)
+        return await self._write(request, "handle_buyer_cancellation", self._decide)
+
+    def _decide(self, order: Order | None, body: Mapping[str, Any]) -> Mapping[str, Any]:
+        result = orders.apply_buyer_decision(order, body)
+        if order is not None:
+            changed(self.store, order, "status")
+        return result
 
     async def _write(self, request: web.Request, endpoint: str, apply: Apply) -> web.StreamResponse:
         try:
