@@ -31,8 +31,9 @@ class Unsupported(Exception):
 
 
 def changed(store: Store, order: Order, kind: str) -> None:
-    """The one place the buyer-request paths tell of an order change (``kind``: ``buyer_request`` or
-    ``status``), for the sandbox's pushes: ``Store.changed(order, kind)`` once the push hook exists."""
+    """Where a buyer's request tells the sandbox's pushes of itself (``kind`` ``buyer_request``): the
+    ``Store.changed(order, kind)`` hook, once it exists. A seller's decision is an API write: the hook's own
+    wrapper of every write tells of the status change it makes."""
     hook = getattr(store, "changed", None)
     if callable(hook):
         hook(order, kind)

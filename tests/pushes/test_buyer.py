@@ -18,7 +18,9 @@ from cancelq.pushes.buyer import BuyerRequests, Handled
 from cancelq.pushes.notice import PushNotice
 from cancelq.runtime import Runtime
 from cancelq.sandbox.control import SandboxClient
+from tests.campaign_helpers import drain
 from tests.helpers import WorkerProcess, add_kit_shop, wait_until
+from tests.jobs.test_events import VALIDATOR
 from tests.kits.lazada import KIT as LAZADA
 from tests.kits.shopee import KIT as SHOPEE
 from tests.kits.shopline import KIT as SHOPLINE
@@ -51,7 +53,11 @@ def _requested(cq: CancelQ, sandbox: SandboxClient, shops: dict[str, str], platf
 
 
 def _announced(cq: CancelQ) -> list[dict[str, object]]:
-    return [e.data for e in cq.rt.events.recent(types=["cancel.buyer_requested"])]
+    """The cancel.buyer_requested events, each checked against the event contract."""
+    found = cq.rt.events.recent(types=["cancel.buyer_requested"])
+    for event in found:
+        assert [e.message for e in VALIDATOR.iter_errors(event.to_dict())] == []
+    return [e.data for e in found]
 
 
 def _queued(cq: CancelQ) -> int:
@@ -147,3 +153,20 @@ def test_accept_and_cancel_are_two_jobs_and_other_platforms_refuse_the_action(cq
     bad = cq.submit({**base, "action": "accept_everything"})
     assert bad.rejected and bad.reason.startswith("action:")
     assert not cq.rt.redis.exists(keys.idempotency(accept.idempotency_key))
+
+
+@pytest.mark.parametrize(("platform", "order_id", "endpoint"), [
+    ("shopee", "BR-7", "handle_buyer_cancellation"), ("lazada", "41007", "InitReverseOrderCancelDecide")])
+def test_an_accept_whose_answer_is_lost_is_read_back_not_sent_twice(cq: CancelQ, sandbox: SandboxClient,
+                                                                    shops: dict[str, str], platform: str,
+                                                                    order_id: str, endpoint: str) -> None:
+    sandbox.add_order(platform, KITS[platform].shop_ref, order_id, state="cancellable")
+    sandbox.buyer_cancel(platform, order_id)
+    sandbox.fault(platform, "drop", endpoint=endpoint, after_write=True)
+    handle = cq.submit({"platform": platform, "shop": shops[platform], "order_id": order_id,
+                        "reason": "CUSTOMER_REQUEST", "action": "accept_buyer_cancel"})
+    drain(cq.rt, [handle.job_id])
+    record = cq.rt.ledger.get(handle.job_id)
+    assert record is not None and (record.state, record.attribution) == ("succeeded", "inferred")
+    view = sandbox.order(platform, order_id)
+    assert view["cancels_applied"] == 1 and view["calls"][endpoint] == 1

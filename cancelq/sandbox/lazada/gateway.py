@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ..emulator import Emulator, changed, json_response
+from ..emulator import Emulator, json_response
 from ..faults import Fault
 from ..state import Order, Shop, Store, default_refresh_token
 from . import orders
@@ -252,7 +252,6 @@ class LazadaEmulator(Emulator):
         if order is None or not orders.awaiting(order, reverse_id):
             return self._error("105", "E0105: reverse order id is empty or invalid")
         orders.decide(order, reverse_id, agree == "true")
-        changed(self.store, order, "status")
         return self._ok(None)
 
     def _lines(self, order: Order | None, params: Mapping[str, str]) -> list[dict[str, Any]] | web.Response:

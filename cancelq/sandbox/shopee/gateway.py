@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ..emulator import Emulator, changed, json_response
+from ..emulator import Emulator, json_response
 from ..faults import Fault
 from ..state import Order, Shop, default_refresh_token
 from . import orders
@@ -94,13 +94,7 @@ class ShopeeEmulator(Emulator):
         return await self._write(request, "cancel_order", orders.apply_cancel)
 
     async def _handle_buyer_cancellation(self, request: web.Request) -> web.StreamResponse:
-        return await self._write(request, "handle_buyer_cancellation", self._decide)
-
-    def _decide(self, order: Order | None, body: Mapping[str, Any]) -> Mapping[str, Any]:
-        result = orders.apply_buyer_decision(order, body)
-        if order is not None:
-            changed(self.store, order, "status")
-        return result
+        return await self._write(request, "handle_buyer_cancellation", orders.apply_buyer_decision)
 
     async def _write(self, request: web.Request, endpoint: str, apply: Apply) -> web.StreamResponse:
         try:
