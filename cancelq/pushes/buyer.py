@@ -3,8 +3,8 @@
 The push processor reads the order first and hands it here with the notice. A request still pending is
 announced once (``cancel.buyer_requested``, appended with the request's marker in one script, so a re-read or
 duplicated request announces nothing twice); under ``accept``, when the policy's condition holds on the order
-as read, one accept job goes through the ledger first (its idempotency key names the request, so it is
-recorded and sent once), and the announcement names it. ``ignore`` only counts.
+as read, one accept job goes through the ledger first (under the order's accept key, so it is recorded and
+sent once), and the announcement names it. ``ignore`` only counts.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from typing import Any
 from cancelq.core import counters, keys
 from cancelq.core.lua import register
 from cancelq.jobs import events
-from cancelq.jobs.contract import ACCEPT_PREFIX
 from cancelq.jobs.intake import admit, summary
 from cancelq.platforms.base import Action, OrderState, OrderStatus
 from cancelq.pushes.notice import PushNotice
@@ -24,6 +23,8 @@ from cancelq.shops.registry import BuyerPolicy
 
 MARKER_TTL_S = 30 * 86400
 """How long an announced request is remembered: longer than any request stays open (Lazada: days)."""
+RERUN_STATES = frozenset({"dead", "aborted"})
+"""An earlier accept job of the order in one of these states is run again for a new request."""
 SHIPPED_WORDS = ("shipped", "delivered", "to_confirm_receive", "completed", "to_return")
 """Statuses (any platform's, lowercased) that mean the order left the seller: ``--unless shipped``."""
 
@@ -63,7 +64,7 @@ class BuyerRequests:
         if self.runtime.redis.exists(marker):
             return Handled("duplicate", job_id=_job_of(self.runtime.redis.get(marker)))
         why = blocked_by(policy, order)
-        job_id = self._submit(notice, order) if policy.policy == "accept" and not why else None
+        job_id = self._submit(notice) if policy.policy == "accept" and not why else None
         data = {"platform": notice.platform, "shop": notice.shop, "order_id": notice.order_id,
                 "status": order.raw_status, "policy": policy.policy, "decision": "accept" if job_id else "notify",
                 "why": why or None, "job_id": job_id, "message_id": notice.message_id or None}
@@ -73,14 +74,16 @@ class BuyerRequests:
             return Handled("duplicate", job_id=job_id)
         return Handled("accept" if job_id else "notify", job_id=job_id, why=why)
 
-    def _submit(self, notice: PushNotice, order: OrderStatus) -> str:
-        """Record and send the accept job (once per request: a second intake finds the first)."""
-        identity = request_identity(order)
-        key = f"{ACCEPT_PREFIX}{notice.platform}/{notice.shop}/{notice.order_id}" + (f"/{identity}" if identity else "")
+    def _submit(self, notice: PushNotice) -> str:
+        """Record and send the order's accept job, under the order's one accept key (``accept/P/S/ORDER``, what
+        the push processor finds it by). A second intake finds the first; a new request after an accept job
+        that ended without cancelling (a request refused before it ran) starts that job's next run."""
         raw = {"platform": notice.platform, "shop": notice.shop, "order_id": notice.order_id,
-               "reason": "CUSTOMER_REQUEST", "action": Action.ACCEPT_BUYER_CANCEL.value, "idempotency_key": key,
+               "reason": "CUSTOMER_REQUEST", "action": Action.ACCEPT_BUYER_CANCEL.value,
                "source": "push:buyer_request"}
         admitted = admit(self.runtime, raw, source="push")
+        if not admitted.created and admitted.state in RERUN_STATES:
+            admitted = admit(self.runtime, raw, force=True, source="push")
         if admitted.created and admitted.job is not None:
             self.runtime.sender.send(admitted.job_id, summary(admitted.job), admitted.job.to_dict())
         return admitted.job_id

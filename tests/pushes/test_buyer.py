@@ -170,3 +170,28 @@ def test_an_accept_whose_answer_is_lost_is_read_back_not_sent_twice(cq: CancelQ,
     assert record is not None and (record.state, record.attribution) == ("succeeded", "inferred")
     view = sandbox.order(platform, order_id)
     assert view["cancels_applied"] == 1 and view["calls"][endpoint] == 1
+
+
+def test_a_new_request_after_a_refused_one_runs_the_accept_job_again(cq: CancelQ, sandbox: SandboxClient,
+                                                                     shops: dict[str, str],
+                                                                     sandbox_url: str) -> None:
+    from tests.platforms.test_buyer_requests import ORDER, _reject
+
+    cq.set_buyer_policy(f"lazada/{shops['lazada']}", "accept")
+    notice, order = _requested(cq, sandbox, shops, "lazada", ORDER)
+    first = BuyerRequests(cq.rt).handle(notice, order)
+    _reject(LAZADA, sandbox, sandbox_url)  # the seller refused in the seller center before the job ran
+    assert first.job_id is not None
+    drain(cq.rt, [first.job_id])
+    record = cq.rt.ledger.get(first.job_id)
+    assert record is not None and record.state == "dead" and record.last_error["code"] == "no_buyer_request"  # type: ignore[index]
+    sandbox.buyer_cancel("lazada", ORDER)  # the buyer asks again: a new reverse order
+    shop = cq.rt.shops.get("lazada", shops["lazada"])
+    assert shop is not None
+    again = BuyerRequests(cq.rt).handle(notice, cq.rt.adapter(shop).read_status(
+        CancelRequest(order_id=ORDER, reason=Reason.OTHER)))
+    assert (again.decision, again.job_id) == ("accept", first.job_id)
+    drain(cq.rt, [first.job_id])
+    assert cq.rt.ledger.get(first.job_id).state == "succeeded"  # type: ignore[union-attr]
+    assert sandbox.order("lazada", ORDER)["cancels_applied"] == 1
+    assert [e["job_id"] for e in _announced(cq)] == [first.job_id, first.job_id]
