@@ -170,12 +170,13 @@ def campaign_announced(campaign_id: str, round_: int) -> str:
 JOB_FIELDS = (
     "job_id", "state", "job", "steps", "inflight", "step", "attempts", "deliveries", "runs", "created_at",
     "updated_at", "finished_at", "due_at", "last_error", "dead_kind", "reject_reason", "events", "lease_until",
-    "fence", "wait_reason", "attribution", "write_refused", "history", "inflight_at",
+    "fence", "wait_reason", "attribution", "write_refused", "history", "inflight_at", "reservation",
 )
 """The fields of a job's hash (``job``). ``fence`` is the fencing token of the lease last taken: it only grows,
 and every write of a delivery carries the one its lease got. ``inflight_at``: when (server ms) the write in
 flight was let go. ``write_refused``: the step whose write the
-platform answered without cancelling (so an order found cancelled later was not cancelled by us)."""
+platform answered without cancelling (so an order found cancelled later was not cancelled by us).
+``reservation``: the limit slot a waiting job holds for its next call (``gate.limits.Reservation``)."""
 
 
 def lua_job_fields() -> str:

@@ -12,13 +12,14 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import redis
 
-from cancelq.core import keys
+from cancelq.core import counters, keys
 from cancelq.core.lua import register
 from cancelq.jobs import events
 from cancelq.jobs.contract import Job, storable
@@ -65,6 +66,7 @@ class JobRecord:
     write_refused: str = ""
     history: list[dict[str, Any]] = field(default_factory=list)
     inflight_at: int | None = None
+    reservation: str = ""
 
     @property
     def final(self) -> bool:
@@ -87,6 +89,7 @@ class JobRecord:
             events=json.loads(h.get("events") or "[]"), lease_until=num("lease_until"), fence=h.get("fence", ""),
             attribution=h.get("attribution", ""), write_refused=h.get("write_refused", ""),
             history=json.loads(h.get("history") or "[]"), inflight_at=num("inflight_at"),
+            reservation=h.get("reservation", ""),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -164,6 +167,7 @@ class Ledger:
         result = self._intake(keys=[keys.idempotency(job.idempotency_key), keys.job(job_id), keys.DELAYED], args=args)
         intake = Intake(job_id=str(result[0]), created=bool(int(result[1])), state=str(result[2]))
         self._index_refs([job], [intake])
+        counters.jobs_submitted(job.source, "created" if intake.created else "duplicate")
         return intake
 
     def intake_many(self, jobs: Sequence[Job], encoded: Sequence[str] | None = None) -> list[Intake]:
@@ -182,6 +186,7 @@ class Ledger:
         lines = str(self._intake_many(keys=[keys.DELAYED], args=args)).split("\n")
         intakes = [Intake(job_id=j, created=c == "1", state=st) for j, c, st in (line.split(" ") for line in lines)]
         self._index_refs(jobs, intakes)
+        _count_submitted(jobs, intakes)
         return intakes
 
     def _index_refs(self, jobs: Sequence[Job], intakes: Sequence[Intake]) -> None:
@@ -198,6 +203,7 @@ class Ledger:
 
     def reject(self, raw: Any, reason: str, *, source: str = "") -> str:
         """Record a job that cannot be run, with why; it is kept and listed, never dropped."""
+        counters.jobs_submitted(source or None, "rejected")
         job_id = new_job_id()
         now = now_ms()
         raw = storable(raw)
@@ -353,3 +359,10 @@ def _encode(fields: dict[str, Any]) -> dict[Any, Any]:
         else:
             out[name] = value
     return out
+
+
+def _count_submitted(jobs: Sequence[Job], intakes: Sequence[Intake]) -> None:
+    tally: Counter[tuple[str | None, str]] = Counter(
+        (job.source, "created" if i.created else "duplicate") for job, i in zip(jobs, intakes, strict=True))
+    for (source, result), n in tally.items():
+        counters.jobs_submitted(source, result, n)
