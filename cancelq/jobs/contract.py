@@ -127,7 +127,7 @@ def parse_job(raw: Any, *, schema_checked: bool = False, recorded: bool = False)
     if not order_id:
         raise InvalidJob("order_id: must not be blank")
     items = [dict(i) for i in raw.get("items", [])]
-    action = Action(raw.get("action") or Action.CANCEL)
+    action = _action(raw.get("action"))
     key = raw.get("idempotency_key") or default_idempotency_key(raw["platform"], raw["shop"], order_id, items, action)
     dry_run = bool(raw.get("dry_run"))
     if dry_run and not key.startswith(DRY_RUN_PREFIX):
@@ -139,6 +139,13 @@ def parse_job(raw: Any, *, schema_checked: bool = False, recorded: bool = False)
         idempotency_key=key, campaign_id=raw.get("campaign_id"), source=raw.get("source"), dry_run=dry_run,
         client_ref=raw.get("client_ref"), reply=dict(raw["reply"]) if raw.get("reply") else None, action=action,
     )
+
+
+def _action(value: Any) -> Action:
+    try:
+        return Action(value or Action.CANCEL)
+    except ValueError:
+        raise InvalidJob(f"action: {value!r} is not one of {', '.join(a.value for a in Action)}") from None
 
 
 def _describe(error: Any) -> str:
