@@ -63,6 +63,13 @@ PUSHES_REJECTED = f"{PREFIX}:pushes:rejected"
 """stream: pushes refused (forged, unparseable, unknown shop) with the reason; never their signature."""
 
 
+def buyer_request(platform: str, shop: str, order_id: str, request: str = "") -> str:
+    """Set once a buyer's request to cancel (``request``: the platform's identity of it, if any) was announced,
+    with what was decided; a re-read or duplicated request announces and submits nothing twice."""
+    digest = hashlib.sha256(f"{platform}\x00{shop}\x00{order_id}\x00{request}".encode()).hexdigest()[:32]
+    return f"{PREFIX}:buyer:{digest}"
+
+
 def push_seen(platform: str, message_id: str) -> str:
     """Set while a push's message identity is remembered (dedupe of the platforms' at-least-once pushes)."""
     digest = hashlib.sha256(f"{platform}\x00{message_id}".encode()).hexdigest()[:32]
