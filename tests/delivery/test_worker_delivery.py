@@ -77,8 +77,20 @@ def _every_type(rt: Runtime, sandbox: SandboxClient, sandbox_url: str, tmp_path:
     Audit(rt.redis).record(Action(operator="ops", action="circuit.close", target="shopee:s1", count=1,
                                   address="127.0.0.1"))
     _buyer_request(rt, sandbox, shop)
+    _pushed(rt, sandbox, sandbox_url, shop)
     spare = service.endpoints_of(rt).add("http://127.0.0.1:9/spare-endpoint")
     assert service.endpoints_of(rt).disable(spare.id, "removed by the test")
+
+
+def _pushed(rt: Runtime, sandbox: SandboxClient, sandbox_url: str, shop: str) -> None:
+    """order.cancelled_elsewhere and cancel.unconfirmed, as the push processor makes them."""
+    from cancelq.pushes.orders import Orders
+    from tests.pushes.pushing import notice, unconfirmed_job
+
+    sandbox.add_order("shopee", SHOPEE.shop_ref, "EL-1", state="cancellable")
+    sandbox.cancel_elsewhere("shopee", "EL-1")
+    Orders(rt).handle(notice("shopee", shop, "EL-1", "CANCELLED"))
+    unconfirmed_job(rt, sandbox, sandbox_url, "UNC-9")
 
 
 def _buyer_request(rt: Runtime, sandbox: SandboxClient, shop: str) -> None:
