@@ -41,6 +41,7 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("The HTTP API", ("api_",)),
     ("Metrics and health", ("metrics_", "health_")),
     ("Flower and the console", ("flower_", "console_")),
+    ("Platform pushes", ("push_", "verify_within", "reconcile_")),
 )
 OTHER = "Other settings"
 

@@ -11,6 +11,7 @@
     token_refresh(platform, ok)                    cancelq_token_refreshes_total{platform,result}
     scope_parked(platform, scope)                  cancelq_scopes_parked_total{platform,scope}
     clock_skew(seconds)                            cancelq_clock_skew_seconds (gauge: this worker minus Redis)
+    buyer_request(platform, decision)              cancelq_buyer_requests_total{platform,decision}
 
 and ``cancelq_jobs_running``, a gauge of the jobs in progress (sum it over workers). The fleet's state read
 from Redis at scrape time, and the endpoint that serves both, are ``cancelq.ops.metrics``.
@@ -46,6 +47,7 @@ JOBS_RUNNING = Gauge("cancelq_jobs_running", "Jobs this worker is running now (s
 __all__ = [
     "JOBS_RUNNING",
     "REGISTRY",
+    "buyer_request",
     "clock_skew",
     "job_finished",
     "jobs_submitted",
@@ -60,6 +62,8 @@ SCOPES_PARKED = Counter("cancelq_scopes_parked", "Configuration faults that park
                         ["platform", "scope"])
 CLOCK_SKEW = Gauge("cancelq_clock_skew_seconds", "This worker's clock minus the Redis server's, at the last beat",
                    multiprocess_mode="max")
+BUYER_REQUESTS = Counter("cancelq_buyer_requests", "Buyers' cancel requests read, by what the shop's policy made "
+                         "of them (accept, notify, ignore, duplicate, not_pending)", ["platform", "decision"])
 TOKEN_REFRESHES = Counter("cancelq_token_refreshes", "Access-token refreshes, by result", ["platform", "result"])
 
 _MAX_LABEL = 64
@@ -112,6 +116,11 @@ def token_refresh(platform: str, ok: bool) -> None:
     TOKEN_REFRESHES.labels(_label(platform), "ok" if ok else "failed").inc()
 
 
+
+
+def buyer_request(platform: str, decision: str) -> None:
+    """A buyer's request to cancel was handled: accepted, announced, ignored, seen before, or no longer pending."""
+    BUYER_REQUESTS.labels(_label(platform), _label(decision)).inc()
 
 
 def scope_parked(platform: str, scope: str) -> None:

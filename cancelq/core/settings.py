@@ -98,6 +98,18 @@ class Settings(BaseSettings):
     budget_recheck_s: float = Field(60.0, description="how often a write held by its shop's cancellation budget "
                                                      "looks again (a raised budget or an approval is seen then)")
     short_wait_s: float = Field(0.25, description="a limiter wait up to this is slept in the worker, else deferred")
+    verify_within_s: float = Field(
+        600.0, gt=0, description="how long after our cancel an order may still read IN_CANCEL (or its Lazada "
+                                 "reverse order pending) before cancel.unconfirmed")
+    push_retry_s: float = Field(30.0, gt=0, description="a push a worker could not handle (its read deferred or "
+                                                        "failed) is taken up again by a worker after this")
+    push_max_tries: int = Field(5, ge=1, description="handlings of one push before it is dropped (the "
+                                                     "reconciliation still finds what it told of)")
+    reconcile_interval_s: float = Field(60.0, gt=0, description="how often the fleet reconciles shops with open or "
+                                                                "unconfirmed jobs, for pushes that were lost")
+    reconcile_orders_per_shop: int = Field(5, description="order reads per shop in one reconciliation round")
+    reconcile_min_wait_s: float = Field(30.0, description="the reconciliation reads only jobs waiting at least "
+                                                          "this long (a job due sooner reads its order itself)")
     pause_recheck_s: float = Field(2.0, description="how often a job held by a pause looks again")
     circuit_shop_threshold: int = Field(5, description="transient failures in the window that open a shop")
     circuit_platform_threshold: int = Field(25, description="transient failures that open a whole platform")

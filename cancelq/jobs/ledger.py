@@ -22,7 +22,7 @@ import redis
 from cancelq.core import counters, keys
 from cancelq.core.lua import register
 from cancelq.jobs import events
-from cancelq.jobs.contract import Job, storable
+from cancelq.jobs.contract import Job, default_idempotency_key, storable
 from cancelq.jobs.states import FINAL_STATES, STATES, JobState, lua_preamble  # noqa: F401  (re-exported)
 
 MAX_EVENTS = 40
@@ -191,15 +191,25 @@ class Ledger:
 
     def _index_refs(self, jobs: Sequence[Job], intakes: Sequence[Intake]) -> None:
         """Remember the job of each producer's reference (``client_ref``), for ``find_ref``: a lookup aid,
-        the newest job of a reference wins."""
-        refs = [(job.client_ref, i.job_id) for job, i in zip(jobs, intakes, strict=True)
-                if job.client_ref and i.created]
-        if not refs:
+        the newest job of a reference wins. An order's jobs that its default idempotency key does not find
+        join the order's index (``keys.order_jobs``, for the push processor); the common job writes nothing."""
+        made = [(job, i.job_id) for job, i in zip(jobs, intakes, strict=True) if i.created]
+        refs = [(job.client_ref, job_id) for job, job_id in made if job.client_ref]
+        unkeyed = [(job, job_id) for job, job_id in made if _own_key(job)]
+        if not refs and not unkeyed:
             return
         pipe = self.r.pipeline(transaction=False)
         for ref, job_id in refs:
             pipe.set(keys.client_ref(ref), job_id, ex=self.ttl_s)
+        for job, job_id in unkeyed:
+            index = keys.order_jobs(job.platform, job.shop, job.order_id)
+            pipe.sadd(index, job_id)
+            pipe.expire(index, self.ttl_s)
         pipe.execute()
+
+    def order_jobs(self, platform: str, shop: str, order_id: str) -> list[str]:
+        """The ids of the order's jobs submitted with their own idempotency key or with items."""
+        return sorted(str(j) for j in self.r.smembers(keys.order_jobs(platform, shop, order_id)))
 
     def reject(self, raw: Any, reason: str, *, source: str = "") -> str:
         """Record a job that cannot be run, with why; it is kept and listed, never dropped."""
@@ -335,6 +345,12 @@ class Ledger:
             "claimed": int(self.r.zcard(keys.CLAIMED)),
             "rejected": int(self.r.zcard(keys.REJECTED)),
         }
+
+
+def _own_key(job: Job) -> bool:
+    """A job its order's default idempotency key does not find (a dry run is never acted on by a push)."""
+    whole = default_idempotency_key(job.platform, job.shop, job.order_id, [])
+    return not job.dry_run and (bool(job.items) or job.idempotency_key != whole)
 
 
 def add_event(record: JobRecord, event: str, **detail: Any) -> list[dict[str, Any]]:

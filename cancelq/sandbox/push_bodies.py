@@ -82,8 +82,10 @@ def lazada(shop: Shop, order: Order, kind: str, callback_url: str, told: dict[st
             continue
         told[line] = status
         if buyer:
-            data = {"trade_order_id": order.order_id, "trade_order_line_id": line, "reverse_order_id": f"R{line}",
-                    "reverse_order_line_id": f"R{line}", "reverse_status": "CANCEL_INIT", "status_update_time": now}
+            reverse = str(item.get("reverse_order_id") or f"9{line}")
+            data = {"trade_order_id": order.order_id, "trade_order_line_id": line, "reverse_order_id": reverse,
+                    "reverse_order_line_id": f"{reverse}{line}", "reverse_status": "CANCEL_INIT",
+                    "status_update_time": now}
             message_type = 10
         else:
             data = {"order_status": status, "trade_order_id": order.order_id, "trade_order_line_id": line,

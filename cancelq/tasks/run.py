@@ -211,7 +211,10 @@ class JobRun(Recorder):
         return result.outcome.value if result.outcome is not None else None
 
     def _budget(self) -> Budget | None:
-        """The shop's cancellation budget, when this job's reason counts in it (None: off, no cost)."""
+        """The shop's cancellation budget, when this job's reason counts in it (None: off, no cost). Accepting a
+        buyer's own request is no seller-initiated cancel: it never counts."""
+        if self.job.request().accepting:
+            return None
         budget = self.rt.budget_for(self.shop) if self.shop.budget or self.settings.cancel_budgets else None
         return budget if budget is not None and budget.counts(self.job.reason.value) else None
 

@@ -14,8 +14,8 @@ from cancelq.runtime import Runtime
 from cancelq.sandbox.control import SandboxClient
 from tests.api.server import ApiServer
 from tests.helpers import wait_until
-from tests.pushes.conftest import PUBLIC_URL
-from tests.pushes.kits import KITS
+from tests.pushes.receiving.conftest import PUBLIC_URL
+from tests.pushes.receiving.kits import KITS
 
 ORDERS = ("E2E-1", "E2E-2", "E2E-3")
 
@@ -72,3 +72,22 @@ def test_pushes_signed_with_a_secret_the_registry_does_not_hold_are_rejected_rec
     [(_, record)] = rt.redis.xrange(keys.PUSHES_REJECTED)
     assert record["reason"] == "bad_signature" and record["claimed"] == "kit-store"
     assert forged_secret not in str(record) and "hmac" not in " ".join(record).lower()
+
+
+def test_a_buyers_cancel_request_in_the_sandbox_arrives_as_a_buyer_request(
+        rt: Runtime, push_shops: dict[str, str], server: ApiServer, sandbox: SandboxClient) -> None:
+    for platform in ("shopee", "lazada"):
+        kit = KITS[platform]
+        sandbox.add_shop(platform, **kit.shop_spec)
+        sandbox.add_order(platform, kit.shop_ref, "ASK-1")
+        sandbox.push_target(platform, kit.shop_ref, f"{server.url}/pushes/{platform}",
+                            callback_url=f"{PUBLIC_URL}/pushes/{platform}")
+    line = sandbox.order("lazada", "ASK-1")["items"][0]["order_item_id"]
+
+    sandbox.buyer_cancel("shopee", "ASK-1", reason="changed my mind")
+    sandbox.buyer_cancel("lazada", "ASK-1", order_item_ids=[line])
+
+    wait_until(lambda: settled(sandbox, 2), timeout_s=10, what="the buyer requests' pushes")
+    kept = sorted((PushNotice.from_fields(f) for _, f in rt.redis.xrange(keys.PUSHES)), key=lambda n: n.platform)
+    assert [(n.platform, n.order_id, n.kind, n.status) for n in kept] == [
+        ("lazada", "ASK-1", "buyer_request", "CANCEL_INIT"), ("shopee", "ASK-1", "buyer_request", "IN_CANCEL")]

@@ -14,8 +14,8 @@ from cancelq.pushes import counts
 from cancelq.pushes.notice import PushNotice
 from cancelq.runtime import Runtime
 from tests.api.server import ApiServer
-from tests.pushes.conftest import VECTORS, credentials, make_runtime
-from tests.pushes.kits import KITS
+from tests.pushes.receiving.conftest import VECTORS, credentials, make_runtime
+from tests.pushes.receiving.kits import KITS
 
 PLATFORMS = ("shopee", "lazada", "shopline", "shoplazza")
 SECRET_FIELDS = {"shopee": "partner_key", "lazada": "app_secret", "shopline": "app_secret",
@@ -182,7 +182,7 @@ def test_shops_stored_before_the_index_are_found_by_their_push_id(rt: Runtime, h
 
 
 def test_a_buyer_request_is_kept_as_one(rt: Runtime, push_shops: dict[str, str], http: httpx.Client) -> None:
-    from tests.pushes.signing import shopee_push
+    from tests.pushes.receiving.signing import shopee_push
 
     body, headers = shopee_push(KITS["shopee"], "2411BUYER01", "IN_CANCEL")
 
@@ -209,7 +209,7 @@ def test_a_push_over_the_body_limit_is_refused_413_before_it_is_read(
 
 def test_a_shopee_partner_level_push_is_verified_with_the_apps_key_and_answered_2xx(
         rt: Runtime, push_shops: dict[str, str], http: httpx.Client) -> None:
-    from tests.pushes.signing import shopee_signed
+    from tests.pushes.receiving.signing import shopee_signed
 
     body = b'{"data":{"shop_id":14701711,"success":1},"code":1,"timestamp":1764590400}'
     good = http.post("/pushes/shopee", content=body, headers=shopee_signed(KITS["shopee"], body))

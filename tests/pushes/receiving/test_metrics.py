@@ -10,9 +10,9 @@ import yaml
 
 from cancelq.ops.metrics import exposition
 from cancelq.runtime import Runtime, reset_runtime
-from tests.pushes.conftest import VECTORS
+from tests.pushes.receiving.conftest import VECTORS
 
-RULES = Path(__file__).parents[2] / "deploy" / "prometheus" / "pushes.rules.yml"
+RULES = Path(__file__).parents[3] / "deploy" / "prometheus" / "pushes.rules.yml"
 
 
 def test_received_pushes_and_the_success_ratio_are_exposed(rt: Runtime, push_shops: dict[str, str],

@@ -8,7 +8,7 @@ import json
 import time
 from typing import Any
 
-from tests.pushes.conftest import PUBLIC_URL
+from tests.pushes.receiving.conftest import PUBLIC_URL
 
 
 def shopee_push(kit: Any, order_id: str, status: str, *, msg_id: str | None = None) -> tuple[bytes, dict[str, str]]:
