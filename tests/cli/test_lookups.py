@@ -63,7 +63,7 @@ def test_an_ambiguous_prefix_lists_its_matches_and_a_dead_letter_is_found_by_one
         cq.job("aaaa0000")
     assert "aaaa0000000000000001" in str(caught.value) and "aaaa0000000000000002" in str(caught.value)
     code, output = _cli("job", "show", "aaaa0000")
-    assert code == 1 and output.count("error:") == 1 and "starts 2 job ids" in output
+    assert code == 2 and output.count("error:") == 1 and "starts 2 job ids" in output
 
     job_id = rt.ledger.reject({"platform": "shopee"}, "bad", source="test")
     rt.redis.set(keys.dlq_entry(job_id), json.dumps({"job_id": job_id, "kind": "permanent"}))
