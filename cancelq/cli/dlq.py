@@ -8,11 +8,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 
 from cancelq.cli import choices
 from cancelq.cli.common import client, fail, out
-from cancelq.cli.render import Col, cut, emit_json, iso, short_ids, table, with_iso_times
+from cancelq.cli.render import cut, emit_json, entry, iso, short_ids, with_iso_times
 from cancelq.client import CancelQ, JobHandle
 from cancelq.jobs.deadletters import KINDS, DeadFilter, export_lines
 
@@ -26,8 +25,8 @@ KindOpt = Annotated[str | None, typer.Option(help=f"only this kind: {', '.join(K
 SinceOpt = Annotated[str | None, typer.Option(help="dead-lettered at or after this ISO time (its offset is "
                                                    "honoured; UTC without one)")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="as JSON (every value whole, times ISO 8601 UTC)")]
-MESSAGE_WIDTH = 60
-"""A message in the table: cut at a word boundary (`dlq show` and `--json` give it whole)."""
+MESSAGE_WIDTH = 44
+"""A message in the listing: cut at a word boundary (`dlq show` and `--json` give it whole)."""
 
 
 def _filter(platform: str | None, shop: str | None, code: str | None, campaign: str | None, kind: str | None,
@@ -48,21 +47,20 @@ def dlq_list(platform: PlatformOpt = None, shop: ShopOpt = None, code: CodeOpt =
              order: Annotated[str | None, typer.Option(help="only the dead letters of this order id")] = None,
              limit: Annotated[int, typer.Option(help="at most this many", min=1)] = 50,
              as_json: JsonOpt = False) -> None:
-    """Dead letters, newest first (job ids shown by their first characters, which every command accepts)."""
+    """Dead letters, newest first, two lines each: job id (its first characters, which every command accepts),
+    kind, shop and order; when, attempts, the platform's code and message (whole in `dlq show` and --json)."""
     entries = _entries(client(), _filter(platform, shop, code, campaign, kind, since), order, limit)
     if as_json:
         emit_json(entries)
         return
     ids = short_ids(e["job_id"] for e in entries)
-    grid = table(Col("job", fixed=True), Col("kind", fixed=True), "order", "error", Col("attempts", fixed=True,
-                 right=True), Col("last failure", fixed=True))
     for e in entries:
         job, error = e["job"], e.get("error") or {}
-        what = f"{error.get('code') or error.get('error_class')}: {cut(str(error.get('message') or ''), MESSAGE_WIDTH)}"
-        where = f"{job.get('platform')}/{job.get('shop')} {job.get('order_id')}"
-        grid.add_row(ids[e["job_id"]], e["kind"], escape(where), escape(what), str(e.get("attempts")),
-                     iso(e.get("last_failure_at")))
-    out.print(grid)
+        code = error.get("code") or error.get("error_class")
+        head = [ids[e["job_id"]], e["kind"], f"{job.get('platform')}/{job.get('shop')}", str(job.get("order_id"))]
+        detail = (f"{iso(e.get('last_failure_at'))}  attempts={e.get('attempts')}  {code}: "
+                  f"{cut(str(error.get('message') or ''), MESSAGE_WIDTH)}")
+        out.print(entry(head, detail, indent=len(ids[e["job_id"]]) + 1), highlight=False)
     out.print(f"{len(entries)} shown" + ("" if entries or not _filtered(platform, shop, code, campaign, kind, since,
                                                                       order) else " (none match the filters)"))
 

@@ -16,6 +16,7 @@ from typing import Any
 import typer
 from rich import box
 from rich.table import Column, Table
+from rich.text import Text
 
 SHORT_ID = 8
 """Job ids in tables: their first characters (at least this many, more when two shown ids share them)."""
@@ -111,6 +112,14 @@ def _column(col: Col) -> Column:
     return Column(col.header, overflow="fold", ratio=col.ratio)
 
 
+def entry(head: Sequence[str], detail: str, indent: int = 2) -> Text:
+    """One listed thing in two lines: its ``head`` words (id, kind, where, what) and an indented ``detail``;
+    a line too long for the terminal breaks between words, so every id and number stays whole."""
+    text = Text(" ".join(head), overflow="fold")
+    text.append("\n" + " " * indent + detail)
+    return text
+
+
 def number(value: int | float) -> str:
     return f"{value:,}" if isinstance(value, int) else f"{value:,.1f}"
 
@@ -119,5 +128,5 @@ def counts_line(counts: Sequence[tuple[str, int]]) -> str:
     return "  ".join(f"{name} {value:,}" for name, value in counts)
 
 
-__all__ = ["Col", "counts_line", "cut", "emit_json", "emit_json_line", "iso", "number", "short_ids", "table",
+__all__ = ["Col", "counts_line", "cut", "emit_json", "emit_json_line", "entry", "iso", "number", "short_ids", "table",
            "with_iso_times"]
