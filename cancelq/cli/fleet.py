@@ -14,6 +14,7 @@ import typer
 from rich.table import Table
 
 from cancelq.cli.common import client, fail, out, when
+from cancelq.cli.render import emit_json
 from cancelq.gate.controls import snapshot
 from cancelq.gate.limits import Limit
 from cancelq.guards import ScopeError
@@ -97,7 +98,7 @@ def status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     data = {"paused": snap.paused, "pauses": snap.pauses, "parked": parked, "open_circuits": snap.open_circuits,
             "circuits": snap.circuits, "cooldowns_s": snap.cooldowns, "limits": limits, "ledger": counts}
     if as_json:
-        out.print_json(data=data)
+        emit_json(data)
         return
     _print_holds(snap.pauses, parked, snap.circuits)
     out.print(f"cooldowns: {', '.join(f'{k} {v:.1f}s' for k, v in snap.cooldowns.items()) or 'none'}")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 from typing import Annotated
 
-import structlog
 import typer
 
 from cancelq.cli import budget, dlq, events, fleet, jobs, ops, run, shops, valkey, webhooks
@@ -22,21 +21,6 @@ OWN_LOGGING = frozenset({"worker", "api", "flower"})
 """Commands that configure logging from the settings themselves (servers); every other command logs only
 warnings, to stderr, so that no log line ends up in its output."""
 
-
-
-class _Stderr:
-    """Whatever ``sys.stderr`` is when a line is written (a test runner swaps it per command)."""
-
-    def write(self, text: str) -> int:
-        return sys.stderr.write(text)
-
-    def flush(self) -> None:
-        sys.stderr.flush()
-
-    def isatty(self) -> bool:
-        return sys.stderr.isatty()
-
-
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__, cls=CliGroup, rich_markup_mode=None)
 # rich_markup_mode=None: plain help. Typer's rich help prints a type (`<bool>`) after every flag and reads help
 # text as rich markup (eating `[[shops]]`); plain help has neither problem.
@@ -50,16 +34,13 @@ def _version(shown: bool) -> None:
 
 
 @app.callback()
-def _main(ctx: typer.Context,
-          version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+def _main(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                                 help="print cancelq's version and exit")] = False,
           debug: Annotated[bool, typer.Option("--debug", help="show the traceback of a failure instead of "
                                                               "one error line")] = False) -> None:
     """cancelq: run workers, submit jobs, inspect the ledger, work the dead letters, run the sandbox and demo."""
     Debug.on = debug
     size_consoles()
-    if ctx.invoked_subcommand not in OWN_LOGGING and not structlog.is_configured():
-        configure("auto", "DEBUG" if debug else "WARNING", stream=_Stderr())
 
 
 for command in (run.worker, jobs.submit, fleet.pause, fleet.resume, fleet.status, run.sandbox, run.demo):
@@ -78,7 +59,16 @@ app.add_typer(apikeys_app, name="apikeys")
 app.add_typer(valkey.valkey_app, name="valkey")
 
 
+def _quiet_logs(argv: list[str]) -> None:
+    """Log warnings only, to stderr, unless the command is a server with its own logging (done here, in the
+    process's entry point, not per command: logging is process-wide)."""
+    command = next((arg for arg in argv if not arg.startswith("-")), None)
+    if command not in OWN_LOGGING:
+        configure("auto", "DEBUG" if "--debug" in argv else "WARNING", stream=sys.stderr)
+
+
 def main() -> None:
+    _quiet_logs(sys.argv[1:])
     try:
         app()
     except SettingsError as exc:  # raised before a command runs (while its options are read)

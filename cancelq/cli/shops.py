@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from cancelq.cli.common import client, fail, out
+from cancelq.cli.render import emit_json
 from cancelq.client import CancelQ
 from cancelq.gate.budget import BudgetError, parse_window
 from cancelq.guards import ScopeError
@@ -42,8 +43,8 @@ def shops_add(platform: str, name: str,
 
 
 @shops_app.command("load")
-def shops_load(path: Path) -> None:
-    """Load shops from a JSON list or a TOML file of [[shops]]."""
+def shops_load(path: Annotated[Path, typer.Argument(metavar="FILE", help="a .json or .toml file")]) -> None:
+    """Load shops from a JSON list or a TOML file of [[shops]] tables."""
     try:
         shops = client().rt.shops.load_file(path)
     except (OSError, ValueError, ShopError) as exc:
@@ -102,17 +103,26 @@ def shops_set_token(platform: str, name: str,
 
 
 @shops_app.command("list")
-def shops_list() -> None:
+def shops_list(as_json: Annotated[bool, typer.Option("--json", help="as JSON (credentials masked)")] = False) -> None:
+    """Every shop in the registry: platform, name, base URL, credentials masked."""
+    shops = client().rt.shops.all()
+    if as_json:
+        emit_json([shop.masked() for shop in shops])
+        return
     table = Table("platform", "name", "base url", "credentials")
-    for shop in client().rt.shops.all():
+    for shop in shops:
         m = shop.masked()
         table.add_row(shop.platform, shop.name, shop.base_url or "-", json.dumps(m["credentials"]))
     out.print(table)
 
 
 @shops_app.command("show")
-def shops_show(platform: str, name: str) -> None:
-    out.print_json(data=_shop(client(), platform, name).masked())
+def shops_show(platform: str, name: str,
+               as_json: Annotated[bool, typer.Option("--json", help="(always JSON; accepted like everywhere)")] = True,
+               ) -> None:
+    """One shop as JSON, its credentials masked."""
+    del as_json
+    emit_json(_shop(client(), platform, name).masked())
 
 
 @shops_app.command("verify")
@@ -127,6 +137,7 @@ def shops_verify(platform: str, name: str) -> None:
 
 @shops_app.command("remove")
 def shops_remove(platform: str, name: str) -> None:
+    """Remove a shop from the registry (its jobs already recorded stay in the ledger)."""
     cq = client()
     _shop(cq, platform, name)
     if not cq.rt.shops.remove(platform, name):
