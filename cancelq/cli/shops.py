@@ -32,7 +32,7 @@ def shops_add(platform: str, name: str,
         text = Path(credentials[1:]).read_text() if credentials.startswith("@") else credentials
         cq = client()
         shop = cq.add_shop(platform, name, json.loads(text), base_url)
-    except (OSError, json.JSONDecodeError, ShopError) as exc:
+    except (json.JSONDecodeError, ShopError) as exc:
         raise fail(str(exc), 2) from None
     out.print(f"shop {shop.platform}/{shop.name} saved")
     if verify:
@@ -47,7 +47,7 @@ def shops_load(path: Annotated[Path, typer.Argument(metavar="FILE", help="a .jso
     """Load shops from a JSON list or a TOML file of [[shops]] tables."""
     try:
         shops = client().rt.shops.load_file(path)
-    except (OSError, ValueError, ShopError) as exc:
+    except (ValueError, ShopError) as exc:
         raise fail(str(exc), 2) from None
     out.print(f"{len(shops)} shops loaded")
 
