@@ -15,6 +15,7 @@ from cancelq.client import AmbiguousJob, CancelQ, JobNotFound
 from cancelq.core import keys
 from cancelq.runtime import Runtime, reset_runtime
 from cancelq.sandbox.control import SandboxClient
+from tests.campaign_helpers import drain
 from tests.helpers import add_kit_shop
 from tests.kits.shopee import KIT as SHOPEE
 
@@ -73,3 +74,19 @@ def test_an_ambiguous_prefix_lists_its_matches_and_a_dead_letter_is_found_by_one
     assert code == 0 and job_id in output
     with pytest.raises(JobNotFound):
         cq.replay("ffff")
+
+
+def test_attempts_have_one_name_and_one_number_in_dlq_list_and_job_show(cq: CancelQ, sandbox: SandboxClient) -> None:
+    sandbox.add_order("shopee", SHOPEE.shop_ref, "EX-1", state="cancellable")
+    sandbox.fault("shopee", "error", endpoint="cancel_order", code="error_server", message="System error.",
+                  times=None)
+    handle = cq.submit({"platform": "shopee", "shop": "main", "order_id": "EX-1", "reason": "OUT_OF_STOCK"})
+    drain(cq.rt, [handle.job_id])
+    record = cq.job(handle.job_id)
+    assert record.state == "dead" and record.dead_kind == "exhausted" and record.attempts > 1
+    code, output = _cli("dlq", "list", "--order", "EX-1")
+    assert code == 0 and f"attempts={record.attempts} " in output and "tries" not in output
+    code, output = _cli("job", "show", handle.job_id)
+    assert code == 0 and f"attempts={record.attempts} " in output
+    code, output = _cli("dlq", "show", handle.job_id[:8])
+    assert code == 0 and json.loads(output)["attempts"] == record.attempts
