@@ -15,10 +15,13 @@ prints it and exits with its code. ``--debug`` lets every exception through with
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
+import typer
 from rich.console import Console
 from rich.text import Text
 from typer.core import TyperGroup
@@ -120,6 +123,11 @@ def _is_broker_error(exc: BaseException) -> bool:
     return type(exc).__module__.startswith("kombu") and type(exc).__name__ == "OperationalError"
 
 
+def _help_hint(exc: Exception) -> str | None:
+    ctx = getattr(exc, "ctx", None)
+    return f"{ctx.command_path} --help" if ctx is not None else None
+
+
 def report(problem: CliError, console: Console) -> None:
     console.print(Text.assemble(("error:", "bold red"), " ", problem.message), soft_wrap=True, highlight=False)
     if problem.hint:
@@ -133,7 +141,28 @@ class Debug:
 
 
 class CliGroup(TyperGroup):
-    """The ``cancelq`` group: every command runs inside ``invoke``, where expected failures become one line."""
+    """The ``cancelq`` group: every command runs inside ``invoke``, where expected failures become one line;
+    ``main`` gives a usage error (an unknown option, a missing one) the same one line and a hint."""
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, windows_expand_args: bool = True, **extra: Any) -> Any:
+        def run() -> Any:
+            return super(CliGroup, self).main(args, prog_name, complete_var, False, windows_expand_args, **extra)
+
+        if not standalone_mode:
+            return run()
+        try:
+            code = run()
+        except typer.TyperException as exc:  # click's usage errors, vendored by Typer
+            if type(exc).__name__ == "NoArgsIsHelpError":  # a group named alone: its help, as asked
+                exc.show()  # type: ignore[attr-defined]
+            else:
+                report(Refused(exc.format_message(), hint=_help_hint(exc)), Console(stderr=True))
+            sys.exit(getattr(exc, "exit_code", USAGE))
+        except typer.Abort:
+            Console(stderr=True).print("aborted", highlight=False)
+            sys.exit(FAILED)
+        sys.exit(code if isinstance(code, int) else OK)
 
     def invoke(self, ctx: Any) -> Any:
         try:
