@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
+from rich.markup import escape
 
 from cancelq.cli.common import client, fail, out
-from cancelq.cli.render import emit_json
+from cancelq.cli.render import Col, emit_json, table
 from cancelq.client import CancelQ
 from cancelq.gate.budget import BudgetError, parse_window
 from cancelq.guards import ScopeError
@@ -109,11 +109,11 @@ def shops_list(as_json: Annotated[bool, typer.Option("--json", help="as JSON (cr
     if as_json:
         emit_json([shop.masked() for shop in shops])
         return
-    table = Table("platform", "name", "base url", "credentials")
+    grid = table(Col("platform", fixed=True), "name", "base url", "credentials (masked)")
     for shop in shops:
-        m = shop.masked()
-        table.add_row(shop.platform, shop.name, shop.base_url or "-", json.dumps(m["credentials"]))
-    out.print(table)
+        masked = " ".join(f"{k}={v}" for k, v in shop.masked()["credentials"].items())
+        grid.add_row(shop.platform, escape(shop.name), escape(shop.base_url or "-"), escape(masked))
+    out.print(grid)
 
 
 @shops_app.command("show")
