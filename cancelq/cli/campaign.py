@@ -297,15 +297,19 @@ def redo_failed(campaign_id: str) -> None:
 
 @campaign_app.command("report")
 def report(campaign_id: str,
-           output: Annotated[Path | None, typer.Option("--out", help="CSV file (default: stdout)")] = None) -> None:
+           output: Annotated[Path | None, typer.Option("--out", help="CSV file (default: stdout)")] = None,
+           outcome: Annotated[str | None, typer.Option(help=f"only rows of this outcome: {', '.join(choices.OUTCOMES)}")
+                              ] = None) -> None:
     """One CSV row per input row: outcome, platform code and message, request id, attempts, times."""
+    wanted = choices.outcome(outcome)
     client = common.client()
     _get(client, campaign_id)
+    rows = (row for row in client.campaign_report(campaign_id) if wanted is None or row.outcome == wanted)
     if output is None:
-        write_csv(client.campaign_report(campaign_id), sys.stdout)
+        write_csv(rows, sys.stdout)
         return
     with output.open("w", encoding="utf-8", newline="") as handle:
-        count = write_csv(client.campaign_report(campaign_id), handle)
+        count = write_csv(rows, handle)
     out.print(f"{count:,} rows written to {output}")
 
 

@@ -13,8 +13,8 @@ from cancelq.jobs.states import STATES
 from cancelq.platforms.reasons import Reason, parse_reason
 from cancelq.platforms.registry import PLATFORM_NAMES
 
-OUTCOMES: tuple[str, ...] = (*STATES, "invalid")
-"""A campaign row's outcome: its job's state, or ``invalid`` (refused at intake)."""
+OUTCOMES: tuple[str, ...] = (*STATES, "invalid", "unknown")
+"""A campaign row's outcome: its job's state, ``invalid`` (refused at intake) or ``unknown`` (record expired)."""
 
 
 def _one_of(option: str, value: str, choices: Sequence[str]) -> str:

@@ -158,6 +158,12 @@ def test_campaigns_refuse_an_empty_file_time_out_with_4_fail_on_dead_and_log_not
     code, _, stderr = _cli("campaign", "run", str(path), "--campaign-id", "c-1", "--wait", "5", "--fail-on-dead")
     assert code == 1
     _one_error(stderr, "campaign c-1 finished with dead 1")
+    code, stdout, _ = _cli("campaign", "report", "c-1", "--outcome", "Dead")
+    assert code == 0 and len(stdout.splitlines()) == 2 and "C-1" in stdout
+    code, stdout, _ = _cli("campaign", "report", "c-1", "--outcome", "succeeded")
+    assert code == 0 and len(stdout.splitlines()) == 1
+    code, _, stderr = _cli("campaign", "report", "c-1", "--outcome", "deadd")
+    assert code == 2 and "hint: did you mean dead?" in stderr
 
     invalid = write_csv(tmp_path / "bad.csv", [{"platform": "shopee", "shop": "nowhere", "order_id": "B-1",
                                                 "reason": "CUSTOMER_REQUEST"}])
