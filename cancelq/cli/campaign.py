@@ -23,7 +23,7 @@ from cancelq.campaigns.store import Campaign, CampaignError, CampaignNotFound
 from cancelq.cli import choices, common
 from cancelq.cli.common import err, fail, out
 from cancelq.cli.errors import Failed, Refused, TimedOut
-from cancelq.cli.progress import campaign_view, preview_line
+from cancelq.cli.progress import after_live, campaign_view, preview_line
 from cancelq.cli.render import Col, counts_line, emit_json, table
 from cancelq.cli.webhooks import print_secret
 from cancelq.client import CancelQ
@@ -183,6 +183,8 @@ def follow(client: CancelQ, campaign_id: str, *, live: bool, timeout_s: float | 
             time.sleep(poll_s)
             campaign = _get(client, campaign_id)
             view.update(render(campaign, _window_rate(samples, campaign.done)))
+    if live:
+        after_live(out)
     return campaign
 
 

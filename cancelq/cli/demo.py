@@ -23,7 +23,7 @@ from rich.live import Live
 from rich.markup import escape
 
 from cancelq.cli.demo_http import start_api, submit_all
-from cancelq.cli.progress import demo_view
+from cancelq.cli.progress import after_live, demo_view
 from cancelq.cli.render import Col, cut, short_ids, table
 from cancelq.client import CancelQ
 from cancelq.core import keys
@@ -154,6 +154,7 @@ def _run(client: Any, api_url: str, sandbox: SandboxClient, rng: random.Random, 
             if done == len(ids) or time.monotonic() - started > 150:
                 break
             time.sleep(0.25)
+    after_live(console)
     elapsed = time.monotonic() - started
     return _summary(client, sandbox, handles, elapsed, console, workdir)
 
@@ -178,7 +179,8 @@ def _summary(client: Any, sandbox: SandboxClient, handles: list[Any], elapsed: f
              workdir: Path) -> int:
     records = [client.job(h.job_id) for h in handles]
     console.print(outcomes_table(records, elapsed))
-    console.print(dead_letters_table(client.dead_letters(limit=20)))
+    dead = client.dead_letters(limit=20)
+    console.print(dead_letters_table(dead) if dead else "no dead letters")
     for record in client.rejected(10):
         console.print(escape(f"rejected {record.job_id}: {record.reject_reason}"), highlight=False)
     retried = sum(1 for r in records if r.attempts > 0)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from rich.console import Group
+from rich.console import Console, Group
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
@@ -19,6 +19,12 @@ BAR_WIDTH = 40
 PREVIEW_WORDS = {"would_cancel": "would cancel", "would_accept_buyer_request": "would accept a buyer's request",
                  "already_cancelled": "already cancelled", "cannot_cancel": "cannot cancel"}
 """A dry run's findings, as the summary line says them (the keys are the report's ``preview`` values)."""
+
+
+def after_live(console: Console) -> None:
+    """End the line a ``Live`` display leaves open when the output is not a terminal (a file, a pipe)."""
+    if not console.is_terminal:
+        console.line()
 
 
 def duration(seconds: float | None) -> str:
@@ -76,4 +82,4 @@ def demo_view(done: int, total: int, elapsed_s: float, counts: Mapping[str, int]
     return Group(bar(done, total), numbers, counts_text(sorted(counts.items())))
 
 
-__all__ = ["campaign_counts", "campaign_view", "counts_text", "demo_view", "duration", "preview_line"]
+__all__ = ["after_live", "campaign_counts", "campaign_view", "counts_text", "demo_view", "duration", "preview_line"]

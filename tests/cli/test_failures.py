@@ -190,6 +190,8 @@ def test_a_dry_run_says_what_it_found_and_previews_are_not_ok(cq: CancelQ, sandb
             in text), text
     code, stdout, _ = _cli("campaign", "list")
     assert code == 0 and "ok=0" in stdout and "previewed=4" in stdout
+    code, stdout, _ = _cli("campaign", "status", "dry-1", "--watch")
+    assert code == 0 and any(line.startswith("dry run: would cancel 2,") for line in stdout.splitlines()), stdout
 
 
 @pytest.fixture()

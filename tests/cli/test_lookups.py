@@ -88,5 +88,8 @@ def test_attempts_have_one_name_and_one_number_in_dlq_list_and_job_show(cq: Canc
     assert code == 0 and f"attempts={record.attempts} " in output and "tries" not in output
     code, output = _cli("job", "show", handle.job_id)
     assert code == 0 and f"attempts={record.attempts} " in output
+    events = [line for line in output.splitlines() if line.startswith("  20")]
+    assert events and all("{'" not in line for line in events) and any(" dead kind=exhausted" in line
+                                                                        for line in events), output
     code, output = _cli("dlq", "show", handle.job_id[:8])
     assert code == 0 and json.loads(output)["attempts"] == record.attempts
