@@ -129,6 +129,7 @@ def _help_hint(exc: Exception) -> str | None:
 
 
 def report(problem: CliError, console: Console) -> None:
+    """The problem's ``error:`` line and its ``hint:``, each whole on one line whatever the width."""
     console.print(Text.assemble(("error:", "bold red"), " ", problem.message), soft_wrap=True, highlight=False)
     if problem.hint:
         console.print(Text.assemble(("hint:", "yellow"), " ", problem.hint), soft_wrap=True, highlight=False)
