@@ -11,7 +11,7 @@ from rich.markup import escape
 from cancelq.cli import choices
 from cancelq.cli.common import client, fail, out, when
 from cancelq.cli.errors import Failed, Refused
-from cancelq.cli.render import Col, cut, emit_json, short_ids, table
+from cancelq.cli.render import Col, cut, emit_json, entry, short_ids, table
 from cancelq.client import CancelQ
 from cancelq.guards import ScopeError
 from cancelq.jobs.contract import InvalidJob
@@ -107,12 +107,9 @@ def job_show(job_id: Annotated[str, typer.Argument(help="a job id, or its first 
         emit_json(record.to_dict())
         return
     _print_summary(record)
-    grid = table(Col("step", fixed=True), Col("request id", fixed=True), Col("at", fixed=True), "data")
     for name, step in record.steps.items():
-        grid.add_row(escape(name), escape(str(step.get("request_id") or "-")), when(step.get("at")),
-                     escape(json.dumps(step.get("data"), separators=(",", ":"), ensure_ascii=False)))
-    if record.steps:
-        out.print(grid)
+        head = [f"  step {name}", when(step.get("at")), f"request_id={step.get('request_id') or '-'}"]
+        out.print(entry(head, json.dumps(step.get("data"), ensure_ascii=False), indent=4), highlight=False)
     for event in record.events[-10:]:
         detail = " ".join(f"{k}={_value(v)}" for k, v in event.items() if k not in ("at", "event"))
         out.print(escape(f"  {when(event.get('at'))} {event.get('event')} {detail}".rstrip()), highlight=False)
@@ -181,6 +178,6 @@ def job_rejected(limit: Annotated[int, typer.Option(help="at most this many", mi
     grid = table(Col("job", fixed=True), Col("when", fixed=True), "reason", "job as received")
     for record in records:
         grid.add_row(ids[record.job_id], when(record.created_at), escape(cut(record.reject_reason, 80)),
-                     escape(cut(json.dumps(record.job, separators=(",", ":"), ensure_ascii=False), 60)))
+                     escape(cut(json.dumps(record.job, ensure_ascii=False), 60)))
     out.print(grid)
     out.print(f"{len(records)} shown")

@@ -79,6 +79,11 @@ def test_dlq_list_and_job_rejected_fit_80_columns_with_ids_orders_and_counts_who
     short = text.split()[text.split().index(ids[0][:8])]
     assert _lines("dlq", "show", short) and json.loads("\n".join(_lines("dlq", "show", short)))["job_id"] == ids[0]
 
+    shown = _fits(_lines("job", "show", ids[0][:8]))
+    assert ids[0] in shown and "SG-20261201000000" in shown, shown
+    data = json.dumps([step.get("data") for step in cq.job(ids[0]).steps.values()])
+    numbers = re.findall(r"(?<!\w)\d{4,}(?!\w)", data)
+    assert numbers and all(re.search(rf"\b{n}\b", shown) for n in numbers), shown
     exported = "\n".join(_lines("dlq", "export", "--format", "csv"))
     assert re.search(r",\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", exported) and not re.search(r",\d{13}\b", exported)
     whole = json.loads("\n".join(_lines("dlq", "list", "--json")))
