@@ -23,29 +23,30 @@ def size_consoles() -> None:
         console.width = int(columns) if columns.isdigit() and int(columns) > 0 else None  # type: ignore[assignment]
 
 
-def use_redis() -> None:
+def use_redis(*, create: bool = False) -> None:
     """Make sure the command talks to the Redis it means to: ``CANCELQ_REDIS_URL``, or the embedded server of the
-    data directory. Where no such directory exists, refuse rather than start an empty second server; where it
-    exists but its server is stopped, start it and say so on stderr."""
+    data directory. Where no such directory exists, refuse rather than start an empty second server (unless the
+    command ``create``s, as the first ``shops add`` does); whenever a server is started, say so on stderr."""
     settings = get_settings()
     if settings.redis_url:
         return
     status = server_status(settings.data_dir)
     if status.running:
         return
-    if not status.data_dir.exists():
+    if not status.data_dir.exists() and not create:
         raise Unreachable(
             f"no Redis: CANCELQ_REDIS_URL is not set and there is no embedded Valkey in {status.data_dir}",
             hint="run where `cancelq worker` runs, or set CANCELQ_DATA_DIR to its data directory, or "
                  "CANCELQ_REDIS_URL=redis://...; `cancelq valkey start` starts an embedded server here")
+    how = "it was not running" if status.data_dir.exists() else "a new data directory; CANCELQ_REDIS_URL is not set"
     url = ensure_server(status.data_dir)
-    err.print(f"started the embedded Valkey of {status.data_dir} at {url} (it was not running)", highlight=False,
-              soft_wrap=True)
+    err.print(f"started the embedded Valkey of {status.data_dir} at {url} ({how})", highlight=False, soft_wrap=True)
 
 
-def client() -> CancelQ:
-    """A client on the configured Redis, made when a command runs (nothing connects at import)."""
-    use_redis()
+def client(*, create: bool = False) -> CancelQ:
+    """A client on the configured Redis, made when a command runs (nothing connects at import); ``create``: the
+    command may start a new embedded server (see ``use_redis``)."""
+    use_redis(create=create)
     return CancelQ()
 
 

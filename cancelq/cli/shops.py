@@ -30,7 +30,7 @@ def shops_add(platform: str, name: str,
     when they are wrong. A park of the shop (or of its app) is lifted."""
     try:
         text = Path(credentials[1:]).read_text() if credentials.startswith("@") else credentials
-        cq = client()
+        cq = client(create=True)
         shop = cq.add_shop(platform, name, json.loads(text), base_url)
     except (json.JSONDecodeError, ShopError) as exc:
         raise fail(str(exc), 2) from None
@@ -46,7 +46,7 @@ def shops_add(platform: str, name: str,
 def shops_load(path: Annotated[Path, typer.Argument(metavar="FILE", help="a .json or .toml file")]) -> None:
     """Load shops from a JSON list or a TOML file of [[shops]] tables."""
     try:
-        shops = client().rt.shops.load_file(path)
+        shops = client(create=True).rt.shops.load_file(path)
     except (ValueError, ShopError) as exc:
         raise fail(str(exc), 2) from None
     out.print(f"{len(shops)} shops loaded")

@@ -234,3 +234,12 @@ def test_valkey_status_and_a_directory_without_a_server_refuses_instead_of_start
     code, _, stderr = _cli("valkey", "stop")
     assert code == 1
     _one_error(stderr, "no embedded Valkey runs in")
+
+
+def test_the_first_shops_load_in_a_new_place_starts_a_server_and_says_so(elsewhere: Path, tmp_path: Path) -> None:
+    listing = tmp_path / "shops.json"
+    listing.write_text(json.dumps([{"platform": "shopee", "name": "sg", "credentials": dict(SHOPEE.credentials)}]))
+    code, stdout, stderr = _cli("shops", "load", str(listing))
+    assert code == 0 and stdout == "1 shops loaded\n"
+    assert f"started the embedded Valkey of {elsewhere} at redis://127.0.0.1:" in stderr and "new data directory" in stderr
+    assert server_status(elsewhere).running
