@@ -15,6 +15,7 @@ from cancelq.cli.render import Col, emit_json, table
 from cancelq.client import CancelQ
 from cancelq.gate.budget import BudgetError, parse_window
 from cancelq.guards import ScopeError
+from cancelq.platforms.registry import BUYER_REQUEST_PLATFORMS
 from cancelq.shops.registry import Shop, ShopError
 
 shops_app = typer.Typer(no_args_is_help=True, help="The shop registry (credentials never printed in full).")
@@ -86,6 +87,23 @@ def shops_set_budget(target: Annotated[str, typer.Argument(help="the shop, as pl
         out.print(f"shop {target}: at most {budget.max} cancels per {budget.window_s:g}s")
 
 
+@shops_app.command("set-policy")
+def shops_set_policy(target: Annotated[str, typer.Argument(help="the shop, as platform/name")],
+                     buyer_requests: Annotated[str, typer.Option("--buyer-requests",
+                                                                 help="accept, notify or ignore")],
+                     unless: Annotated[list[str] | None, typer.Option(help="accept except when the order is: "
+                                                                      "shipped")] = None,
+                     ) -> None:
+    """What a buyer's request to cancel does (Shopee, Lazada): accept it (an accept job), only announce it
+    (cancel.buyer_requested), or ignore it."""
+    try:
+        policy = client().set_buyer_policy(target, buyer_requests, unless or ())
+    except (ScopeError, ShopError) as exc:
+        raise fail(str(exc), 2) from None
+    condition = f" unless {', '.join(policy.unless)}" if policy.unless else ""
+    out.print(f"shop {target}: buyer cancel requests -> {policy.policy}{condition}")
+
+
 @shops_app.command("set-token")
 def shops_set_token(platform: str, name: str,
                     access_token: Annotated[str, typer.Option(help="the new access token")],
@@ -104,15 +122,18 @@ def shops_set_token(platform: str, name: str,
 
 @shops_app.command("list")
 def shops_list(as_json: Annotated[bool, typer.Option("--json", help="as JSON (credentials masked)")] = False) -> None:
-    """Every shop in the registry: platform, name, base URL, credentials masked."""
+    """Every shop in the registry: platform, name, base URL, buyer-request policy, credentials masked."""
     shops = client().rt.shops.all()
     if as_json:
         emit_json([shop.masked() for shop in shops])
         return
-    grid = table(Col("platform", fixed=True), "name", "base url", "credentials (masked)")
+    grid = table(Col("platform", fixed=True), "name", "base url", "buyer requests", "credentials (masked)")
     for shop in shops:
         masked = " ".join(f"{k}={v}" for k, v in shop.masked()["credentials"].items())
-        grid.add_row(shop.platform, escape(shop.name), escape(shop.base_url or "-"), escape(masked))
+        policy = shop.buyer_policy
+        shown = policy.policy + (f" unless {','.join(policy.unless)}" if policy.unless else "")
+        shown = shown if shop.platform in BUYER_REQUEST_PLATFORMS else "-"
+        grid.add_row(shop.platform, escape(shop.name), escape(shop.base_url or "-"), escape(shown), escape(masked))
     out.print(grid)
 
 

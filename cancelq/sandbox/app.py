@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .emulator import DropConnection, Emulator, json_response
+from .emulator import DropConnection, Emulator, Unsupported, changed, json_response
 from .lazada import LazadaEmulator
 from .shopee import ShopeeEmulator
 from .shoplazza import ShoplazzaEmulator
@@ -51,7 +51,7 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return await handler(request)
     except DropConnection:
         raise web.HTTPServiceUnavailable() from None
-    except BadRequest as exc:
+    except (BadRequest, Unsupported) as exc:
         return json_response({"error": str(exc)}, status=400)
     except (ValueError, KeyError, TypeError) as exc:
         if not request.path.startswith("/_sandbox/"):
@@ -70,6 +70,7 @@ def _control_routes() -> list[web.RouteDef]:
         web.get(f"{p}/orders/{{platform}}/{{order_id}}", _get_order),
         web.post(f"{p}/orders/{{platform}}/{{order_id}}/ship", _ship_order),
         web.post(f"{p}/orders/{{platform}}/{{order_id}}/cancel", _cancel_elsewhere),
+        web.post(f"{p}/orders/{{platform}}/{{order_id}}/buyer-cancel", _buyer_cancel),
         web.get(f"{p}/orders", _list_orders),
         web.post(f"{p}/faults", _add_fault),
         web.delete(f"{p}/faults", _clear_faults),
@@ -165,6 +166,17 @@ async def _ship_order(request: web.Request) -> web.Response:
 async def _cancel_elsewhere(request: web.Request) -> web.Response:
     order = _find_order(request)
     _emulator(request, order.platform).cancel_elsewhere(order)
+    return json_response(order.view())
+
+
+async def _buyer_cancel(request: web.Request) -> web.Response:
+    """The buyer asks to cancel (Shopee IN_CANCEL; Lazada a reverse order awaiting the seller's decision)."""
+    order = _find_order(request)
+    spec = await _body(request) if request.can_read_body else {}
+    if not isinstance(spec, dict):
+        raise BadRequest("a buyer-cancel body is a JSON object (reason, and for Lazada order_item_ids)")
+    _emulator(request, order.platform).buyer_cancel(order, spec)
+    changed(_store(request), order, "buyer_request")
     return json_response(order.view())
 
 

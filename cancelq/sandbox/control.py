@@ -69,6 +69,11 @@ class SandboxClient:
         result: dict[str, Any] = self._call("POST", f"/orders/{platform}/{order_id}/cancel")
         return result
 
+    def buyer_cancel(self, platform: str, order_id: str, **spec: Any) -> dict[str, Any]:
+        """The buyer asks to cancel the order (``reason``; Lazada ``order_item_ids``); the seller must decide."""
+        result: dict[str, Any] = self._call("POST", f"/orders/{platform}/{order_id}/buyer-cancel", spec or None)
+        return result
+
     def fault(self, platform: str, kind: str, **spec: Any) -> dict[str, Any]:
         result: dict[str, Any] = self._call("POST", "/faults", {"platform": platform, "kind": kind, **spec})
         return result["faults"][0]  # type: ignore[no-any-return]

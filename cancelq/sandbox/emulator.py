@@ -26,6 +26,19 @@ class DropConnection(Exception):
     """Raised inside a handler to close the connection without an answer."""
 
 
+class Unsupported(Exception):
+    """A control-API action the platform has no counterpart of (the control API answers 400 with the text)."""
+
+
+def changed(store: Store, order: Order, kind: str) -> None:
+    """Where a buyer's request tells the sandbox's pushes of itself (``kind`` ``buyer_request``): the
+    ``Store.changed(order, kind)`` hook, once it exists. A seller's decision is an API write: the hook's own
+    wrapper of every write tells of the status change it makes."""
+    hook = getattr(store, "changed", None)
+    if callable(hook):
+        hook(order, kind)
+
+
 class Emulator(ABC):
     platform: ClassVar[str]
 
@@ -60,6 +73,12 @@ class Emulator(ABC):
     def cancel_elsewhere(self, order: Order) -> None:
         """A person cancels the order in the seller center: the order reads cancelled, by the seller, and no API
         call of ours did it (``cancels_applied`` counts only cancels made through the API)."""
+
+    def buyer_cancel(self, order: Order, spec: dict[str, Any]) -> None:
+        """The buyer asks to cancel ``order`` (``spec``: the platform's optional details, e.g. ``reason``); the
+        seller must accept or reject. Platforms without buyer cancel requests refuse."""
+        raise Unsupported(f"{self.platform} has no buyer cancel requests (its order APIs offer the seller no "
+                          "accept or reject of a buyer's cancellation)")
 
     def limit_scope(self, endpoint: str) -> str:
         """The bucket a call counts against: one per shop (and app), unless the platform limits per API."""

@@ -42,6 +42,12 @@ class Shop:
     parked: str = ""
     """A configuration fault's park (JSON, ``shops.parking.Park``; "" when none): the shop's jobs wait without
     calls until an operator fixes the setting and lifts it."""
+    buyer_requests: dict[str, Any] | None = None
+    """What a buyer's request to cancel turns into (``BuyerPolicy``: policy, unless); None: notify."""
+
+    @property
+    def buyer_policy(self) -> BuyerPolicy:
+        return BuyerPolicy.parse(self.buyer_requests or {})
 
     @property
     def access_token(self) -> str:
@@ -51,7 +57,38 @@ class Shop:
         return {"platform": self.platform, "name": self.name, "base_url": self.base_url, "limits": self.limits,
                 "token_expires_at": self.token_expires_at, "needs_reauth": self.needs_reauth,
                 "parked": json.loads(self.parked) if self.parked else None, "budget": self.budget,
+                "buyer_requests": self.buyer_policy.to_dict(),
                 "credentials": mask_credentials(self.credentials)}
+
+
+BUYER_POLICIES = ("accept", "notify", "ignore")
+BUYER_CONDITIONS = ("shipped",)
+
+
+@dataclass(frozen=True)
+class BuyerPolicy:
+    """A shop's answer to a buyer's request to cancel: ``accept`` it (an accept job; not when the order is in
+    one of the ``unless`` states), ``notify`` (announce only) or ``ignore`` (count only)."""
+
+    policy: str = "notify"
+    unless: tuple[str, ...] = ()
+
+    @classmethod
+    def parse(cls, raw: dict[str, Any]) -> BuyerPolicy:
+        """The policy, or ``ShopError`` naming what is wrong."""
+        policy = str(raw.get("policy") or "notify")
+        unless = tuple(str(c) for c in raw.get("unless") or ())
+        if policy not in BUYER_POLICIES:
+            raise ShopError(f"--buyer-requests {policy!r}: use one of {', '.join(BUYER_POLICIES)}")
+        unknown = [c for c in unless if c not in BUYER_CONDITIONS]
+        if unknown:
+            raise ShopError(f"--unless {', '.join(unknown)}: the conditions are {', '.join(BUYER_CONDITIONS)}")
+        if unless and policy != "accept":
+            raise ShopError("--unless qualifies only --buyer-requests accept")
+        return cls(policy, unless)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"policy": self.policy, "unless": list(self.unless)}
 
 
 def mask(value: str) -> str:
@@ -136,7 +173,7 @@ class ShopRegistry:
                     json.loads(h.get("limits") or "{}") or None,
                     float(h["token_expires_at"]) if h.get("token_expires_at") else None,
                     h.get("needs_reauth", ""), json.loads(h["budget"]) if h.get("budget") else None,
-                    h.get("parked", ""))
+                    h.get("parked", ""), json.loads(h["buyer_requests"]) if h.get("buyer_requests") else None)
 
     def set_tokens(self, shop: Shop, credentials: dict[str, Any], expires_at: float | None) -> Shop:
         """Store new tokens (a refresh, or an operator's new grant): the shop no longer needs re-auth."""
@@ -148,6 +185,12 @@ class ShopRegistry:
         """The shop's cancellation budget (None: the platform's default); everything else stays."""
         updated = replace(shop, budget=budget)
         self._write(updated, budget=json.dumps(budget) if budget else "")
+        return updated
+
+    def set_buyer_policy(self, shop: Shop, policy: BuyerPolicy) -> Shop:
+        """The shop's answer to buyers' cancel requests; everything else stays."""
+        updated = replace(shop, buyer_requests=policy.to_dict())
+        self._write(updated, buyer_requests=json.dumps(updated.buyer_requests))
         return updated
 
     def set_limits(self, shop: Shop, limits: dict[str, Any] | None) -> Shop:

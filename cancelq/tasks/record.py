@@ -85,11 +85,13 @@ class Recorder:
             counters.job_finished(self.rec.job.get("platform", "?"), "rejected")
             self.ending = None
 
-    def wait_record(self, record: dict[str, Any], delay_s: float, counts: bool, why: str) -> None:
+    def wait_record(self, record: dict[str, Any], delay_s: float, counts: bool, why: str,
+                    reservation: str = "") -> None:
         attempts = self.rec.attempts + (1 if counts else 0)
         events = add_event(self.rec, "retry", why=why, delay_s=round(delay_s, 3), **brief(record))
         fields = {"attempts": attempts, "last_error": record, "events": events, "steps": self.rec.steps,
-                  "inflight": self.rec.inflight, "wait_reason": why, "write_refused": self.rec.write_refused}
+                  "inflight": self.rec.inflight, "wait_reason": why, "write_refused": self.rec.write_refused,
+                  "reservation": reservation}
         try:
             self.rt.ledger.wait(self.rec, due_ms=now_ms() + int(delay_s * 1000), fields=fields)
         except Fenced as exc:
@@ -98,7 +100,7 @@ class Recorder:
         if self.campaign is not None:
             self.campaign.moved("")
         self.log.info("waiting", why=why, delay_s=round(delay_s, 3), attempt=attempts, **brief(record))
-        counters.retry_scheduled(self.rec.job.get("platform", "?"), record.get("error_class"), why)
+        counters.wait_scheduled(self.rec.job.get("platform", "?"), record.get("error_class"), why, counts)
         self.ending = waiting(record, why=why, delay_s=delay_s)
 
     def _event(self, **more: Any) -> dict[str, Any]:

@@ -61,6 +61,9 @@ class ShopeeEmulator(Emulator):
     def cancel_elsewhere(self, order: Order) -> None:
         orders.cancel_elsewhere(order)
 
+    def buyer_cancel(self, order: Order, spec: dict[str, Any]) -> None:
+        orders.buyer_cancel(order, spec)
+
     # --- answers the base class asks for ---
 
     def render_error(self, fault: Fault) -> web.Response:

@@ -57,6 +57,20 @@ def cancel_elsewhere(order: Order) -> None:
         order.history.append("seller_center_cancel")
 
 
+def buyer_cancel(order: Order, spec: Mapping[str, Any]) -> None:
+    """The buyer asks to cancel: the order goes IN_CANCEL with ``buyer_cancel_reason`` until the seller decides
+    (handle_buyer_cancellation); an UNPAID order the buyer cancels outright, with no request."""
+    if order.status == "IN_CANCEL":
+        raise ValueError(f"order {order.order_id} already has a buyer cancellation request pending")
+    if order.status not in CANCELLABLE - {"UNPAID"}:
+        raise ValueError(f"order {order.order_id} is {order.status}: a buyer can ask to cancel only a paid order "
+                         "before it ships")
+    order.extra.update(status_before_cancel=order.status, update_time=int(time.time()),
+                       buyer_cancel_reason=str(spec.get("reason") or "Need to change delivery address"))
+    order.status = "IN_CANCEL"
+    order.history.append("buyer_cancel_request")
+
+
 def detail(sns: list[str], orders: list[Order], fields: set[str]) -> Mapping[str, Any]:
     """get_order_detail's response: the orders found among ``sns``, with the optional ``fields`` asked for."""
     if not sns:
