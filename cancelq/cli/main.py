@@ -21,7 +21,8 @@ OWN_LOGGING = frozenset({"worker", "api", "flower"})
 """Commands that configure logging from the settings themselves (servers); every other command logs only
 warnings, to stderr, so that no log line ends up in its output."""
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__, cls=CliGroup, rich_markup_mode=None)
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__, cls=CliGroup, rich_markup_mode=None,
+                  pretty_exceptions_show_locals=False)  # a --debug traceback never shows values (credentials)
 # rich_markup_mode=None: plain help. Typer's rich help prints a type (`<bool>`) after every flag and reads help
 # text as rich markup (eating `[[shops]]`); plain help has neither problem.
 

@@ -65,6 +65,7 @@ def test_redis_down_is_one_line_naming_the_url_without_its_password_and_a_traceb
     assert "s3cr3t-pw" not in down.stderr and "hint: " in down.stderr and "cancelq valkey status" in down.stderr
     debug = _run("--debug", "dlq", "list", env={"CANCELQ_REDIS_URL": url})
     assert debug.returncode == 1 and "Traceback" in debug.stderr and "ConnectionError" in debug.stderr
+    assert "s3cr3t-pw" not in debug.stderr + debug.stdout
 
 
 def test_a_missing_file_a_typo_and_an_ambiguous_choice_are_refused_with_one_line(cq: CancelQ, tmp_path: Path
