@@ -61,10 +61,6 @@ def emit_json(data: Any) -> None:
     typer.echo(json.dumps(with_iso_times(data), indent=2, ensure_ascii=False, default=str))
 
 
-def emit_json_line(data: Any) -> None:
-    typer.echo(json.dumps(with_iso_times(data), separators=(",", ":"), ensure_ascii=False, default=str))
-
-
 def short_ids(ids: Iterable[str], minimum: int = SHORT_ID) -> dict[str, str]:
     """Each id's shortest prefix (at least ``minimum`` characters) that no other of ``ids`` shares."""
     unique = sorted(set(ids))
@@ -120,13 +116,9 @@ def entry(head: Sequence[str], detail: str, indent: int = 2) -> Text:
     return text
 
 
-def number(value: int | float) -> str:
-    return f"{value:,}" if isinstance(value, int) else f"{value:,.1f}"
-
-
 def counts_line(counts: Sequence[tuple[str, int]]) -> str:
     return "  ".join(f"{name} {value:,}" for name, value in counts)
 
 
-__all__ = ["Col", "counts_line", "cut", "emit_json", "emit_json_line", "entry", "iso", "number", "short_ids", "table",
+__all__ = ["Col", "counts_line", "cut", "emit_json", "entry", "iso", "short_ids", "table",
            "with_iso_times"]
