@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
+from cancelq.cli import choices
 from cancelq.cli.common import client, fail, out
 from cancelq.cli.render import Col, emit_json, table
 from cancelq.client import CancelQ
@@ -33,7 +34,9 @@ def shops_add(platform: str, name: str,
         text = Path(credentials[1:]).read_text() if credentials.startswith("@") else credentials
         cq = client(create=True)
         shop = cq.add_shop(platform, name, json.loads(text), base_url)
-    except (json.JSONDecodeError, ShopError) as exc:
+    except json.JSONDecodeError as exc:
+        raise fail(f"--credentials is not a JSON object: {exc}", 2) from None
+    except ShopError as exc:
         raise fail(str(exc), 2) from None
     out.print(f"shop {shop.platform}/{shop.name} saved")
     if verify:
@@ -78,7 +81,7 @@ def shops_set_budget(target: Annotated[str, typer.Argument(help="the shop, as pl
         raise fail("give --max N (and --per), or --clear", 2)
     try:
         budget = client().set_budget(target, max_cancels=max_cancels, per_s=parse_window(per),
-                                     reasons=reasons.split(",") if reasons else None)
+                                     reasons=_reasons(reasons))
     except (ScopeError, BudgetError) as exc:
         raise fail(str(exc), 2) from None
     if budget is None:
@@ -102,6 +105,13 @@ def shops_set_policy(target: Annotated[str, typer.Argument(help="the shop, as pl
         raise fail(str(exc), 2) from None
     condition = f" unless {', '.join(policy.unless)}" if policy.unless else ""
     out.print(f"shop {target}: buyer cancel requests -> {policy.policy}{condition}")
+
+
+def _reasons(text: str | None) -> list[str] | None:
+    """Comma-separated reasons, each read loosely ('out of stock' is OUT_OF_STOCK)."""
+    if not text:
+        return None
+    return [str(choices.reason(part, "--reasons")) for part in text.split(",") if part.strip()]
 
 
 @shops_app.command("set-token")

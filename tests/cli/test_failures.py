@@ -73,6 +73,16 @@ def test_a_missing_file_a_typo_and_an_ambiguous_choice_are_refused_with_one_line
     code, _, stderr = _cli("shops", "add", "shopee", "x", "--credentials", f"@{tmp_path / 'nope.json'}")
     assert code == 2
     _one_error(stderr, "no such file:", "nope.json")
+    code, _, stderr = _cli("shops", "add", "shopee", "x", "--credentials", "{partner_id: 1")
+    assert code == 2
+    _one_error(stderr, "--credentials is not a JSON object")
+    code, stdout, _ = _cli("shops", "set-budget", "shopee/main", "--max", "3", "--reasons", "out of stock, Pricing-Error")
+    assert code == 0 and "at most 3 cancels" in stdout
+    code, stdout, _ = _cli("budget", "show", "shopee/main", "--json")
+    assert json.loads(stdout)["reasons"] == ["OUT_OF_STOCK", "PRICING_ERROR"]
+    code, _, stderr = _cli("shops", "set-budget", "shopee/main", "--max", "3", "--reasons", "out of stok")
+    assert code == 2
+    _one_error(stderr, "--reasons 'out of stok' is not one of")
     code, _, stderr = _cli("shops", "load", str(tmp_path / "gone.toml"))
     assert code == 2
     _one_error(stderr, "no such file:", "gone.toml")
