@@ -11,9 +11,10 @@ import socket
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
+from rich.markup import escape
 
 from cancelq.cli.common import client, fail, out, when
+from cancelq.cli.render import Col, emit_json, table
 from cancelq.gate.controls import snapshot
 from cancelq.gate.limits import Limit
 from cancelq.guards import ScopeError
@@ -101,15 +102,15 @@ def status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
             "circuits": snap.circuits, "cooldowns_s": snap.cooldowns, "limits": limits, "ledger": counts,
             "unconfirmed": unconfirmed, "pushes": watch.counts()}
     if as_json:
-        out.print_json(data=data)
+        emit_json(data)
         return
     _print_holds(snap.pauses, parked, snap.circuits)
     _print_unconfirmed(unconfirmed, watch)
     out.print(f"cooldowns: {', '.join(f'{k} {v:.1f}s' for k, v in snap.cooldowns.items()) or 'none'}")
-    table = Table("shop", "rate/s", "burst", "per API")
+    grid = table("shop", Col("rate/s", fixed=True), Col("burst", fixed=True), Col("per API", fixed=True))
     for name, limit in limits.items():
-        table.add_row(name, f"{limit['rate_per_s']:g}", str(limit["burst"]), "yes" if limit["per_api"] else "no")
-    out.print(table)
+        grid.add_row(escape(name), f"{limit['rate_per_s']:g}", str(limit["burst"]), "yes" if limit["per_api"] else "no")
+    out.print(grid)
     out.print(" ".join(f"{k}={v}" for k, v in counts.items()))
 
 

@@ -65,9 +65,10 @@ class Recorder:
     def dead(self, kind: str, error: Exception) -> None:
         record = error_record(error, self.rec.job.get("platform", "?"))
         self.rec.events = add_event(self.rec, "dead", kind=kind, **brief(record))
-        entry = self.rt.dead_letters.entry_for(self.rec, record, kind)
+        attempts = self.rec.attempts + (1 if kind == "exhausted" else 0)
+        entry = {**self.rt.dead_letters.entry_for(self.rec, record, kind), "attempts": attempts}  # as the job says
         fields = {"steps": self.rec.steps, "events": self.rec.events, "last_error": record, "dead_kind": kind,
-                  "attempts": self.rec.attempts + (1 if kind == "exhausted" else 0)}
+                  "attempts": attempts}
         event = self._event(dead_kind=kind, error=record, attempts=fields["attempts"])
         if not self._final(JobState.DEAD, fields, event, index=keys.DLQ, entry=entry):
             return
