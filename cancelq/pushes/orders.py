@@ -73,9 +73,17 @@ class Orders:
             items = tuple(repr(item) for item in order.request.items)  # one read per distinct request
             status = reads[items] = reads.get(items) or self.read(order)
             done.append(self.act(order, status, evidence))
-        if notice.kind == "buyer_request":
+        if notice.kind == "buyer_request" and not any(self.ours_pending(o) for o in orders):
             BuyerRequests(self.rt).handle(notice, next(iter(reads.values())))
         return ",".join(done)
+
+    @staticmethod
+    def ours_pending(order: Order) -> bool:
+        """The order is IN_CANCEL because of our own cancel (its job succeeded): the platform has yet to confirm
+        it, and no buyer is asking anything."""
+        record = order.record
+        succeeded = record is not None and record.state == JobState.SUCCEEDED
+        return succeeded and record is not None and record.job.get("action") in (None, "cancel")
 
     def find(self, platform: str, shop_name: str, order_id: str) -> Order | None:
         """The order's shop and its whole-order job (found by its default idempotency key: the cancel's, or the

@@ -73,6 +73,7 @@ def _control_routes() -> list[web.RouteDef]:
         web.post(f"{p}/orders/{{platform}}/{{order_id}}/ship", _ship_order),
         web.post(f"{p}/orders/{{platform}}/{{order_id}}/cancel", _cancel_elsewhere),
         web.post(f"{p}/orders/{{platform}}/{{order_id}}/buyer-cancel", _buyer_cancel),
+        web.post(f"{p}/orders/{{platform}}/{{order_id}}/confirm-cancel", _confirm_cancel),
         web.get(f"{p}/orders", _list_orders),
         web.post(f"{p}/faults", _add_fault),
         web.delete(f"{p}/faults", _clear_faults),
@@ -168,6 +169,16 @@ async def _ship_order(request: web.Request) -> web.Response:
 async def _cancel_elsewhere(request: web.Request) -> web.Response:
     order = _find_order(request)
     _emulator(request, order.platform).cancelled_elsewhere(order)
+    return json_response(order.view())
+
+
+async def _confirm_cancel(request: web.Request) -> web.Response:
+    """The platform confirms a cancel of ours it had left pending (a Shopee order seeded ``cancel_pending``)."""
+    order = _find_order(request)
+    try:
+        _emulator(request, order.platform).cancel_confirmed(order)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
     return json_response(order.view())
 
 

@@ -91,6 +91,11 @@ class SandboxClient:
         result: list[dict[str, Any]] = self._call("GET", f"/pushes?{query}" if query else "/pushes")["pushes"]
         return result
 
+    def confirm_cancel(self, platform: str, order_id: str) -> dict[str, Any]:
+        """The platform confirms a cancel of ours it had left pending (an order seeded ``cancel_pending``)."""
+        result: dict[str, Any] = self._call("POST", f"/orders/{platform}/{order_id}/confirm-cancel")
+        return result
+
     def buyer_cancel(self, platform: str, order_id: str, **spec: Any) -> dict[str, Any]:
         """The buyer asks to cancel the order (``reason``; Lazada ``order_item_ids``); the seller must decide."""
         result: dict[str, Any] = self._call("POST", f"/orders/{platform}/{order_id}/buyer-cancel", spec or None)

@@ -77,6 +77,10 @@ class Emulator(ABC):
         raise Unsupported(f"{self.platform} has no buyer cancel requests (its order APIs offer the seller no "
                           "accept or reject of a buyer's cancellation)")
 
+    def confirm_cancel(self, order: Order) -> None:
+        """The platform confirms a cancel of ours it had left pending (Shopee IN_CANCEL); others have none."""
+        raise Unsupported(f"{self.platform} leaves no cancel awaiting the platform's confirmation")
+
     def limit_scope(self, endpoint: str) -> str:
         """The bucket a call counts against: one per shop (and app), unless the platform limits per API."""
         return "*"
@@ -119,6 +123,11 @@ class Emulator(ABC):
         self.ship(order)
         if order.fingerprint() != before:
             self.store.changed(order, "status")
+
+    def cancel_confirmed(self, order: Order) -> None:
+        """``confirm_cancel``, told to the store's listeners."""
+        self.confirm_cancel(order)
+        self.store.changed(order, "status")
 
     def cancelled_elsewhere(self, order: Order) -> None:
         """``cancel_elsewhere``, told to the store's listeners when it changed the order."""

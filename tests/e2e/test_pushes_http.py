@@ -9,6 +9,10 @@ real worker process acts on them.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -140,3 +144,37 @@ def test_a_cancel_pushed_while_the_receiver_is_down_is_found_by_the_reconciliati
     [outcome] = events_of(cq.rt, "cancel.already_cancelled")
     assert outcome.data["evidence"]["source"] in ("reconcile", "push")  # a read, or Shopee's lost-push list
     assert sandbox.order("shopee", "R-1")["cancels_applied"] == 0
+
+
+def test_a_cancel_the_platform_leaves_pending_is_watched_announced_unconfirmed_then_confirmed(
+        cq: CancelQ, sandbox: SandboxClient, sandbox_url: str, redis_url: str, tmp_path: Path) -> None:
+    """Shopee leaves our cancel IN_CANCEL: its push puts the job on the watch (it is not a buyer's request);
+    past ``verify_within_s`` it is announced ``cancel.unconfirmed`` and shown by ``cancelq status``; the
+    platform's confirmation, pushed, takes it off the list."""
+    shop = add_kit_shop(SHOPEE, sandbox, cq.rt.shops, sandbox_url)
+    cq.set_buyer_policy(f"shopee/{shop}", "accept")
+    sandbox.add_order("shopee", SHOPEE.shop_ref, "P-1", state="cancellable", cancel_pending=True)
+    watching = {"CANCELQ_VERIFY_WITHIN_S": "1", "CANCELQ_RECONCILE_INTERVAL_S": "0.5"}
+    with ApiServer(cq.rt) as server, WorkerProcess(tmp_path / "worker.log", redis_url, concurrency=2,
+                                                    env=watching) as worker:
+        _pushing(sandbox, "shopee", SHOPEE.shop_ref, server)
+        handle = cq.submit({"platform": "shopee", "shop": shop, "order_id": "P-1", "reason": "CUSTOMER_REQUEST"})
+        assert handle.wait(timeout_s=15).state == "succeeded"
+        assert sandbox.order("shopee", "P-1")["status"] == "IN_CANCEL"
+        wait_until(lambda: events_of(cq.rt, "cancel.unconfirmed"), timeout_s=15,
+                   what=f"the cancel announced unconfirmed ({worker.last_words()})")
+        shown = json.loads(_status_json(redis_url))
+        assert [u["job_id"] for u in shown["unconfirmed"]] == [handle.job_id]
+        sandbox.confirm_cancel("shopee", "P-1")
+        wait_until(lambda: not json.loads(_status_json(redis_url))["unconfirmed"], timeout_s=15,
+                   what=f"the confirmation to take the job off the list ({worker.last_words()})")
+    [unconfirmed] = events_of(cq.rt, "cancel.unconfirmed")
+    assert unconfirmed.data["job_id"] == handle.job_id
+    assert events_of(cq.rt, "cancel.buyer_requested") == [], "our own pending cancel is no buyer's request"
+    assert sandbox.order("shopee", "P-1")["cancels_applied"] == 1
+
+
+def _status_json(redis_url: str) -> str:
+    result = subprocess.run([sys.executable, "-m", "cancelq.cli.main", "status", "--json"], capture_output=True,
+                            text=True, env={**os.environ, "CANCELQ_REDIS_URL": redis_url}, timeout=60, check=True)
+    return result.stdout

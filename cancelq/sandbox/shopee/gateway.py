@@ -63,6 +63,9 @@ class ShopeeEmulator(Emulator):
     def cancel_elsewhere(self, order: Order) -> None:
         orders.cancel_elsewhere(order)
 
+    def confirm_cancel(self, order: Order) -> None:
+        orders.confirm_cancel(order)
+
     def buyer_cancel(self, order: Order, spec: dict[str, Any]) -> None:
         orders.buyer_cancel(order, spec)
 
