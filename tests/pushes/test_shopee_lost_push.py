@@ -1,7 +1,7 @@
 """Shopee's lost-push client (``v2.push.get_lost_push_message`` then ``confirm_consumed_lost_push_message``), over
 real HTTP against a stand-in for Shopee's two endpoints that checks each request as Shopee documents it (a
-partner-level signature: HMAC-SHA256 of partner_id + path + timestamp, no shop token). The sandbox's own
-endpoints are being added with the receivers; until then this is the client's proof."""
+partner-level signature: HMAC-SHA256 of partner_id + path + timestamp, no shop token), and against the sandbox's
+own lost-push endpoints."""
 
 from __future__ import annotations
 
@@ -109,3 +109,25 @@ def test_a_round_keeps_the_lost_order_pushes_once_then_confirms_them(shopee: str
                                                                   "confirm_consumed_lost_push_message"]
     assert LostPushes(rt).take([shop]) == 0, "a message Shopee lists again is kept once"
     assert rt.redis.xlen(keys.PUSHES) == 1
+
+
+def test_a_push_the_sandbox_could_not_deliver_is_taken_from_its_lost_list_once(
+        redis_client: Any, sandbox: Any, sandbox_url: str) -> None:
+    """Against the sandbox's own lost-push endpoints: a push it gave up on (no receiver) is kept once into the
+    stream, and confirmed consumed, so the next round finds nothing."""
+    from tests.helpers import add_kit_shop, wait_until
+    from tests.kits.shopee import KIT
+
+    rt = Runtime()
+    shop = add_kit_shop(KIT, sandbox, rt.shops, sandbox_url)
+    sandbox.add_order("shopee", KIT.shop_ref, "LOST-9", state="cancellable")
+    sandbox.push_target("shopee", KIT.shop_ref, "http://127.0.0.1:9/pushes/shopee", max_attempts=1)
+    sandbox.cancel_elsewhere("shopee", "LOST-9")
+    wait_until(lambda: sandbox.pushes(state="failed"), timeout_s=10, what="the push to fail: no receiver")
+    registered = rt.shops.get("shopee", shop)
+    assert registered is not None
+    assert LostPushes(rt).take([registered]) == 1
+    kept = [PushNotice.from_fields(f) for _, f in rt.redis.xrange(keys.PUSHES)]
+    assert [(n.shop, n.order_id, n.status) for n in kept] == [(shop, "LOST-9", "CANCELLED")]
+    assert LostPushes(rt).take([registered]) == 0
+    rt.session.close()
