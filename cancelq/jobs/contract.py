@@ -19,7 +19,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from cancelq.platforms.base import Action, CancelRequest
-from cancelq.platforms.reasons import Reason
+from cancelq.platforms.reasons import Reason, parse_reason
 
 TASK_NAME = "cancelq.cancel"
 SCHEMA_FILE = "job.schema.json"
@@ -108,6 +108,21 @@ def default_idempotency_key(platform: str, shop: str, order_id: str, items: list
     return key
 
 
+_REASONS = frozenset(r.value for r in Reason)
+
+
+def _loose_reason(raw: dict[str, Any]) -> dict[str, Any]:
+    """The job with its reason read loosely (``out of stock`` is ``OUT_OF_STOCK``), whoever sent it; a reason
+    that names none is left for the schema to refuse with the choices."""
+    reason = raw.get("reason")
+    if not isinstance(reason, str) or reason in _REASONS:
+        return raw
+    try:
+        return {**raw, "reason": parse_reason(reason).value}
+    except ValueError:
+        return raw
+
+
 def parse_job(raw: Any, *, schema_checked: bool = False, recorded: bool = False) -> Job:
     """Validate a job against the schema and normalise it; raises InvalidJob with every problem found.
 
@@ -120,6 +135,7 @@ def parse_job(raw: Any, *, schema_checked: bool = False, recorded: bool = False)
         raise InvalidJob(f"a job is a JSON object, got {type(raw).__name__}")
     if not recorded:
         check_limits(raw)
+        raw = _loose_reason(raw)
     errors = [] if schema_checked else sorted(_validator().iter_errors(raw), key=lambda e: list(e.absolute_path))
     if errors:
         raise InvalidJob("; ".join(_describe(e) for e in errors[:5]))
