@@ -22,7 +22,7 @@ import redis
 
 from cancelq.client import CancelQ
 from cancelq.core import keys
-from cancelq.jobs.ledger import JobRecord, now_ms
+from cancelq.jobs.ledger import JobRecord
 from cancelq.pushes.processor import GROUP
 from cancelq.runtime import Runtime
 from cancelq.sandbox.control import SandboxClient
@@ -31,7 +31,7 @@ from tests.helpers import WorkerProcess, add_kit_shop, wait_until
 from tests.kits.lazada import KIT as LAZADA
 from tests.kits.lazada import SELLER_ID
 from tests.kits.shopee import KIT as SHOPEE
-from tests.pushes.pushing import events_of
+from tests.pushes.pushing import events_of, long_backoff
 
 PUBLIC_URL = "https://cancelq.example.com"
 LONG_BACKOFF = {"CANCELQ_RETRY_BASE_S": "600", "CANCELQ_RETRY_CAP_S": "600", "CANCELQ_MAX_ATTEMPTS": "100"}
@@ -61,9 +61,7 @@ def _on_backoff(cq: CancelQ, sandbox: SandboxClient, shop: str, order_id: str) -
     fault = sandbox.fault("shopee", "error", endpoint="cancel_order", code="error_server", message="System error.",
                           times=None)
     handle = cq.submit({"platform": "shopee", "shop": shop, "order_id": order_id, "reason": "CUSTOMER_REQUEST"})
-    wait_until(lambda: _record(cq, handle.job_id).state == "waiting"
-               and (_record(cq, handle.job_id).due_at or 0) > now_ms() + 30_000, timeout_s=20,
-               what="a backoff of more than 30 s")
+    wait_until(lambda: long_backoff(cq.rt, handle.job_id), timeout_s=20, what="a backoff of more than 30 s")
     sandbox.remove_fault(fault["id"])
     return handle.job_id
 

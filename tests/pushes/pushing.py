@@ -12,6 +12,7 @@ from jsonschema import Draft202012Validator
 
 from cancelq.jobs.events import Event
 from cancelq.jobs.intake import admit
+from cancelq.jobs.ledger import now_ms
 from cancelq.pushes.notice import PushNotice
 from cancelq.pushes.orders import Orders
 from cancelq.pushes.store import PushStore
@@ -40,6 +41,18 @@ def push(rt: Runtime, platform: str, shop: str, order_id: str, status: str, **mo
     sent = notice(platform, shop, order_id, status, **more)
     PushStore(rt.redis).append(sent)
     return sent
+
+
+def long_backoff(rt: Runtime, job_id: str) -> bool:
+    """The job waits on a backoff of more than 30 s. A shorter one (full jitter draws one now and then) is called
+    forward, as an operator's retry would, so that the next failure draws again instead of the test waiting."""
+    record = rt.ledger.get(job_id)
+    if record is None or record.state != "waiting":
+        return False
+    if (record.due_at or 0) > now_ms() + 30_000:
+        return True
+    rt.delayed.schedule(job_id, now_ms())
+    return False
 
 
 def submit(rt: Runtime, kit: Kit, shop: str, order_id: str) -> str:

@@ -10,12 +10,11 @@ import pytest
 import redis
 
 from cancelq.client import CancelQ
-from cancelq.jobs.ledger import now_ms
 from cancelq.runtime import Runtime
 from cancelq.sandbox.control import SandboxClient
 from tests.helpers import WorkerProcess, add_kit_shop, wait_until
 from tests.kits.shopee import KIT as SHOPEE
-from tests.pushes.pushing import events_of, push
+from tests.pushes.pushing import events_of, long_backoff, push
 
 LONG_BACKOFF = {"CANCELQ_RETRY_BASE_S": "600", "CANCELQ_RETRY_CAP_S": "600", "CANCELQ_MAX_ATTEMPTS": "100"}
 
@@ -35,8 +34,7 @@ def test_a_worker_ends_a_job_on_a_long_backoff_within_a_second_of_the_push(
                           times=None)
     with WorkerProcess(tmp_path / "worker.log", redis_url, concurrency=2, env=LONG_BACKOFF) as worker:
         handle = cq.submit({"platform": "shopee", "shop": shop, "order_id": "W-1", "reason": "CUSTOMER_REQUEST"})
-        wait_until(lambda: (r := cq.rt.ledger.get(handle.job_id)) is not None and r.state == "waiting"
-                   and (r.due_at or 0) > now_ms() + 30_000, timeout_s=20, what="a backoff of more than 30 s")
+        wait_until(lambda: long_backoff(cq.rt, handle.job_id), timeout_s=20, what="a backoff of more than 30 s")
         sandbox.remove_fault(fault["id"])
         started = time.monotonic()
         sandbox.cancel_elsewhere("shopee", "W-1")
