@@ -18,6 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from cancelq.core import keys
 from cancelq.core.embedded import ValkeyProcess
 from cancelq.sandbox.control import SandboxClient
 from cancelq.sandbox.runner import SandboxProcess
@@ -66,7 +67,7 @@ def main() -> None:
              "--hostname", f"bench{i}@%h"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             for i in range(args.workers)]
         try:
-            while len(client.rt.redis.keys("cq:worker:*")) < args.workers:
+            while len(client.rt.redis.keys(keys.worker("*"))) < args.workers:
                 time.sleep(0.1)
             started = time.monotonic()
             handles = [client.submit({"platform": "shopee", "shop": name, "order_id": f"{name}-{i}",

@@ -14,8 +14,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+
+from cancelq.core.connections import CLUSTER_BROKER_REFUSED, is_cluster
 
 
 class _TomlSource(PydanticBaseSettingsSource):
@@ -195,6 +197,12 @@ class Settings(BaseSettings):
     console_read_only: bool = Field(False, description="the console's actions off for everyone (`--read-only`)")
     console_action_cap: int = Field(500, description="most dead letters one console action replays or purges "
                                                      "(the page offers to continue)")
+
+    @model_validator(mode="after")
+    def _broker_not_a_cluster(self) -> Settings:
+        if is_cluster(self.broker_url or self.redis_url or ""):
+            raise ValueError(CLUSTER_BROKER_REFUSED)
+        return self
 
     @field_validator("console_operators", mode="before")
     @classmethod

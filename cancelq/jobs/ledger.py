@@ -19,7 +19,7 @@ from typing import Any
 import redis
 
 from cancelq.core import keys
-from cancelq.core.lua import register
+from cancelq.core.lua import queue_script, register
 from cancelq.jobs import events
 from cancelq.jobs.contract import Job, storable
 from cancelq.jobs.states import FINAL_STATES, STATES, JobState, lua_preamble  # noqa: F401  (re-exported)
@@ -138,6 +138,21 @@ class DeadLetterWrite:
     search: tuple[str, ...] = ()
 
 
+@dataclass
+class _Row:
+    """One job of a batch intake: its idempotency key, the id it would get, its JSON, and what intake found."""
+
+    idem_key: str
+    job_id: str
+    text: str
+    hint: str = ""
+    intake: Intake | None = None
+
+
+INTAKE_TRIES = 5
+"""Calls an intake makes at most: the key's job changes between two only when it expires or is replaced."""
+
+
 class Ledger:
     def __init__(self, client: redis.Redis, *, safety_net_ms: int = 60_000, lease_ms: int = 120_000,
                  ttl_s: int = 30 * 86400) -> None:
@@ -156,33 +171,60 @@ class Ledger:
         """Record a job once per idempotency key. ``created`` False: it existed and nothing is to be sent.
 
         The job is also put on the delayed set a little in the future: if the
-        message sent after intake is lost, the pump sends it again then.
+        message sent after intake is lost, the pump sends it again then. A duplicate takes a second call: the
+        first answers which job the key holds, the second passes that job's key (every key in KEYS).
         """
         job_id = job_id or new_job_id()
-        args: list[Any] = [job_id, job.encoded(), now_ms(), "1" if force else "0",
-                self.safety_net_ms, f"{keys.PREFIX}:job:", self.ttl_s]
-        result = self._intake(keys=[keys.idempotency(job.idempotency_key), keys.job(job_id), keys.DELAYED], args=args)
-        intake = Intake(job_id=str(result[0]), created=bool(int(result[1])), state=str(result[2]))
-        self._index_refs([job], [intake])
-        return intake
+        idem, hint = keys.idempotency(job.idempotency_key), ""
+        for _ in range(INTAKE_TRIES):
+            args: list[Any] = [job_id, job.encoded(), now_ms(), "1" if force else "0", self.safety_net_ms,
+                               self.ttl_s, hint]
+            result = self._intake(keys=[idem, keys.job(job_id), keys.DELAYED, keys.job(hint or job_id)], args=args)
+            if int(result[1]) >= 0:
+                intake = Intake(job_id=str(result[0]), created=bool(int(result[1])), state=str(result[2]))
+                self._index_refs([job], [intake])
+                return intake
+            hint = str(result[0])
+        raise RuntimeError(f"the idempotency key of job {job_id} kept changing during intake")
 
     def intake_many(self, jobs: Sequence[Job], encoded: Sequence[str] | None = None) -> list[Intake]:
         """``intake`` for a batch of jobs in one script call (each job as ``intake`` would, without ``force``).
 
         ``encoded``: the jobs' ``Job.encoded()``, when the caller has them already. One argument per job
-        ("idempotency key \\n job id \\n job JSON": compact JSON holds no raw newline) and one string back
+        ("job id \n hint \n job JSON": compact JSON holds no raw newline) and one string back
         ("job id created state" per line): a Redis client spends more time on many small arguments and
-        replies than the server spends on the work."""
+        replies than the server spends on the work. Duplicates go round once more with their jobs' keys."""
         if not jobs:
             return []
         texts = encoded if encoded is not None else [job.encoded() for job in jobs]
-        args: list[Any] = [now_ms(), f"{keys.PREFIX}:job:", self.safety_net_ms, self.ttl_s]
-        args += [f"{keys.idempotency(job.idempotency_key)}\n{new_job_id()}\n{text}"
-                 for job, text in zip(jobs, texts, strict=True)]
-        lines = str(self._intake_many(keys=[keys.DELAYED], args=args)).split("\n")
-        intakes = [Intake(job_id=j, created=c == "1", state=st) for j, c, st in (line.split(" ") for line in lines)]
-        self._index_refs(jobs, intakes)
-        return intakes
+        rows = [_Row(keys.idempotency(job.idempotency_key), new_job_id(), text)
+                for job, text in zip(jobs, texts, strict=True)]
+        pending = rows
+        for _ in range(INTAKE_TRIES):
+            pending = self._intake_round(pending)
+            if not pending:
+                intakes = [row.intake for row in rows if row.intake is not None]
+                self._index_refs(jobs, intakes)
+                return intakes
+        raise RuntimeError("idempotency keys kept changing during a batch intake")
+
+    def _intake_round(self, rows: Sequence[_Row]) -> list[_Row]:
+        """One ``intake_many`` call over ``rows``; returns the rows to send again, each with its hint now set."""
+        key_list: list[str] = [keys.DELAYED]
+        args: list[Any] = [now_ms(), self.safety_net_ms, self.ttl_s]
+        for row in rows:
+            key_list += [row.idem_key, keys.job(row.job_id), *([keys.job(row.hint)] if row.hint else [])]
+            args.append(f"{row.job_id}\n{row.hint}\n{row.text}")
+        lines = str(self._intake_many(keys=key_list, args=args)).split("\n")
+        again: list[_Row] = []
+        for row, line in zip(rows, lines, strict=True):
+            job_id, created, state = line.split(" ")
+            if created == "-1":
+                row.hint = job_id
+                again.append(row)
+            else:
+                row.intake = Intake(job_id=job_id, created=created == "1", state=state)
+        return again
 
     def _index_refs(self, jobs: Sequence[Job], intakes: Sequence[Intake]) -> None:
         """Remember the job of each producer's reference (``client_ref``), for ``find_ref``: a lookup aid,
@@ -284,7 +326,7 @@ class Ledger:
         the write was refused, and runs the script itself if the server had lost it (then it returns True:
         what the pipeline queued after it ran before the outcome was written)."""
         key_list, args = self._finish_call(record, state, fields, event, index, dead_letter)
-        pipe.evalsha(self._finish.sha, len(key_list), *key_list, *args)
+        queue_script(pipe, self._finish, key_list, args)
 
         def check(answer: Any) -> bool:
             rerun = isinstance(answer, redis.exceptions.NoScriptError)

@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from cancelq.client import CancelQ
-from cancelq.core import connections
+from cancelq.core import connections, keys
 from cancelq.jobs.states import FINAL_STATES
 from cancelq.runtime import Runtime
 from cancelq.sandbox.control import SandboxClient, is_cancelled
@@ -34,7 +34,7 @@ def _states(rt: Runtime, job_ids: list[str]) -> dict[str, str] | None:
     try:
         pipe = rt.redis.pipeline(transaction=False)
         for job_id in job_ids:
-            pipe.hget(f"cq:job:{job_id}", "state")
+            pipe.hget(keys.job(job_id), "state")
         return dict(zip(job_ids, pipe.execute(), strict=True))
     except redis.RedisError:
         return None
