@@ -136,7 +136,7 @@ def client(url: str, **kwargs: Any) -> redis.Redis:
 def cluster_client(url: str, **kwargs: Any) -> redis.Redis:
     """A ``RedisCluster`` started from the URL's nodes."""
     target = parse_cluster(url)
-    nodes = [ClusterNode(host, port) for host, port in target.nodes]
+    nodes = [ClusterNode(host, port) for host, port in target.nodes]  # type: ignore[no-untyped-call]
     cluster = RedisCluster(startup_nodes=nodes, username=target.username, password=target.password,
                            ssl=target.ssl, **kwargs)
     return cast(redis.Redis, cluster)

@@ -35,7 +35,7 @@ class Durable:
     def queue(self, pipe: redis.client.Pipeline) -> bool:
         """WAIT queued at the end of ``pipe`` when on; True when queued (its answer is the pipeline's last)."""
         if self.on:
-            pipe.execute_command("WAIT", self.replicas, self.timeout_ms)
+            pipe.execute_command("WAIT", self.replicas, self.timeout_ms)  # type: ignore[no-untyped-call]
         return self.on
 
     def checked(self, acked: Any, write: str, **context: Any) -> None:

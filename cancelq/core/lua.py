@@ -31,4 +31,4 @@ def queue_script(pipe: redis.client.Pipeline, script: Script, keys: Sequence[str
 
     Sent as a raw EVALSHA command: redis-py's cluster pipeline blocks its ``evalsha`` method (it cannot know
     that the keys share a slot), but routes the raw command by its keys, which here always share the hash tag."""
-    pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+    pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)  # type: ignore[no-untyped-call]
