@@ -1,7 +1,7 @@
 """Cluster-safe keys: every key name shares the ``{cq}`` hash tag, every script gets its keys in KEYS, and the
-scripts a campaign does not run (webhook claims, dead-letter indexing, circuits, cooldowns, the audit, pushes,
-the upgrade's adoption) run on a real Redis Cluster through redis-py's cluster client, which refuses a script
-whose keys are in different slots."""
+scripts run on a real Redis Cluster through redis-py's cluster client, which refuses a script whose keys are in
+different slots: a job's own (intake, begin, wait, the pump's claim, finish) and those a campaign does not run
+(webhook claims, dead-letter indexing, circuits, cooldowns, the audit, pushes, the upgrade's adoption)."""
 
 from __future__ import annotations
 
@@ -17,9 +17,11 @@ from cancelq.core import connections, keys
 from cancelq.delivery.queue import DeliveryQueue
 from cancelq.gate.circuits import Circuits
 from cancelq.gate.limits import Gate
+from cancelq.jobs.contract import parse_job
 from cancelq.jobs.deadletters import DeadLetters
+from cancelq.jobs.delayed import Delayed
 from cancelq.jobs.events import Event
-from cancelq.jobs.ledger import now_ms
+from cancelq.jobs.ledger import Intake, Ledger, now_ms
 from cancelq.ops.audit import Action, Audit
 from cancelq.pushes.notice import PushNotice
 from cancelq.pushes.store import PushStore
@@ -63,6 +65,24 @@ def test_every_key_name_hashes_to_the_slot_of_the_hash_tag() -> None:
     slot = key_slot(b"cq")
     assert [n for n in names if key_slot(n.encode()) != slot] == []
     assert keys.from_legacy("cq:job:abc") == keys.job("abc") and keys.from_legacy("other:x") == "other:x"
+
+
+def test_a_jobs_own_scripts_run_on_a_cluster(empty_cluster: ClusterGroup) -> None:
+    """intake (and a duplicate's second call), begin, wait, the pump's claim, finish: each by its own call."""
+    client = connections.client(empty_cluster.url, decode_responses=True)
+    ledger, delayed = Ledger(client), Delayed(client)
+    job = parse_job({"platform": "shopee", "shop": "s1", "order_id": "O-1", "reason": "OUT_OF_STOCK"})
+    first = ledger.intake(job)
+    assert first.created and ledger.intake(job) == Intake(first.job_id, False, "queued")
+    began = ledger.begin(first.job_id)
+    assert began.kind == "run" and began.record is not None
+    ledger.wait(began.record, due_ms=now_ms() - 1, fields={})
+    assert delayed.claim_due() == [first.job_id]
+    again = ledger.begin(first.job_id).record
+    assert again is not None
+    ledger.finish(again, state="succeeded", fields={}, event={"job_id": first.job_id})
+    assert ledger.get(first.job_id).state == "succeeded"  # type: ignore[union-attr]
+    assert empty_cluster.one_node()
 
 
 def test_the_scripts_a_campaign_does_not_run_work_on_a_cluster(empty_cluster: ClusterGroup) -> None:
