@@ -57,7 +57,8 @@ def _explained(error: ValidationError) -> SettingsError:
     for item in error.errors():
         name = ".".join(str(part) for part in item["loc"]) or "settings"
         field = str(item["loc"][0]) if item["loc"] else ""
-        problems.append(f"{name} (CANCELQ_{field.upper()}): {item['msg']}" if field else f"{name}: {item['msg']}")
+        problems.append(f"{name} (CANCELQ_{field.upper()}): {item['msg']}" if field
+                        else str(item["msg"]).removeprefix("Value error, "))
     return SettingsError("bad setting: " + "; ".join(problems))
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import redis
@@ -94,19 +93,3 @@ def test_a_cluster_ledger_refuses_the_knob_with_one_clear_message() -> None:
     with pytest.raises(ValueError, match="durable_replicas is not available with a Redis Cluster ledger"):
         Settings(redis_url="redis+cluster://127.0.0.1:7000", broker_url="amqp://guest:guest@127.0.0.1:5672//",
                  durable_replicas=1)
-
-
-def test_a_cluster_broker_is_refused_with_one_clear_message_that_names_no_password(tmp_path: Path) -> None:
-    from cancelq.core import connections
-
-    url = "redis+cluster://user:s3cret@127.0.0.1:7000,127.0.0.1:7001"
-    with pytest.raises(ValueError) as refused:
-        Settings(redis_url=url)
-    assert "a Redis Cluster cannot be the Celery broker" in str(refused.value) and "s3cret" not in str(refused.value)
-    with pytest.raises(connections.RedisUrlError, match="kombu has no Redis Cluster transport"):
-        connections.celery_broker(url)
-    assert connections.parse_cluster(url) == connections.ClusterTarget(
-        nodes=(("127.0.0.1", 7000), ("127.0.0.1", 7001)), username="user", password="s3cret")
-    with pytest.raises(connections.RedisUrlError, match="only database 0"):
-        connections.parse_cluster("redis+cluster://h1:7000/3")
-    assert Settings(redis_url=url, broker_url="amqp://guest:guest@127.0.0.1:5672//").redis_url == url
