@@ -191,7 +191,7 @@ class Ledger:
         """``intake`` for a batch of jobs in one script call (each job as ``intake`` would, without ``force``).
 
         ``encoded``: the jobs' ``Job.encoded()``, when the caller has them already. One argument per job
-        ("job id \n hint \n job JSON": compact JSON holds no raw newline) and one string back
+        ("job id \\n hint \\n job JSON": compact JSON holds no raw newline) and one string back
         ("job id created state" per line): a Redis client spends more time on many small arguments and
         replies than the server spends on the work. Duplicates go round once more with their jobs' keys."""
         if not jobs:
