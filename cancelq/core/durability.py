@@ -7,6 +7,9 @@ timeout_ms``, which returns once that many replicas have the write, or at the ti
 than asked is logged (``durable_wait_short``) and counted (``cancelq_durable_wait_short_total{write}``); the job
 goes on: the write is on the primary, and only a failover before it reaches a replica could lose it (what that
 costs, and how a job repairs it, is in docs/fleet.md). Off (0), no command is sent.
+
+One gap: a final write that had to be sent again outside its pipeline, because the server had lost the script
+(a restart flushes the script cache), is not followed by a WAIT of its own; the pipeline's WAIT ran before it.
 """
 
 from __future__ import annotations

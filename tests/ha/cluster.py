@@ -40,6 +40,14 @@ class ClusterGroup:
         return redis.Redis(port=port, decode_responses=True, socket_timeout=2)
 
     def start(self) -> ClusterGroup:
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
         for server in self.nodes:
             server.start()
         share = SLOTS // len(self.ports)
@@ -52,7 +60,6 @@ class ClusterGroup:
                 first.execute_command("CLUSTER MEET", "127.0.0.1", port, bus)
         if not poll_until(self._settled, timeout_s=30):
             raise RuntimeError("the cluster's nodes did not agree on the slots within 30 s")
-        return self
 
     def _settled(self) -> bool:
         for port in self.ports:

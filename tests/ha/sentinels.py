@@ -112,10 +112,14 @@ class ReplicatedPair:
         return f"redis://127.0.0.1:{self.primary_port}/0"
 
     def start(self) -> ReplicatedPair:
-        self.primary.start()
-        self.replica.start()
-        if not poll_until(self._linked, timeout_s=20):
-            raise RuntimeError("the replica did not sync with the primary within 20 s")
+        try:
+            self.primary.start()
+            self.replica.start()
+            if not poll_until(self._linked, timeout_s=20):
+                raise RuntimeError("the replica did not sync with the primary within 20 s")
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def _linked(self) -> bool:
