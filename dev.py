@@ -5,6 +5,7 @@
     python3 dev.py test      # the test suite (extra arguments go to pytest)
     python3 dev.py lint      # ruff and mypy --strict
     python3 dev.py chaos     # the chaos run of issue 7 (--short: the CI form; --help for its knobs)
+    python3 dev.py docs      # rewrite the generated docs (--check: exit 1 when they are stale)
     python3 dev.py cancelq … # any cancelq command inside the environment
 """
 
@@ -50,11 +51,13 @@ def main(argv: list[str]) -> int:
     elif command == "test":
         args = [python, "-m", "pytest", *rest]
     elif command == "lint":
-        ruff = subprocess.run([python, "-m", "ruff", "check", "cancelq", "tests", "bench", "dev.py"], cwd=ROOT)
+        ruff = subprocess.run([python, "-m", "ruff", "check", "cancelq", "tests", "bench", "docs", "dev.py"], cwd=ROOT)
         mypy = subprocess.run([python, "-m", "mypy"], cwd=ROOT)
         return ruff.returncode or mypy.returncode
     elif command == "chaos":
         args = [python, "-m", "tests.chaos.driver", *rest]
+    elif command == "docs":
+        args = [python, str(ROOT / "docs" / "gen.py"), *rest]
     elif command == "cancelq":
         args = [python, "-m", "cancelq.cli.main", *rest]
     else:

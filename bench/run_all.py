@@ -35,6 +35,7 @@ RUNS: list[tuple[str, list[str], list[str]]] = [
     ("dead-letter pages", ["dlq_pages.py"], ["--entries", "20000"]),
     ("http api", ["api.py"], ["--singles", "500", "--batched", "5000"]),
     ("http api, 2 processes", ["api.py", "--workers", "2"], ["--singles", "500", "--batched", "5000"]),
+    ("push receiver", ["pushes.py"], ["--paced", "1000", "--flat", "1000"]),
 ]
 
 

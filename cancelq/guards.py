@@ -17,9 +17,9 @@ from cancelq.gate.scopes import ScopeError, resolve
 from cancelq.platforms.base import CancelRequest
 from cancelq.platforms.errors import AuthExpired, PermanentError, PlatformError, ReauthRequired
 from cancelq.platforms.reasons import Reason
-from cancelq.platforms.registry import PLATFORM_NAMES
+from cancelq.platforms.registry import BUYER_REQUEST_PLATFORMS, PLATFORM_NAMES
 from cancelq.runtime import Runtime
-from cancelq.shops.registry import Shop
+from cancelq.shops.registry import BuyerPolicy, Shop, ShopError
 
 
 @dataclass(frozen=True)
@@ -125,6 +125,18 @@ class GuardRails:
         budget = Budget.parse(target, raw)
         self.rt.shops.set_budget(shop, budget.to_dict())
         return budget
+
+    def set_buyer_policy(self, target: str, policy: str, unless: Iterable[str] = ()) -> BuyerPolicy:
+        """What the shop ``platform/name`` does with buyers' cancel requests; ``ScopeError`` for an unknown shop,
+        ``ShopError`` for an unknown policy or condition, or a platform without buyer requests (nothing
+        written)."""
+        shop = self.shop(target)
+        parsed = BuyerPolicy.parse({"policy": policy, "unless": list(unless)})
+        if shop.platform not in BUYER_REQUEST_PLATFORMS:
+            raise ShopError(f"{target}: {shop.platform} has no buyer cancel requests (only "
+                            f"{' and '.join(BUYER_REQUEST_PLATFORMS)} do)")
+        self.rt.shops.set_buyer_policy(shop, parsed)
+        return parsed
 
     def budget_usage(self, target: str) -> Usage | None:
         """The shop's budget now (cancels in the window, approvals, room); None when it has none."""

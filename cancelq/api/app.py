@@ -35,6 +35,7 @@ def make_app(source: Runtime | Settings | None = None) -> FastAPI:
         routes_events,
         routes_health,
         routes_jobs,
+        routes_pushes,
         routes_webhooks,
     )
 
@@ -43,7 +44,7 @@ def make_app(source: Runtime | Settings | None = None) -> FastAPI:
     app.state.api = Api.of(rt)
     problems.install(app)
     for module in (routes_cancellations, routes_jobs, routes_campaigns, routes_deadletters, routes_events,
-                   routes_webhooks, routes_health):
+                   routes_webhooks, routes_pushes, routes_health):
         app.include_router(module.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     s = rt.settings

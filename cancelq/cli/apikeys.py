@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
@@ -10,6 +9,7 @@ from rich.markup import escape
 
 from cancelq.api.apikeys import SCOPES, ApiKeyError, ApiKeys
 from cancelq.cli.common import client, fail, out, when
+from cancelq.cli.render import emit_json
 
 apikeys_app = typer.Typer(no_args_is_help=True, help="API keys for `cancelq api`: scopes, shops, revocation.")
 
@@ -45,7 +45,7 @@ def list_keys(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Live keys: name, id, scopes, shops, created (never a key)."""
     keys = _store().all()
     if as_json:
-        out.print_json(json.dumps([k.shown() for k in keys]))
+        emit_json([k.shown() for k in keys])
         return
     for k in keys:
         out.print(escape(f"{k.name}  {k.id}  scopes={','.join(k.scopes)}  shops={','.join(k.shops) or '*'}  "

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from cancelq.cli.common import client, fail, out
+from cancelq.cli.render import emit_json
 from cancelq.gate.budget import BudgetError
 from cancelq.guards import ScopeError
 
@@ -29,7 +30,7 @@ def budget_show(target: Annotated[str, typer.Argument(help="the shop, as platfor
     data = {"shop": target, **found.budget.to_dict(), "used": found.used, "approved": found.approved,
             "room": found.room}
     if as_json:
-        out.print_json(data=data)
+        emit_json(data)
         return
     out.print(f"{target}: {found.used}/{found.budget.max} cancels in the last {found.budget.window_s:g}s, "
               f"{found.approved} approved past it, room for {found.room} (counted: "

@@ -13,17 +13,18 @@ from typing import Annotated
 import typer
 from rich.console import Group
 from rich.live import Live
-from rich.progress_bar import ProgressBar
-from rich.table import Column, Table
-from rich.text import Text
+from rich.markup import escape
 
 from cancelq.campaigns.budgets import campaign_budgets
-from cancelq.campaigns.files import CampaignFileError
+from cancelq.campaigns.files import CampaignFileError, read_rows
 from cancelq.campaigns.intake import IntakeResult
 from cancelq.campaigns.report import write_csv
-from cancelq.campaigns.store import COUNTERS, Campaign, CampaignError, CampaignNotFound
-from cancelq.cli import common
+from cancelq.campaigns.store import Campaign, CampaignError, CampaignNotFound
+from cancelq.cli import choices, common
 from cancelq.cli.common import err, fail, out
+from cancelq.cli.errors import Failed, Refused, TimedOut
+from cancelq.cli.progress import after_live, campaign_view, preview_line
+from cancelq.cli.render import Col, counts_line, emit_json, table
 from cancelq.cli.webhooks import print_secret
 from cancelq.client import CancelQ
 from cancelq.delivery.endpoints import EndpointError
@@ -46,7 +47,8 @@ def run(
     file: Annotated[Path, typer.Argument(help="CSV (with a header) or JSONL", exists=True, dir_okay=False)],
     platform: Annotated[str | None, typer.Option(help="for rows without a platform")] = None,
     shop: Annotated[str | None, typer.Option(help="for rows without a shop")] = None,
-    reason: Annotated[str | None, typer.Option(help="for rows without a reason, e.g. OUT_OF_STOCK")] = None,
+    reason: Annotated[str | None, typer.Option(help="for rows without a reason, e.g. OUT_OF_STOCK or 'out of stock'")
+                      ] = None,
     fmt: Annotated[str | None, typer.Option("--format", help="csv or jsonl (default: from the file name)")] = None,
     campaign_id: Annotated[str | None, typer.Option("--campaign-id", help="resume this campaign, or name a new one")
                            ] = None,
@@ -59,9 +61,13 @@ def run(
                                                      "its secret is printed once")] = None,
     batch: Annotated[int, typer.Option(help="rows per pipelined batch", min=1, max=10_000)] = 500,
     watch: Annotated[bool, typer.Option(help="follow the campaign to its end with a progress bar")] = False,
-    wait: Annotated[float, typer.Option(help="seconds to wait for the end (exit 1 if not finished)")] = 0.0,
+    wait: Annotated[float, typer.Option(help="seconds to wait for the end (exit 4 if not finished in time)")] = 0.0,
+    fail_on_dead: Annotated[bool, typer.Option("--fail-on-dead", help="with --watch or --wait: exit 1 when a job "
+                                               "ended dead, rejected or aborted (as `submit --wait` does)")] = False,
 ) -> None:
     """Send every valid row of FILE as a cancel job of one campaign; invalid rows are listed with their line."""
+    platform, reason = choices.platform(platform), choices.reason(reason)
+    _refuse_empty(file, fmt)
     client = common.client()
     try:
         with err.status("reading the file...") as status:
@@ -73,10 +79,21 @@ def run(
         raise fail(f"--webhook: {exc}", 2) from None
     except (CampaignFileError, CampaignError) as exc:
         raise fail(str(exc), 2) from None
-    _after_intake(client, result, watch=watch, wait=wait)
+    _after_intake(client, result, watch=watch, wait=wait, fail_on_dead=fail_on_dead)
 
 
-def _after_intake(client: CancelQ, result: IntakeResult, *, watch: bool, wait: float) -> None:
+def _refuse_empty(file: Path, fmt: str | None) -> None:
+    """A file with no row is refused before a campaign is made."""
+    try:
+        first = next(iter(read_rows(file, fmt)), None)
+    except CampaignFileError as exc:
+        raise Refused(str(exc)) from None
+    if first is None:
+        raise Refused(f"{file} has no rows; no campaign was made",
+                      hint="a CSV needs a header line and one line per order; a JSONL file one object per line")
+
+
+def _after_intake(client: CancelQ, result: IntakeResult, *, watch: bool, wait: float, fail_on_dead: bool) -> None:
     """What ``campaign run`` says once the file is in: invalid rows, counts, the webhook's secret, then the end."""
     _print_invalid(result)
     if result.refused:
@@ -86,9 +103,38 @@ def _after_intake(client: CancelQ, result: IntakeResult, *, watch: bool, wait: f
         print_secret(endpoints_of(client.rt).get(result.webhook_endpoint), "  its webhook endpoint")
     if watch or wait > 0:
         campaign = follow(client, result.campaign_id, live=watch, timeout_s=wait or None)
-        _print_budgets(client, campaign)
+        _print_end(client, campaign)
         if not campaign.finished:
-            raise fail(f"campaign {campaign.id} is still {campaign.status} after {wait:g}s")
+            raise TimedOut(f"campaign {campaign.id} is still {campaign.status} after {wait:g}s",
+                           hint=f"cancelq campaign status {campaign.id} --watch")
+        if fail_on_dead:
+            _fail_on_dead(campaign)
+
+
+FAILED_STATES = ("dead", "rejected", "aborted")
+
+
+def _fail_on_dead(campaign: Campaign) -> None:
+    failed = [(name, campaign.counts[name]) for name in FAILED_STATES if campaign.counts[name]]
+    if failed:
+        raise Failed(f"campaign {campaign.id} finished with {counts_line(failed)}",
+                     hint=f"cancelq campaign report {campaign.id}; cancelq campaign redo-failed {campaign.id}")
+
+
+def _print_end(client: CancelQ, campaign: Campaign) -> None:
+    """A dry run's findings (would cancel, ...), then the shops' budgets."""
+    if campaign.dry_run and campaign.finished:
+        out.print(preview_line(previews(client, campaign.id)), highlight=False)
+    _print_budgets(client, campaign)
+
+
+def previews(client: CancelQ, campaign_id: str) -> dict[str, int]:
+    """A dry run's answers counted from its report: would cancel, would accept a buyer's request, ..."""
+    counts: dict[str, int] = {}
+    for row in client.campaign_report(campaign_id):
+        if row.preview:
+            counts[row.preview] = counts.get(row.preview, 0) + 1
+    return counts
 
 
 def _print_budgets(client: CancelQ, campaign: Campaign) -> None:
@@ -101,7 +147,7 @@ def _print_budgets(client: CancelQ, campaign: Campaign) -> None:
 
 def _print_invalid(result: IntakeResult) -> None:
     for line, why in result.invalid[:SHOWN_INVALID]:
-        err.print(f"[yellow]line {line}:[/yellow] {why}", highlight=False, markup=True)
+        err.print(f"[yellow]line {line}:[/yellow] {escape(why)}", highlight=False, markup=True)
     more = result.invalid_count - min(len(result.invalid), SHOWN_INVALID)
     if more > 0:
         where = "" if result.refused else f" (all in `cancelq campaign report {result.campaign_id}`)"
@@ -121,28 +167,9 @@ def _print_intake(campaign: Campaign, result: IntakeResult) -> None:
     out.print(f"  follow it: cancelq campaign status {campaign.id} --watch")
 
 
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    hours, rest = divmod(round(seconds), 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
-
-
 def render(campaign: Campaign, rate_per_s: float | None = None) -> Group:
     """The progress bar (done of total, rate, ETA) and the counters."""
-    rate = campaign.rate_per_s if rate_per_s is None else rate_per_s
-    total = max(campaign.total, 1)
-    head = Table.grid(padding=(0, 1))
-    head.add_row(Text(f"{campaign.id} {campaign.status}", style="bold"),
-                 ProgressBar(total=total, completed=min(campaign.done, total), width=40),
-                 f"{campaign.done:,}/{campaign.total:,}", f"{100 * campaign.done / total:.0f}%",
-                 f"{rate:,.1f} jobs/s", f"ETA {_duration(campaign.eta_s(rate))}",
-                 f"elapsed {_duration(campaign.elapsed_s)}")
-    counts = Table(*COUNTERS[1:], "invalid rows", "duplicate rows", box=None, padding=(0, 1))
-    c = campaign.counts
-    counts.add_row(*(f"{c[name]:,}" for name in (*COUNTERS[1:], "invalid", "duplicates")))
-    return Group(head, counts)
+    return campaign_view(campaign, rate_per_s)
 
 
 def follow(client: CancelQ, campaign_id: str, *, live: bool, timeout_s: float | None = None,
@@ -156,6 +183,8 @@ def follow(client: CancelQ, campaign_id: str, *, live: bool, timeout_s: float | 
             time.sleep(poll_s)
             campaign = _get(client, campaign_id)
             view.update(render(campaign, _window_rate(samples, campaign.done)))
+    if live:
+        after_live(out)
     return campaign
 
 
@@ -181,33 +210,43 @@ def _window_rate(samples: deque[tuple[float, int]], done: int) -> float | None:
 
 @campaign_app.command("status")
 def status(campaign_id: str,
-           watch: Annotated[bool, typer.Option(help="follow it to the end")] = False,
+           watch: Annotated[bool, typer.Option("--watch", help="follow it to the end")] = False,
            as_json: Annotated[bool, typer.Option("--json", help="the counters as JSON")] = False) -> None:
-    """A campaign's progress: bar, rate, ETA and counters."""
+    """A campaign's progress: bar, rate, ETA and counters (a finished dry run: what it found)."""
     client = common.client()
     campaign = _get(client, campaign_id)
     if as_json:
         budgets = [b.to_dict() for b in campaign_budgets(client.rt, campaign.id, dry_run=campaign.dry_run)]
-        out.print_json(data={**campaign.summary(), "budgets": budgets})
-    elif watch:
-        _print_budgets(client, follow(client, campaign_id, live=True))
+        found = {"previews": previews(client, campaign.id)} if campaign.dry_run else {}
+        emit_json({**campaign.summary(), **found, "budgets": budgets})
+        return
+    if watch:
+        campaign = follow(client, campaign_id, live=True)
     else:
         out.print(render(campaign))
-        _print_budgets(client, campaign)
+    _print_end(client, campaign)
 
 
 @campaign_app.command("list")
-def list_campaigns(limit: Annotated[int, typer.Option(help="how many, newest first")] = 20) -> None:
-    """Recent campaigns."""
-    table = Table(Column("campaign", no_wrap=True), "status", "started", "file", "jobs", "done", "ok", "already",
-                  "dead", "rejected", "invalid", "dup", "jobs/s")
-    for c in common.client().campaigns(limit):
+def list_campaigns(limit: Annotated[int, typer.Option(help="how many, newest first", min=1)] = 20,
+                   as_json: Annotated[bool, typer.Option("--json", help="as JSON (every counter)")] = False) -> None:
+    """Recent campaigns: status, start, progress and outcomes (a dry run's previews apart from ok)."""
+    campaigns = common.client().campaigns(limit)
+    if as_json:
+        emit_json([c.summary() for c in campaigns])
+        return
+    grid = table(Col("campaign", fixed=True), Col("status", fixed=True), Col("started", fixed=True),
+                 Col("done/jobs", fixed=True, right=True), "outcomes")
+    for c in campaigns:
         n = c.counts
-        table.add_row(c.id + (" (dry run)" if c.dry_run else ""), c.status, c.summary()["created_at"][5:16], c.source,
-                      *(f"{v:,}" for v in (c.total, c.done, n["succeeded"] + n["previewed"], n["already_cancelled"],
-                                           n["dead"], n["rejected"], n["invalid"], n["duplicates"])),
-                      f"{c.rate_per_s:,.1f}")
-    out.print(table)
+        outcomes = [("ok", n["succeeded"]), ("already", n["already_cancelled"]), ("dead", n["dead"]),
+                    ("rejected", n["rejected"]), ("aborted", n["aborted"]), ("previewed", n["previewed"]),
+                    ("invalid", n["invalid"]), ("dup", n["duplicates"])]
+        shown = [(k, v) for k, v in outcomes if v or k in ("ok", "dead")]
+        grid.add_row(c.id, c.status + ("\ndry run" if c.dry_run else ""), c.summary()["created_at"][:16] + "Z",
+                     f"{c.done:,}/{c.total:,}", "  ".join(f"{k}={v:,}" for k, v in shown))
+    out.print(grid)
+    out.print(f"{len(campaigns)} shown")
 
 
 @campaign_app.command("pause")
@@ -260,15 +299,19 @@ def redo_failed(campaign_id: str) -> None:
 
 @campaign_app.command("report")
 def report(campaign_id: str,
-           output: Annotated[Path | None, typer.Option("--out", help="CSV file (default: stdout)")] = None) -> None:
+           output: Annotated[Path | None, typer.Option("--out", help="CSV file (default: stdout)")] = None,
+           outcome: Annotated[str | None, typer.Option(help=f"only rows of this outcome: {', '.join(choices.OUTCOMES)}")
+                              ] = None) -> None:
     """One CSV row per input row: outcome, platform code and message, request id, attempts, times."""
+    wanted = choices.outcome(outcome)
     client = common.client()
     _get(client, campaign_id)
+    rows = (row for row in client.campaign_report(campaign_id) if wanted is None or row.outcome == wanted)
     if output is None:
-        write_csv(client.campaign_report(campaign_id), sys.stdout)
+        write_csv(rows, sys.stdout)
         return
     with output.open("w", encoding="utf-8", newline="") as handle:
-        count = write_csv(client.campaign_report(campaign_id), handle)
+        count = write_csv(rows, handle)
     out.print(f"{count:,} rows written to {output}")
 
 

@@ -19,10 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.live import Live
+from rich.markup import escape
 
 from cancelq.cli.demo_http import start_api, submit_all
+from cancelq.cli.progress import after_live, demo_view
+from cancelq.cli.render import Col, cut, short_ids, table
 from cancelq.client import CancelQ
 from cancelq.core import keys
 from cancelq.core.embedded import ValkeyProcess
@@ -138,23 +140,21 @@ def _run(client: Any, api_url: str, sandbox: SandboxClient, rng: random.Random, 
          workdir: Path) -> int:
     started = time.monotonic()
     handles, how = submit_all(client, api_url, _jobs(client.orders))
-    console.print(how)
+    console.print(how, highlight=False)
     ids = [h.job_id for h in handles]
     token_renewed = False
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TextColumn("{task.fields[counts]}"), console=console) as progress:
-        bar = progress.add_task("cancelling", total=len(ids), counts="")
+    with Live(demo_view(0, len(ids), 0.0, {}), console=console, refresh_per_second=4) as live:
         while True:
             states = _states(client, ids)
             done = sum(1 for s in states if s in FINAL_STATES)
-            counts = Counter(states)
-            progress.update(bar, completed=done, counts=" ".join(f"{k}={v}" for k, v in sorted(counts.items())))
+            live.update(demo_view(done, len(ids), time.monotonic() - started, Counter(states)))
             if not token_renewed and time.monotonic() - started > 3:
                 _renew_shoplazza_token(client, sandbox)
                 token_renewed = True
             if done == len(ids) or time.monotonic() - started > 150:
                 break
             time.sleep(0.25)
+    after_live(console)
     elapsed = time.monotonic() - started
     return _summary(client, sandbox, handles, elapsed, console, workdir)
 
@@ -178,30 +178,42 @@ def _states(client: Any, ids: list[str]) -> list[str]:
 def _summary(client: Any, sandbox: SandboxClient, handles: list[Any], elapsed: float, console: Console,
              workdir: Path) -> int:
     records = [client.job(h.job_id) for h in handles]
-    table = Table("platform", "succeeded", "already_cancelled", "dead", "rejected", "unfinished",
-                  title=f"{len(records)} jobs in {elapsed:.1f}s")
+    console.print(outcomes_table(records, elapsed))
+    dead = client.dead_letters(limit=20)
+    console.print(dead_letters_table(dead) if dead else "no dead letters")
+    for record in client.rejected(10):
+        console.print(escape(f"rejected {record.job_id}: {record.reject_reason}"), highlight=False)
+    retried = sum(1 for r in records if r.attempts > 0)
+    return _integrity(sandbox, records, retried, console, workdir)
+
+
+OUTCOME_COLUMNS = ("succeeded", "already_cancelled", "dead", "rejected")
+
+
+def outcomes_table(records: list[Any], elapsed: float) -> Any:
+    """Jobs per platform and outcome (``unfinished``: not final when the demo stopped waiting)."""
+    grid = table(Col("platform", fixed=True), *(Col(k, fixed=True, right=True) for k in OUTCOME_COLUMNS),
+                 Col("unfinished", fixed=True, right=True), title=f"{len(records):,} jobs in {elapsed:.1f}s")
     by_platform: dict[str, Counter[str]] = {}
     for record in records:
         by_platform.setdefault(str(record.job.get("platform", "?")), Counter())[record.state] += 1
     for platform, counts in sorted(by_platform.items()):
         unfinished = sum(v for k, v in counts.items() if k not in FINAL_STATES)
-        table.add_row(platform, *(str(counts[k]) for k in ("succeeded", "already_cancelled", "dead", "rejected")),
-                      str(unfinished))
-    console.print(table)
-    dead = Table("job", "order", "kind", "code", "message", title="dead letters (cancelq dlq list)")
-    for entry in client.dead_letters(limit=20):
+        grid.add_row(platform, *(f"{counts[k]:,}" for k in OUTCOME_COLUMNS), f"{unfinished:,}")
+    return grid
+
+
+def dead_letters_table(entries: list[dict[str, Any]]) -> Any:
+    """The dead letters as ``cancelq dlq list`` shows them: short ids, messages cut at a word."""
+    ids = short_ids(e["job_id"] for e in entries)
+    grid = table(Col("job", fixed=True), Col("order", fixed=True), Col("kind", fixed=True), "error",
+                 title="dead letters (cancelq dlq list)")
+    for entry in entries:
         e = entry.get("error") or {}
-        dead.add_row(entry["job_id"][:8], f"{entry['job']['platform']} {entry['job']['order_id']}", entry["kind"],
-                     str(e.get("code") or e.get("error_class")), _short(str(e.get("message")), 48))
-    console.print(dead)
-    for record in client.rejected(10):
-        console.print(f"rejected {record.job_id}: {record.reject_reason}")
-    retried = sum(1 for r in records if r.attempts > 0)
-    return _integrity(sandbox, records, retried, console, workdir)
-
-
-def _short(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
+        error = f"{e.get('code') or e.get('error_class')}: {cut(str(e.get('message')), 48)}"
+        grid.add_row(ids[entry["job_id"]], escape(f"{entry['job']['platform']} {entry['job']['order_id']}"),
+                     entry["kind"], escape(error))
+    return grid
 
 
 def _integrity(sandbox: SandboxClient, records: list[Any], retried: int, console: Console, workdir: Path) -> int:

@@ -3,83 +3,95 @@
 from __future__ import annotations
 
 import sys
-from datetime import UTC, datetime
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from rich.table import Column, Table
 
-from cancelq.cli.common import client, fail, out, when
-from cancelq.client import JobHandle, JobNotFound
-from cancelq.jobs.deadletters import DeadFilter
+from cancelq.cli import choices
+from cancelq.cli.common import client, fail, out
+from cancelq.cli.render import cut, emit_json, entry, iso, short_ids, with_iso_times
+from cancelq.client import CancelQ, JobHandle
+from cancelq.jobs.deadletters import KINDS, DeadFilter, export_lines
 
 dlq_app = typer.Typer(no_args_is_help=True, help="The dead-letter store: list, show, replay, purge, export.")
 
-PlatformOpt = Annotated[str | None, typer.Option(help="only this platform")]
+PlatformOpt = Annotated[str | None, typer.Option(help="only this platform: shopee, lazada, shopline or shoplazza")]
 ShopOpt = Annotated[str | None, typer.Option(help="only this shop")]
 CodeOpt = Annotated[str | None, typer.Option(help="only this platform error code")]
 CampaignOpt = Annotated[str | None, typer.Option(help="only this campaign")]
-KindOpt = Annotated[str | None, typer.Option(help="permanent, exhausted or poison")]
-SinceOpt = Annotated[str | None, typer.Option(help="dead-lettered at or after (ISO, UTC)")]
+KindOpt = Annotated[str | None, typer.Option(help=f"only this kind: {', '.join(KINDS)}")]
+SinceOpt = Annotated[str | None, typer.Option(help="dead-lettered at or after this ISO time (its offset is "
+                                                   "honoured; UTC without one)")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="as JSON (every value whole, times ISO 8601 UTC)")]
+MESSAGE_WIDTH = 44
+"""A message in the listing: cut at a word boundary (`dlq show` and `--json` give it whole)."""
 
 
 def _filter(platform: str | None, shop: str | None, code: str | None, campaign: str | None, kind: str | None,
             since: str | None) -> DeadFilter:
-    since_ms = None
-    if since:
-        try:
-            since_ms = int(datetime.fromisoformat(since).replace(tzinfo=UTC).timestamp() * 1000)
-        except ValueError:
-            raise fail(f"--since takes an ISO date or time, e.g. 2026-11-23T10:00, not {since!r}", 2) from None
-    return DeadFilter(platform, shop, code, campaign, kind, since_ms)
+    return DeadFilter(choices.platform(platform), shop, code, campaign, choices.kind(kind), choices.since_ms(since))
+
+
+def _entries(cq: CancelQ, where: DeadFilter, order: str | None, limit: int) -> list[dict[str, Any]]:
+    if order is None:
+        return cq.dead_letters(where, limit)
+    page = cq.rt.dead_letters.page(where, search=order, limit=max(limit, 100))
+    return [e for e in page.entries if str(e.get("job", {}).get("order_id")) == order][:limit]
 
 
 @dlq_app.command("list")
 def dlq_list(platform: PlatformOpt = None, shop: ShopOpt = None, code: CodeOpt = None, campaign: CampaignOpt = None,
-             kind: KindOpt = None, since: SinceOpt = None, limit: int = 50) -> None:
-    """Dead letters, newest first."""
-    entries = client().dead_letters(_filter(platform, shop, code, campaign, kind, since), limit)
-    table = Table("kind", "platform/shop", "order", "code", "message", "tries", "last failure")
-    table.columns.insert(0, Column("job", no_wrap=True))
+             kind: KindOpt = None, since: SinceOpt = None,
+             order: Annotated[str | None, typer.Option(help="only the dead letters of this order id")] = None,
+             limit: Annotated[int, typer.Option(help="at most this many", min=1)] = 50,
+             as_json: JsonOpt = False) -> None:
+    """Dead letters, newest first, two lines each: job id (its first characters, which every command accepts),
+    kind, shop and order; when, attempts, the platform's code and message (whole in `dlq show` and --json)."""
+    entries = _entries(client(), _filter(platform, shop, code, campaign, kind, since), order, limit)
+    if as_json:
+        emit_json(entries)
+        return
+    ids = short_ids(e["job_id"] for e in entries)
     for e in entries:
         job, error = e["job"], e.get("error") or {}
-        table.add_row(e["job_id"], e["kind"], f"{job.get('platform')}/{job.get('shop')}", str(job.get("order_id")),
-                      str(error.get("code") or error.get("error_class")), str(error.get("message"))[:50],
-                      str(e.get("attempts")), when(e.get("last_failure_at")))
-    out.print(table)
-    out.print(f"{len(entries)} shown")
+        code = error.get("code") or error.get("error_class")
+        head = [ids[e["job_id"]], e["kind"], f"{job.get('platform')}/{job.get('shop')}", str(job.get("order_id"))]
+        detail = (f"{iso(e.get('last_failure_at'))}  attempts={e.get('attempts')}  {code}: "
+                  f"{cut(str(error.get('message') or ''), MESSAGE_WIDTH)}")
+        out.print(entry(head, detail, indent=len(ids[e["job_id"]]) + 1), highlight=False)
+    out.print(f"{len(entries)} shown" + ("" if entries or not _filtered(platform, shop, code, campaign, kind, since,
+                                                                      order) else " (none match the filters)"))
+
+
+def _filtered(*values: str | None) -> bool:
+    return any(v is not None for v in values)
 
 
 @dlq_app.command("show")
-def dlq_show(job_id: Annotated[str, typer.Argument(help="a job id, or its first characters")]) -> None:
-    """One dead letter as JSON: the job, the error with the platform's code, message and request id."""
-    try:
-        entry = client().dead_letter(job_id)
-    except JobNotFound as exc:
-        raise fail(str(exc)) from None
+def dlq_show(job_id: Annotated[str, typer.Argument(help="a job id, or its first characters")],
+             as_json: Annotated[bool, typer.Option("--json", help="(always JSON; accepted like everywhere)")] = True,
+             ) -> None:
+    """One dead letter as JSON: the job, the error with the platform's code, message and request id, its events."""
+    del as_json
+    entry = client().dead_letter(job_id)
     if entry is None:
         raise fail(f"no dead letter {job_id}")
-    out.print_json(data=entry)
+    emit_json(entry)
 
 
 @dlq_app.command("replay")
-def dlq_replay(job_id: Annotated[str | None, typer.Argument()] = None,
+def dlq_replay(job_id: Annotated[str | None, typer.Argument(help="a job id, or its first characters")] = None,
                all_: Annotated[bool, typer.Option("--all", help="every entry matching the filters")] = False,
                platform: PlatformOpt = None, shop: ShopOpt = None, code: CodeOpt = None, campaign: CampaignOpt = None,
                kind: KindOpt = None, since: SinceOpt = None) -> None:
     """Send dead-lettered jobs again (an order already cancelled meanwhile ends already_cancelled)."""
-    cq = client()
-    handles: list[JobHandle]
-    if job_id and not all_:
-        try:
-            handles = [cq.replay(job_id)]
-        except JobNotFound as exc:
-            raise fail(str(exc)) from None
-    elif all_:
-        handles = cq.replay_all(_filter(platform, shop, code, campaign, kind, since))
-    else:
+    if bool(job_id) == all_:
         raise fail("name a job id, or --all (with filters)", 2)
+    where = _filter(platform, shop, code, campaign, kind, since)
+    cq = client()
+    handles: list[JobHandle] = [cq.replay(job_id)] if job_id else cq.replay_all(where)
     for handle in handles:
         out.print(f"job {handle.job_id} replayed ({handle.state})")
     out.print(f"{len(handles)} replayed")
@@ -99,15 +111,20 @@ def dlq_purge(all_: Annotated[bool, typer.Option("--all", help="required without
     out.print(f"{client().purge_dead_letters(where)} purged")
 
 
+def _with_iso(entries: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    return (with_iso_times(e) for e in entries)
+
+
 @dlq_app.command("export")
 def dlq_export(fmt: Annotated[str, typer.Option("--format", help="csv or jsonl")] = "jsonl",
                output: Annotated[Path | None, typer.Option("--out", help="file (default: stdout)")] = None,
                platform: PlatformOpt = None, shop: ShopOpt = None, code: CodeOpt = None,
                campaign: CampaignOpt = None, kind: KindOpt = None, since: SinceOpt = None) -> None:
-    """Write dead letters as CSV or JSONL."""
+    """Write dead letters as CSV or JSONL (times ISO 8601 UTC, as in every report)."""
     if fmt not in ("csv", "jsonl"):
         raise fail("--format is csv or jsonl", 2)
-    lines = client().export_dead_letters(_filter(platform, shop, code, campaign, kind, since), fmt)
+    where = _filter(platform, shop, code, campaign, kind, since)
+    lines = export_lines(_with_iso(client().rt.dead_letters.iter(where)), fmt)
     if output is None:
         sys.stdout.writelines(lines)
         return

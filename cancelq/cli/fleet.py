@@ -11,12 +11,14 @@ import socket
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
+from rich.markup import escape
 
 from cancelq.cli.common import client, fail, out, when
+from cancelq.cli.render import Col, emit_json, table
 from cancelq.gate.controls import snapshot
 from cancelq.gate.limits import Limit
 from cancelq.guards import ScopeError
+from cancelq.pushes.watch import Watch
 
 ScopePlatform = Annotated[str | None, typer.Option("--platform", help="a whole platform")]
 ScopeShop = Annotated[str | None, typer.Option("--shop", help="one shop as platform/name, or a pattern: 'shopee/*'")]
@@ -94,17 +96,21 @@ def status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     counts = {**cq.rt.ledger.counts(), "dead_letters": cq.rt.dead_letters.size()}
     limits = {f"{s.platform}/{s.name}": _limit_view(cq.rt.limit_for(s)) for s in cq.rt.shops.all()}
     parked = {name: park.__dict__ for name, park in cq.rt.parking.parked().items()}
+    watch = Watch(cq.rt.redis, verify_within_s=cq.rt.settings.verify_within_s)
+    unconfirmed = watch.described(cq.rt.ledger)
     data = {"paused": snap.paused, "pauses": snap.pauses, "parked": parked, "open_circuits": snap.open_circuits,
-            "circuits": snap.circuits, "cooldowns_s": snap.cooldowns, "limits": limits, "ledger": counts}
+            "circuits": snap.circuits, "cooldowns_s": snap.cooldowns, "limits": limits, "ledger": counts,
+            "unconfirmed": unconfirmed, "pushes": watch.counts()}
     if as_json:
-        out.print_json(data=data)
+        emit_json(data)
         return
     _print_holds(snap.pauses, parked, snap.circuits)
+    _print_unconfirmed(unconfirmed, watch)
     out.print(f"cooldowns: {', '.join(f'{k} {v:.1f}s' for k, v in snap.cooldowns.items()) or 'none'}")
-    table = Table("shop", "rate/s", "burst", "per API")
+    grid = table("shop", Col("rate/s", fixed=True), Col("burst", fixed=True), Col("per API", fixed=True))
     for name, limit in limits.items():
-        table.add_row(name, f"{limit['rate_per_s']:g}", str(limit["burst"]), "yes" if limit["per_api"] else "no")
-    out.print(table)
+        grid.add_row(escape(name), f"{limit['rate_per_s']:g}", str(limit["burst"]), "yes" if limit["per_api"] else "no")
+    out.print(grid)
     out.print(" ".join(f"{k}={v}" for k, v in counts.items()))
 
 
@@ -123,3 +129,12 @@ def _print_holds(pauses: dict[str, dict[str, Any]], parked: dict[str, dict[str, 
         probe = f"probing (job {info['probe']})" if info["probe"] else (
             f"next probe in {info['probe_in_s']:.1f}s" if info["probe_in_s"] else "half-open: the next job probes")
         out.print(f"  {name}: {probe}  (cancelq circuits close {name.replace(':', '/')})")
+
+
+def _print_unconfirmed(unconfirmed: list[dict[str, Any]], watch: Watch) -> None:
+    counts = watch.counts()
+    out.print(f"cancels not confirmed by the platform within {watch.verify_within_s:g}s: "
+              f"{counts['unconfirmed'] or 'none'} (watching {counts['watched']})")
+    for item in unconfirmed:
+        out.print(f"  {item['platform']}/{item['shop']} order {item['order_id']}: job {item['job_id']}, "
+                  f"announced {when(item['at_ms'])}  (cancelq job show {item['job_id']})")

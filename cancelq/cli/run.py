@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from cancelq.cli.common import out
+from cancelq.cli.common import out, use_redis
 from cancelq.core.settings import get_settings
 
 
@@ -24,6 +24,7 @@ def worker(
     hostname: Annotated[str | None, typer.Option(help="worker name, e.g. cancelq1@%h")] = None,
 ) -> None:
     """Run a worker: consumes jobs, runs the delayed-job pump, sends task events for Flower."""
+    use_redis(create=True)  # an embedded server it starts is named on stderr
     from cancelq.worker.app import app as celery_app
 
     argv = ["worker", "--pool", pool, "--concurrency", str(concurrency), "--loglevel", loglevel,

@@ -8,12 +8,15 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
+from rich.markup import escape
 
+from cancelq.cli import choices
 from cancelq.cli.common import client, fail, out
+from cancelq.cli.render import Col, emit_json, table
 from cancelq.client import CancelQ
 from cancelq.gate.budget import BudgetError, parse_window
 from cancelq.guards import ScopeError
+from cancelq.platforms.registry import BUYER_REQUEST_PLATFORMS
 from cancelq.shops.registry import Shop, ShopError
 
 shops_app = typer.Typer(no_args_is_help=True, help="The shop registry (credentials never printed in full).")
@@ -29,9 +32,11 @@ def shops_add(platform: str, name: str,
     when they are wrong. A park of the shop (or of its app) is lifted."""
     try:
         text = Path(credentials[1:]).read_text() if credentials.startswith("@") else credentials
-        cq = client()
+        cq = client(create=True)
         shop = cq.add_shop(platform, name, json.loads(text), base_url)
-    except (OSError, json.JSONDecodeError, ShopError) as exc:
+    except json.JSONDecodeError as exc:
+        raise fail(f"--credentials is not a JSON object: {exc}", 2) from None
+    except ShopError as exc:
         raise fail(str(exc), 2) from None
     out.print(f"shop {shop.platform}/{shop.name} saved")
     if verify:
@@ -42,11 +47,11 @@ def shops_add(platform: str, name: str,
 
 
 @shops_app.command("load")
-def shops_load(path: Path) -> None:
-    """Load shops from a JSON list or a TOML file of [[shops]]."""
+def shops_load(path: Annotated[Path, typer.Argument(metavar="FILE", help="a .json or .toml file")]) -> None:
+    """Load shops from a JSON list or a TOML file of [[shops]] tables."""
     try:
-        shops = client().rt.shops.load_file(path)
-    except (OSError, ValueError, ShopError) as exc:
+        shops = client(create=True).rt.shops.load_file(path)
+    except (ValueError, ShopError) as exc:
         raise fail(str(exc), 2) from None
     out.print(f"{len(shops)} shops loaded")
 
@@ -76,13 +81,37 @@ def shops_set_budget(target: Annotated[str, typer.Argument(help="the shop, as pl
         raise fail("give --max N (and --per), or --clear", 2)
     try:
         budget = client().set_budget(target, max_cancels=max_cancels, per_s=parse_window(per),
-                                     reasons=reasons.split(",") if reasons else None)
+                                     reasons=_reasons(reasons))
     except (ScopeError, BudgetError) as exc:
         raise fail(str(exc), 2) from None
     if budget is None:
         out.print(f"shop {target}: own budget removed")
     else:
         out.print(f"shop {target}: at most {budget.max} cancels per {budget.window_s:g}s")
+
+
+@shops_app.command("set-policy")
+def shops_set_policy(target: Annotated[str, typer.Argument(help="the shop, as platform/name")],
+                     buyer_requests: Annotated[str, typer.Option("--buyer-requests",
+                                                                 help="accept, notify or ignore")],
+                     unless: Annotated[list[str] | None, typer.Option(help="accept except when the order is: "
+                                                                      "shipped")] = None,
+                     ) -> None:
+    """What a buyer's request to cancel does (Shopee, Lazada): accept it (an accept job), only announce it
+    (cancel.buyer_requested), or ignore it."""
+    try:
+        policy = client().set_buyer_policy(target, buyer_requests, unless or ())
+    except (ScopeError, ShopError) as exc:
+        raise fail(str(exc), 2) from None
+    condition = f" unless {', '.join(policy.unless)}" if policy.unless else ""
+    out.print(f"shop {target}: buyer cancel requests -> {policy.policy}{condition}")
+
+
+def _reasons(text: str | None) -> list[str] | None:
+    """Comma-separated reasons, each read loosely ('out of stock' is OUT_OF_STOCK)."""
+    if not text:
+        return None
+    return [str(choices.reason(part, "--reasons")) for part in text.split(",") if part.strip()]
 
 
 @shops_app.command("set-token")
@@ -102,17 +131,29 @@ def shops_set_token(platform: str, name: str,
 
 
 @shops_app.command("list")
-def shops_list() -> None:
-    table = Table("platform", "name", "base url", "credentials")
-    for shop in client().rt.shops.all():
-        m = shop.masked()
-        table.add_row(shop.platform, shop.name, shop.base_url or "-", json.dumps(m["credentials"]))
-    out.print(table)
+def shops_list(as_json: Annotated[bool, typer.Option("--json", help="as JSON (credentials masked)")] = False) -> None:
+    """Every shop in the registry: platform, name, base URL, buyer-request policy, credentials masked."""
+    shops = client().rt.shops.all()
+    if as_json:
+        emit_json([shop.masked() for shop in shops])
+        return
+    grid = table(Col("platform", fixed=True), "name", "base url", "buyer requests", "credentials (masked)")
+    for shop in shops:
+        masked = " ".join(f"{k}={v}" for k, v in shop.masked()["credentials"].items())
+        policy = shop.buyer_policy
+        shown = policy.policy + (f" unless {','.join(policy.unless)}" if policy.unless else "")
+        shown = shown if shop.platform in BUYER_REQUEST_PLATFORMS else "-"
+        grid.add_row(shop.platform, escape(shop.name), escape(shop.base_url or "-"), escape(shown), escape(masked))
+    out.print(grid)
 
 
 @shops_app.command("show")
-def shops_show(platform: str, name: str) -> None:
-    out.print_json(data=_shop(client(), platform, name).masked())
+def shops_show(platform: str, name: str,
+               as_json: Annotated[bool, typer.Option("--json", help="(always JSON; accepted like everywhere)")] = True,
+               ) -> None:
+    """One shop as JSON, its credentials masked."""
+    del as_json
+    emit_json(_shop(client(), platform, name).masked())
 
 
 @shops_app.command("verify")
@@ -127,6 +168,7 @@ def shops_verify(platform: str, name: str) -> None:
 
 @shops_app.command("remove")
 def shops_remove(platform: str, name: str) -> None:
+    """Remove a shop from the registry (its jobs already recorded stay in the ledger)."""
     cq = client()
     _shop(cq, platform, name)
     if not cq.rt.shops.remove(platform, name):

@@ -6,7 +6,6 @@ nothing. URLs are shown by host only; a secret is printed once, when it is made.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -14,6 +13,7 @@ import typer
 from rich.markup import escape
 
 from cancelq.cli.common import client, fail, out, when
+from cancelq.cli.render import emit_json
 from cancelq.delivery import operations
 from cancelq.delivery.endpoints import Endpoint, EndpointError, Endpoints
 from cancelq.delivery.service import endpoints_of, queue_of
@@ -65,7 +65,7 @@ def list_endpoints(as_json: Annotated[bool, typer.Option("--json")] = False) -> 
     endpoints = store.all()
     queue = queue_of(rt)
     if as_json:
-        out.print_json(json.dumps([{**e.shown(), "waiting": queue.pending(e.id)} for e in endpoints]))
+        emit_json([{**e.shown(), "waiting": queue.pending(e.id)} for e in endpoints])
         return
     for e in endpoints:
         enabled = "enabled" if e.enabled else f"disabled ({e.disabled_reason})"
@@ -77,10 +77,15 @@ def list_endpoints(as_json: Annotated[bool, typer.Option("--json")] = False) -> 
 
 
 @webhooks_app.command("show")
-def show(endpoint_id: str, count: Annotated[int, typer.Option(min=1, max=1000)] = 20) -> None:
+def show(endpoint_id: str, count: Annotated[int, typer.Option(min=1, max=1000, help="recent deliveries shown")] = 20,
+         as_json: Annotated[bool, typer.Option("--json", help="as JSON (times ISO 8601 UTC)")] = False) -> None:
     """An endpoint and its recent deliveries: status codes, latency, attempt."""
     rt, store = _store()
     endpoint = _get(store, endpoint_id)
+    if as_json:
+        emit_json({**endpoint.shown(), "waiting": queue_of(rt).pending(endpoint.id),
+                   "recent": store.recent(endpoint.id, count)})
+        return
     for name, value in endpoint.shown().items():
         out.print(f"{name}: {escape(str(value))}", highlight=False)
     out.print(f"waiting: {queue_of(rt).pending(endpoint.id)}")
@@ -123,6 +128,7 @@ def disable(endpoint_id: str) -> None:
 
 @webhooks_app.command("enable")
 def enable(endpoint_id: str) -> None:
+    """Send to the endpoint again (deliveries from now on; `replay` sends what it missed)."""
     _, store = _store()
     _get(store, endpoint_id)
     store.enable(endpoint_id)
@@ -131,6 +137,7 @@ def enable(endpoint_id: str) -> None:
 
 @webhooks_app.command("remove")
 def remove(endpoint_id: str) -> None:
+    """Remove the endpoint and its waiting deliveries."""
     _, store = _store()
     _get(store, endpoint_id)
     store.remove(endpoint_id)

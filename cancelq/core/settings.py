@@ -68,7 +68,7 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(None, description="Redis/Valkey for the ledger, limiter, dead letters (and broker)")
     broker_url: str | None = Field(None, description="Celery broker; defaults to redis_url (amqp:// to scale out)")
     data_dir: Path = Field(Path(".cancelq"), description="embedded Valkey's data and pid files")
-    queue: str = "cancelq"
+    queue: str = Field("cancelq", description="the broker queue jobs are sent to and workers consume")
 
     retry_base_s: float = Field(2.0, description="first transient backoff ceiling; doubles per attempt (full jitter)")
     retry_cap_s: float = Field(900.0, description="largest single backoff")
@@ -101,33 +101,46 @@ class Settings(BaseSettings):
     budget_recheck_s: float = Field(60.0, description="how often a write held by its shop's cancellation budget "
                                                      "looks again (a raised budget or an approval is seen then)")
     short_wait_s: float = Field(0.25, description="a limiter wait up to this is slept in the worker, else deferred")
+    verify_within_s: float = Field(
+        600.0, gt=0, description="how long after our cancel an order may still read IN_CANCEL (or its Lazada "
+                                 "reverse order pending) before cancel.unconfirmed")
+    push_retry_s: float = Field(30.0, gt=0, description="a push a worker could not handle (its read deferred or "
+                                                        "failed) is taken up again by a worker after this")
+    push_max_tries: int = Field(5, ge=1, description="handlings of one push before it is dropped (the "
+                                                     "reconciliation still finds what it told of)")
+    reconcile_interval_s: float = Field(60.0, gt=0, description="how often the fleet reconciles shops with open or "
+                                                                "unconfirmed jobs, for pushes that were lost")
+    reconcile_orders_per_shop: int = Field(5, description="order reads per shop in one reconciliation round")
+    reconcile_min_wait_s: float = Field(30.0, description="the reconciliation reads only jobs waiting at least "
+                                                          "this long (a job due sooner reads its order itself)")
     pause_recheck_s: float = Field(2.0, description="how often a job held by a pause looks again")
     circuit_shop_threshold: int = Field(5, description="transient failures in the window that open a shop")
     circuit_platform_threshold: int = Field(25, description="transient failures that open a whole platform")
     circuit_open_s: float = Field(30.0, description="first open period; doubles after a failed probe")
-    circuit_max_open_s: float = 900.0
+    circuit_max_open_s: float = Field(900.0, description="longest open period after failed probes")
     circuit_lock_open_s: float = Field(600.0, description="how long a store lock (HTTP 423) holds the shop")
-    circuit_window_s: float = 60.0
+    circuit_window_s: float = Field(60.0, description="failures older than this do not count towards opening")
 
     encryption_key: SecretStr | None = Field(
         None, description="a Fernet key: shop credentials are encrypted at rest in Redis when set")
     refresh_ahead_s: float = Field(300.0, description="refresh an access token this long before it expires")
     refresh_lock_s: float = Field(30.0, description="the per-shop refresh lock's lifetime")
 
-    http_connect_timeout_s: float = 3.05
-    http_read_timeout_s: float = 15.0
+    http_connect_timeout_s: float = Field(3.05, description="a platform call's connect timeout")
+    http_read_timeout_s: float = Field(15.0, description="a platform call's wait between bytes of the answer")
     http_total_timeout_s: float = Field(
         30.0, description="a platform call's whole time (connect, send, the whole answer); at most half of lease_s")
 
     events_retention_s: float = Field(7 * 86400.0, description="events are trimmed after this, never before every "
                                                                 "consumer group has read them")
-    dlq_max_entries: int = 100_000
-    dlq_max_age_s: float = 30 * 86400.0
+    dlq_max_entries: int = Field(100_000, description="the dead-letter store keeps at most this many (oldest go)")
+    dlq_max_age_s: float = Field(30 * 86400.0, description="dead letters older than this are dropped")
     ledger_ttl_s: float = Field(30 * 86400.0, description="finished job records expire after this, and "
                                                            "idempotency keys this long after intake")
 
-    log_format: Literal["auto", "json", "console"] = "auto"
-    log_level: str = "INFO"
+    log_format: Literal["auto", "json", "console"] = Field(
+        "auto", description="json lines, or console (coloured); auto: console on a terminal, else json")
+    log_level: str = Field("INFO", description="cancelq's log level (DEBUG adds one line per step)")
 
     # webhooks and Celery replies (cancelq/delivery)
     webhook_allow_private: bool = Field(
@@ -166,6 +179,11 @@ class Settings(BaseSettings):
     api_idempotency_ttl_s: float = Field(86400.0, description="how long an Idempotency-Key's answer is kept")
     api_retry_after_s: int = Field(2, description="Retry-After of a 503 (Redis or the broker unreachable)")
     api_poll_after_s: int = Field(1, description="Retry-After on a job that is not final yet")
+    push_public_url: str = Field("", description="the public base URL the platforms push to (https://host[/prefix], "
+                                 "no trailing slash); Shopee signs {push_public_url}/pushes/shopee, so it must be "
+                                 "exactly the callback URL registered with Shopee")
+    push_success_window_s: int = Field(600, description="window of the pushes' success-rate gauge "
+                                                        "(cancelq_push_success_ratio), whole minutes")
 
     @classmethod
     def settings_customise_sources(
@@ -186,7 +204,7 @@ class Settings(BaseSettings):
     health_max_dead_letters: int = Field(1000, description="`cancelq health` fails above this many (-1: never)")
     health_min_workers: int = Field(1, description="`cancelq health` fails with fewer live workers than this")
     health_timeout_s: float = Field(3.0, description="how long each `cancelq health` check may take")
-    flower_port: int = 5555
+    flower_port: int = Field(5555, description="port `cancelq flower` serves on")
     flower_address: str = Field("0.0.0.0", description="address Flower binds")  # noqa: S104
     flower_basic_auth: SecretStr | None = Field(None, description="user:password[,user2:password2] for Flower")
     flower_db: Path | None = Field(None, description="Flower's persistent state (default: data_dir/flower.db)")

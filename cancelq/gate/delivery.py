@@ -21,16 +21,18 @@ from typing import Any
 from cancelq.gate.budget import BUYER_APIS, Budget
 from cancelq.gate.circuits import Circuits
 from cancelq.gate.controls import is_abort
-from cancelq.gate.limits import BeginHere, Gate, Lease, Limit, Verdict, WriteMark, app_scope, shop_scope
+from cancelq.gate.limits import BeginHere, Gate, Lease, Limit, Reservation, Verdict, WriteMark, app_scope, shop_scope
 
 
 class Deferred(Exception):
     """Not now: the gate holds this call for ``delay_s`` (``why``: rate_limit, cooldown, circuit_open, paused...)."""
 
-    def __init__(self, delay_s: float, why: str) -> None:
+    def __init__(self, delay_s: float, why: str, reservation: Reservation | None = None) -> None:
         super().__init__(f"deferred {delay_s:.3f}s: {why}")
         self.delay_s = delay_s
         self.why = why
+        self.reservation = reservation
+        """The limit slot the job holds for when it comes back (kept on its record while it waits)."""
 
 
 class BeginFirst(Exception):
@@ -95,6 +97,8 @@ class DeliveryGate:
         """The job's circuits count failures: its good end must reset them."""
         self.write_at: float | None = None
         """When (epoch seconds) this delivery first let a write go."""
+        self.reservation: Reservation | None = None
+        """The limit slot this job reserved when a limit held it (a short wait here, or its last delivery)."""
 
     def hold(self, fence: str) -> None:
         """The delivery holds the job's lease under ``fence`` (its first call, or ``Ledger.begin``, took it)."""
@@ -126,9 +130,11 @@ class DeliveryGate:
         budget_s = self.short_wait_s
         while True:
             verdict = self.gate.check(limits=limits, cooldowns=[self.shop.scope_for(api)], circuits=self.shop.circuits,
-                                      job_id=self.job_id, lease=self.lease, mark=mark, begin=self.begin)
+                                      job_id=self.job_id, lease=self.lease, mark=mark, begin=self.begin,
+                                      reserve=True, reservation=self.reservation)
             self._take_up(verdict)
             if verdict.allowed:
+                self.reservation = None
                 self.sent += 1
                 if self.mark is not None and self.write_at is None:
                     self.write_at = time.time()
@@ -137,7 +143,7 @@ class DeliveryGate:
             if verdict.why == "budget":  # look again soon: an operator may raise the budget or approve more
                 raise Deferred(min(verdict.wait_s, self.budget_recheck_s), verdict.why)
             if verdict.wait_s > budget_s:
-                raise Deferred(verdict.wait_s, verdict.why)
+                raise Deferred(verdict.wait_s, verdict.why, self.reservation)
             budget_s -= verdict.wait_s
             if self.on_wait is not None:
                 self.on_wait(verdict.wait_s, verdict.why)
@@ -147,6 +153,8 @@ class DeliveryGate:
         """Learn from a verdict what it says of the lease, pauses and circuits; raise where it stops the call."""
         if verdict.fenced:
             raise LeaseLost(f"job {self.job_id}: its lease passed to another delivery")
+        if not verdict.allowed:  # a limit's hold returns the slot reserved; any other hold gave it back
+            self.reservation = verdict.reservation
         if self.begin is not None:
             if verdict.record is None:
                 raise BeginFirst()

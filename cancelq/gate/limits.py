@@ -17,6 +17,7 @@ third of it is used. The script is ``lua/gate.lua``.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -66,6 +67,28 @@ APP_KEYS = {"shopee": "partner_id", "lazada": "app_key", "shopline": "app_key", 
 
 
 @dataclass(frozen=True)
+class Reservation:
+    """The slot a held call reserved: when (the Redis server's clock, ms) it may go, in which limit scopes.
+    Carried by the job to its next gate call (in the worker for a short wait, on the job's record for a long
+    one), which then goes without taking another slot. Unused, it costs its scopes that one slot."""
+
+    at_ms: int
+    scopes: tuple[str, ...]
+
+    def encoded(self) -> str:
+        return json.dumps([self.at_ms, list(self.scopes)], separators=(",", ":"))
+
+    @classmethod
+    def decode(cls, text: str | None) -> Reservation | None:
+        """The reservation a record kept, or None (none kept, or not one)."""
+        try:
+            at_ms, scopes = json.loads(text) if text else (0, ())
+            return cls(int(at_ms), tuple(str(s) for s in scopes)) if at_ms else None
+        except (TypeError, ValueError):
+            return None
+
+
+@dataclass(frozen=True)
 class Verdict:
     """``why`` says what holds the call back; on an allowed call, "probe" marks a half-open circuit's probe."""
 
@@ -80,6 +103,8 @@ class Verdict:
     """With ``begin``: the job as the script found it, with its lease taken (None: it was not fresh)."""
     fenced: bool = False
     """The job's lease is no longer this delivery's: nothing was taken or written."""
+    reservation: Reservation | None = None
+    """A call held by a limit, asked to ``reserve``: the slot it now holds."""
 
 
 @dataclass(frozen=True)
@@ -126,6 +151,12 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+def _reserved(call: Call, slot: int, mask: str) -> Reservation | None:
+    if not slot:
+        return None
+    return Reservation(slot, tuple(scope for (scope, _), bit in zip(call.limits, mask, strict=False) if bit == "1"))
+
+
 @dataclass(frozen=True)
 class Call:
     """One call's question to the gate: the limits to take a slot in, the scopes whose cooldowns hold it,
@@ -138,6 +169,8 @@ class Call:
     lease: Lease | None = None
     mark: WriteMark | None = None
     begin: BeginHere | None = None
+    reserve: bool = False
+    reservation: Reservation | None = None
 
 
 class Gate:
@@ -153,13 +186,16 @@ class Gate:
 
     def check(self, *, limits: Sequence[tuple[str, Limit]], cooldowns: Sequence[str], circuits: Sequence[str],
               job_id: str, lease: Lease | None = None, mark: WriteMark | None = None,
-              begin: BeginHere | None = None) -> Verdict:
-        """Take a slot in every limit, or say how long to wait and why (nothing is taken then).
+              begin: BeginHere | None = None, reserve: bool = False,
+              reservation: Reservation | None = None) -> Verdict:
+        """Take a slot in every limit, or say how long to wait and why (nothing is taken then, unless
+        ``reserve``: a call held by a limit then reserves its next slot, returned as ``Verdict.reservation``;
+        a call that carries its ``reservation`` takes that slot instead of a new one).
 
         ``circuits`` are circuit names (``keys.circuit_name``). With ``begin``, a verdict whose ``record`` is
         None took nothing: the job was not fresh. With ``lease.fence``, a verdict ``fenced`` took nothing: the
         job's lease is another delivery's."""
-        call = Call(limits, cooldowns, circuits, job_id, lease, mark, begin)
+        call = Call(limits, cooldowns, circuits, job_id, lease, mark, begin, reserve, reservation)
         if mark is not None and self.durable.on:  # the in-flight mark, then WAIT for its replicas
             result = self.durable.run(self.r, self._gate, self._keys(call), self._args(call), "inflight", job_id=job_id)
         else:
@@ -169,10 +205,11 @@ class Gate:
             return Verdict(False, why="begin")
         if kind == "fenced":
             return Verdict(False, why="fenced", fenced=True)
-        allowed, wait_ms, why, dirty, paused_scope, paused_value, flat = result
+        allowed, wait_ms, why, dirty, paused_scope, paused_value, flat, slot, mask = result
         return Verdict(bool(int(allowed)), int(wait_ms) / 1000, _text(why), bool(int(dirty)),
                        (_text(paused_scope), _text(paused_value)) if paused_scope else None,
-                       dict(zip(flat[::2], flat[1::2], strict=True)) if call.begin is not None else None)
+                       dict(zip(flat[::2], flat[1::2], strict=True)) if call.begin is not None else None,
+                       reservation=_reserved(call, int(slot), _text(mask)))
 
     def _args(self, call: Call) -> list[Any]:
         lease, mark = call.lease, call.mark
@@ -184,6 +221,9 @@ class Gate:
                  lease.lease_ms if lease else 0, lease.safety_net_ms if lease else 0, lease.fence if lease else ""]
         budget = mark.budget if mark is not None else None
         args += [budget.max, int(budget.window_s * 1000), budget.approve_field] if budget is not None else [-1, 0, ""]
+        held = call.reservation
+        args += [held.at_ms if held else 0, "1" if call.reserve else "0",
+                 "".join("1" if held and scope in held.scopes else "0" for scope, _ in call.limits)]
         args += [keys.tat_field(s) for s, _ in call.limits]
         args += [keys.cool_field(s) for s in call.cooldowns]
         for name in call.circuits:

@@ -18,12 +18,14 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from cancelq.platforms.base import CancelRequest
-from cancelq.platforms.reasons import Reason
+from cancelq.platforms.base import Action, CancelRequest
+from cancelq.platforms.reasons import Reason, parse_reason
 
 TASK_NAME = "cancelq.cancel"
 SCHEMA_FILE = "job.schema.json"
 DRY_RUN_PREFIX = "dry-run/"
+ACCEPT_PREFIX = "accept/"
+"""The idempotency namespace of accept jobs: accepting a buyer's request and cancelling one order are two jobs."""
 MAX_JOB_DEPTH = 32
 """Objects and arrays nested in a job, the job itself counted: a real job is 3 deep (job, items, an item)."""
 MAX_JOB_BYTES = 64 * 1024
@@ -70,6 +72,8 @@ class Job:
     """The producer's own reference, echoed in every event of the job."""
     reply: dict[str, str] | None = None
     """A Celery task (and queue) to send the outcome event to."""
+    action: Action = Action.CANCEL
+    """``accept_buyer_cancel``: accept the buyer's pending request to cancel, instead of cancelling."""
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -82,6 +86,8 @@ class Job:
         data.update({k: v for k, v in optional.items() if v})
         if self.dry_run:
             data["dry_run"] = True
+        if self.action is not Action.CANCEL:
+            data["action"] = self.action.value
         return data
 
     def encoded(self) -> str:
@@ -90,15 +96,31 @@ class Job:
 
     def request(self) -> CancelRequest:
         return CancelRequest(order_id=self.order_id, reason=self.reason, note=self.note, items=self.items,
-                             options=self.options)
+                             options=self.options, action=self.action)
 
 
-def default_idempotency_key(platform: str, shop: str, order_id: str, items: list[dict[str, Any]]) -> str:
-    key = f"{platform}/{shop}/{order_id}"
+def default_idempotency_key(platform: str, shop: str, order_id: str, items: list[dict[str, Any]],
+                            action: Action = Action.CANCEL) -> str:
+    key = f"{ACCEPT_PREFIX if action is Action.ACCEPT_BUYER_CANCEL else ''}{platform}/{shop}/{order_id}"
     if items:
         key += "/" + json.dumps(sorted(items, key=lambda i: json.dumps(i, sort_keys=True)), sort_keys=True,
                                 separators=(",", ":"))
     return key
+
+
+_REASONS = frozenset(r.value for r in Reason)
+
+
+def _loose_reason(raw: dict[str, Any]) -> dict[str, Any]:
+    """The job with its reason read loosely (``out of stock`` is ``OUT_OF_STOCK``), whoever sent it; a reason
+    that names none is left for the schema to refuse with the choices."""
+    reason = raw.get("reason")
+    if not isinstance(reason, str) or reason in _REASONS:
+        return raw
+    try:
+        return {**raw, "reason": parse_reason(reason).value}
+    except ValueError:
+        return raw
 
 
 def parse_job(raw: Any, *, schema_checked: bool = False, recorded: bool = False) -> Job:
@@ -113,6 +135,7 @@ def parse_job(raw: Any, *, schema_checked: bool = False, recorded: bool = False)
         raise InvalidJob(f"a job is a JSON object, got {type(raw).__name__}")
     if not recorded:
         check_limits(raw)
+        raw = _loose_reason(raw)
     errors = [] if schema_checked else sorted(_validator().iter_errors(raw), key=lambda e: list(e.absolute_path))
     if errors:
         raise InvalidJob("; ".join(_describe(e) for e in errors[:5]))
@@ -120,7 +143,8 @@ def parse_job(raw: Any, *, schema_checked: bool = False, recorded: bool = False)
     if not order_id:
         raise InvalidJob("order_id: must not be blank")
     items = [dict(i) for i in raw.get("items", [])]
-    key = raw.get("idempotency_key") or default_idempotency_key(raw["platform"], raw["shop"], order_id, items)
+    action = _action(raw.get("action"))
+    key = raw.get("idempotency_key") or default_idempotency_key(raw["platform"], raw["shop"], order_id, items, action)
     dry_run = bool(raw.get("dry_run"))
     if dry_run and not key.startswith(DRY_RUN_PREFIX):
         # A preview must never stand in for the real job (or another campaign's preview) under one key.
@@ -129,8 +153,15 @@ def parse_job(raw: Any, *, schema_checked: bool = False, recorded: bool = False)
         platform=raw["platform"], shop=raw["shop"], order_id=order_id, reason=Reason(raw["reason"]),
         note=raw.get("note", ""), items=tuple(items), options=dict(raw.get("options", {})),
         idempotency_key=key, campaign_id=raw.get("campaign_id"), source=raw.get("source"), dry_run=dry_run,
-        client_ref=raw.get("client_ref"), reply=dict(raw["reply"]) if raw.get("reply") else None,
+        client_ref=raw.get("client_ref"), reply=dict(raw["reply"]) if raw.get("reply") else None, action=action,
     )
+
+
+def _action(value: Any) -> Action:
+    try:
+        return Action(value or Action.CANCEL)
+    except ValueError:
+        raise InvalidJob(f"action: {value!r} is not one of {', '.join(a.value for a in Action)}") from None
 
 
 def _describe(error: Any) -> str:

@@ -32,11 +32,12 @@ TYPES = (
     "cancel.succeeded", "cancel.already_cancelled", "cancel.dead", "cancel.rejected", "cancel.aborted",
     "cancel.previewed", "campaign.finished", "shop.needs_reauth", "circuit.opened", "circuit.closed",
     "webhook.disabled", "scope.parked", "scope.lifted", "console.action",
+    "order.cancelled_elsewhere", "cancel.unconfirmed", "cancel.buyer_requested",
 )
 OUTCOME_TYPES = {state: f"cancel.{state}" for state in
                  ("succeeded", "already_cancelled", "dead", "rejected", "aborted", "previewed")}
 JOB_FIELDS = ("job_id", "client_ref", "source", "platform", "shop", "order_id", "items", "reason", "campaign_id",
-              "reply")
+              "reply", "action")
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,9 @@ from typing import Any, Protocol
 
 from cancelq.jobs.contract import InvalidJob, Job, parse_job, storable
 from cancelq.jobs.ledger import Intake, Ledger
+from cancelq.platforms.base import Action
 from cancelq.platforms.reasons import UnmappableReason, shopee_reason
+from cancelq.platforms.registry import BUYER_REQUEST_PLATFORMS
 
 
 class ShopLookup(Protocol):
@@ -46,12 +48,22 @@ def check_job(runtime: Stores, raw: Any, *, schema_checked: bool = False) -> Job
     job = parse_job(raw, schema_checked=schema_checked)
     if runtime.shops.get(job.platform, job.shop) is None:
         raise InvalidJob(f"shop: no {job.platform} shop named {job.shop!r} in the registry (cancelq shops list)")
+    if job.action is Action.ACCEPT_BUYER_CANCEL:
+        _check_accept(job)
     if job.platform == "shopee":
         try:
             shopee_reason(job.reason)
         except UnmappableReason as exc:
             raise InvalidJob(f"reason: {exc}") from None
     return job
+
+
+def _check_accept(job: Job) -> None:
+    if job.platform not in BUYER_REQUEST_PLATFORMS:
+        raise InvalidJob(f"action: {job.platform} has no buyer cancel requests to accept (only "
+                         f"{' and '.join(BUYER_REQUEST_PLATFORMS)} do); send action cancel")
+    if job.platform == "shopee" and job.items:
+        raise InvalidJob("items: Shopee's buyer requests cover the whole order; leave items out")
 
 
 def admit(runtime: Stores, raw: Any, *, force: bool = False, source: str = "api") -> Admitted:
@@ -67,4 +79,5 @@ def admit(runtime: Stores, raw: Any, *, force: bool = False, source: str = "api"
 
 def summary(job: Job) -> str:
     """How a job reads in Flower and logs: everything but credentials (jobs carry none)."""
-    return f"{job.platform}/{job.shop} order={job.order_id} reason={job.reason.value}"
+    text = f"{job.platform}/{job.shop} order={job.order_id} reason={job.reason.value}"
+    return text if job.action is Action.CANCEL else f"{text} action={job.action.value}"

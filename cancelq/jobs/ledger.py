@@ -12,16 +12,17 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import redis
 
-from cancelq.core import keys
+from cancelq.core import counters, keys
 from cancelq.core.lua import queue_script, register
 from cancelq.jobs import events
-from cancelq.jobs.contract import Job, storable
+from cancelq.jobs.contract import Job, default_idempotency_key, storable
 from cancelq.jobs.states import FINAL_STATES, STATES, JobState, lua_preamble  # noqa: F401  (re-exported)
 
 MAX_EVENTS = 40
@@ -65,6 +66,7 @@ class JobRecord:
     write_refused: str = ""
     history: list[dict[str, Any]] = field(default_factory=list)
     inflight_at: int | None = None
+    reservation: str = ""
 
     @property
     def final(self) -> bool:
@@ -87,6 +89,7 @@ class JobRecord:
             events=json.loads(h.get("events") or "[]"), lease_until=num("lease_until"), fence=h.get("fence", ""),
             attribution=h.get("attribution", ""), write_refused=h.get("write_refused", ""),
             history=json.loads(h.get("history") or "[]"), inflight_at=num("inflight_at"),
+            reservation=h.get("reservation", ""),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -183,6 +186,7 @@ class Ledger:
             if int(result[1]) >= 0:
                 intake = Intake(job_id=str(result[0]), created=bool(int(result[1])), state=str(result[2]))
                 self._index_refs([job], [intake])
+                counters.jobs_submitted(job.source, "created" if intake.created else "duplicate")
                 return intake
             hint = str(result[0])
         raise RuntimeError(f"the idempotency key of job {job_id} kept changing during intake")
@@ -205,6 +209,7 @@ class Ledger:
             if not pending:
                 intakes = [row.intake for row in rows if row.intake is not None]
                 self._index_refs(jobs, intakes)
+                _count_submitted(jobs, intakes)
                 return intakes
         raise RuntimeError("idempotency keys kept changing during a batch intake")
 
@@ -228,18 +233,29 @@ class Ledger:
 
     def _index_refs(self, jobs: Sequence[Job], intakes: Sequence[Intake]) -> None:
         """Remember the job of each producer's reference (``client_ref``), for ``find_ref``: a lookup aid,
-        the newest job of a reference wins."""
-        refs = [(job.client_ref, i.job_id) for job, i in zip(jobs, intakes, strict=True)
-                if job.client_ref and i.created]
-        if not refs:
+        the newest job of a reference wins. An order's jobs that its default idempotency key does not find
+        join the order's index (``keys.order_jobs``, for the push processor); the common job writes nothing."""
+        made = [(job, i.job_id) for job, i in zip(jobs, intakes, strict=True) if i.created]
+        refs = [(job.client_ref, job_id) for job, job_id in made if job.client_ref]
+        unkeyed = [(job, job_id) for job, job_id in made if _own_key(job)]
+        if not refs and not unkeyed:
             return
         pipe = self.r.pipeline(transaction=False)
         for ref, job_id in refs:
             pipe.set(keys.client_ref(ref), job_id, ex=self.ttl_s)
+        for job, job_id in unkeyed:
+            index = keys.order_jobs(job.platform, job.shop, job.order_id)
+            pipe.sadd(index, job_id)
+            pipe.expire(index, self.ttl_s)
         pipe.execute()
+
+    def order_jobs(self, platform: str, shop: str, order_id: str) -> list[str]:
+        """The ids of the order's jobs submitted with their own idempotency key or with items."""
+        return sorted(str(j) for j in self.r.smembers(keys.order_jobs(platform, shop, order_id)))
 
     def reject(self, raw: Any, reason: str, *, source: str = "") -> str:
         """Record a job that cannot be run, with why; it is kept and listed, never dropped."""
+        counters.jobs_submitted(source or None, "rejected")
         job_id = new_job_id()
         now = now_ms()
         raw = storable(raw)
@@ -373,6 +389,12 @@ class Ledger:
         }
 
 
+def _own_key(job: Job) -> bool:
+    """A job its order's default idempotency key does not find (a dry run is never acted on by a push)."""
+    whole = default_idempotency_key(job.platform, job.shop, job.order_id, [])
+    return not job.dry_run and (bool(job.items) or job.idempotency_key != whole)
+
+
 def add_event(record: JobRecord, event: str, **detail: Any) -> list[dict[str, Any]]:
     record.events = [*record.events[-(MAX_EVENTS - 1):], {"at": now_ms(), "event": event, **detail}]
     return record.events
@@ -395,3 +417,10 @@ def _encode(fields: dict[str, Any]) -> dict[Any, Any]:
         else:
             out[name] = value
     return out
+
+
+def _count_submitted(jobs: Sequence[Job], intakes: Sequence[Intake]) -> None:
+    tally: Counter[tuple[str | None, str]] = Counter(
+        (job.source, "created" if i.created else "duplicate") for job, i in zip(jobs, intakes, strict=True))
+    for (source, result), n in tally.items():
+        counters.jobs_submitted(source, result, n)

@@ -38,6 +38,7 @@ from cancelq.core.logging import get_logger
 from cancelq.core.settings import Settings, get_settings
 from cancelq.core.version import build
 from cancelq.gate.controls import snapshot
+from cancelq.ops.pushmetrics import PushCollector
 from cancelq.runtime import get_runtime
 
 KOMBU_PRIORITY_SEP = "\x06\x16"
@@ -123,9 +124,12 @@ def read_counts(client: redis.Redis) -> dict[str, int]:
     pipe.zcount(keys.DELAYED, "-inf", now - OVERDUE_MS)
     pipe.zcount(keys.CLAIMED, "-inf", now - OVERDUE_MS)
     pipe.zcard(keys.REJECTED)
-    dead, delayed, claimed, overdue, overdue_claims, rejected = (int(v) for v in pipe.execute())
+    pipe.zrange(keys.DELAYED, 0, 0, withscores=True)
+    *sizes, earliest = pipe.execute()
+    dead, delayed, claimed, overdue, overdue_claims, rejected = (int(v) for v in sizes)
     counts = {"dead_letters": dead, "delayed": delayed, "claimed": claimed, "overdue": overdue + overdue_claims,
-              "rejected": rejected}
+              "rejected": rejected, "oldest_waiting_seconds": max(0, now - int(earliest[0][1])) // 1000 if earliest
+              else 0}
     counts["workers"] = sum(1 for _ in client.scan_iter(match=keys.worker("*"), count=1000))
     return counts
 
@@ -171,6 +175,7 @@ def render_state(state: FleetState) -> Iterator[Metric]:
         "overdue": "Timers and claims more than 30 s past due: no pump is keeping up",
         "rejected": "Rejected jobs kept in the ledger",
         "workers": "Workers with a live heartbeat",
+        "oldest_waiting_seconds": "How long the job due longest ago has been waiting for a worker (0: none is due)",
     }
     for name, help_text in described.items():
         if name in state.counts:
@@ -236,6 +241,7 @@ def registry_for(settings: Settings, *, cache_s: float = 0.0, with_state: bool =
         registry.register(_Registered(counters.REGISTRY))
     if with_state:
         registry.register(state_collector(settings, cache_s=cache_s))
+        registry.register(PushCollector(lambda: get_runtime().redis, window_s=settings.push_success_window_s))
     return registry
 
 

@@ -28,6 +28,13 @@ class Outcome(StrEnum):
     ALREADY_CANCELLED = "already_cancelled"
 
 
+class Action(StrEnum):
+    """What a job asks of an order: cancel it, or accept the buyer's own request to cancel it."""
+
+    CANCEL = "cancel"
+    ACCEPT_BUYER_CANCEL = "accept_buyer_cancel"
+
+
 class OrderState(StrEnum):
     """A platform's order status folded into what matters for a cancel."""
 
@@ -39,13 +46,20 @@ class OrderState(StrEnum):
 
 @dataclass(frozen=True)
 class CancelRequest:
-    """One order to cancel. ``items`` narrows a partial cancel (platform-shaped dicts)."""
+    """One order to cancel. ``items`` narrows a partial cancel (platform-shaped dicts). ``action``
+    ``accept_buyer_cancel`` accepts the buyer's pending request instead (Shopee IN_CANCEL, Lazada
+    ``need_cancel_confirm``): no request pending is a ``PermanentError`` with code ``no_buyer_request``."""
 
     order_id: str
     reason: Reason
     note: str = ""
     items: tuple[Mapping[str, Any], ...] = ()
     options: Mapping[str, Any] = field(default_factory=dict)
+    action: Action = Action.CANCEL
+
+    @property
+    def accepting(self) -> bool:
+        return self.action is Action.ACCEPT_BUYER_CANCEL
 
 
 @dataclass(frozen=True)

@@ -79,3 +79,13 @@ def lazada_reason_id(reason: Reason, options: Sequence[Mapping[str, str]]) -> st
                 return str(option["reason_id"])
     names = ", ".join(repr(o.get("reason_name")) for o in options) or "none"
     raise UnmappableReason(f"Lazada offers no reason meaning {reason.value} for this order (offered: {names})")
+
+
+def parse_reason(text: str) -> Reason:
+    """A reason read loosely: case, surrounding spaces, and ``-``, ``_`` or spaces between words do not matter
+    (``out of stock``, ``Out-Of-Stock`` and ``OUT_OF_STOCK`` are one reason); ValueError names the choices."""
+    key = "_".join(str(text).replace("-", " ").replace("_", " ").split()).upper()
+    try:
+        return Reason(key)
+    except ValueError:
+        raise ValueError(f"unknown reason {text!r}; use one of {', '.join(r.value for r in Reason)}") from None

@@ -39,6 +39,8 @@ ADAPTERS: dict[str, AdapterFactory] = {
 }
 
 PLATFORM_NAMES: tuple[str, ...] = tuple(ADAPTERS)
+BUYER_REQUEST_PLATFORMS: tuple[str, ...] = ("shopee", "lazada")
+"""Platforms where a buyer asks to cancel and the seller accepts or rejects (``Action.ACCEPT_BUYER_CANCEL``)."""
 
 
 def build_adapter(

@@ -13,7 +13,8 @@ from typing import Any
 
 from aiohttp import web
 
-from .emulator import DropConnection, Emulator, json_response
+from . import pushes
+from .emulator import DropConnection, Emulator, Unsupported, changed, json_response
 from .lazada import LazadaEmulator
 from .shopee import ShopeeEmulator
 from .shoplazza import ShoplazzaEmulator
@@ -42,6 +43,7 @@ def build_app(store: Store | None = None) -> web.Application:
     for emulator in emulators.values():
         app.add_routes(emulator.routes())
     app.add_routes(_control_routes())
+    pushes.install(app, store)
     return app
 
 
@@ -51,7 +53,7 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return await handler(request)
     except DropConnection:
         raise web.HTTPServiceUnavailable() from None
-    except BadRequest as exc:
+    except (BadRequest, Unsupported) as exc:
         return json_response({"error": str(exc)}, status=400)
     except (ValueError, KeyError, TypeError) as exc:
         if not request.path.startswith("/_sandbox/"):
@@ -70,6 +72,8 @@ def _control_routes() -> list[web.RouteDef]:
         web.get(f"{p}/orders/{{platform}}/{{order_id}}", _get_order),
         web.post(f"{p}/orders/{{platform}}/{{order_id}}/ship", _ship_order),
         web.post(f"{p}/orders/{{platform}}/{{order_id}}/cancel", _cancel_elsewhere),
+        web.post(f"{p}/orders/{{platform}}/{{order_id}}/buyer-cancel", _buyer_cancel),
+        web.post(f"{p}/orders/{{platform}}/{{order_id}}/confirm-cancel", _confirm_cancel),
         web.get(f"{p}/orders", _list_orders),
         web.post(f"{p}/faults", _add_fault),
         web.delete(f"{p}/faults", _clear_faults),
@@ -158,13 +162,34 @@ async def _list_orders(request: web.Request) -> web.Response:
 
 async def _ship_order(request: web.Request) -> web.Response:
     order = _find_order(request)
-    _emulator(request, order.platform).ship(order)
+    _emulator(request, order.platform).shipped(order)
     return json_response(order.view())
 
 
 async def _cancel_elsewhere(request: web.Request) -> web.Response:
     order = _find_order(request)
-    _emulator(request, order.platform).cancel_elsewhere(order)
+    _emulator(request, order.platform).cancelled_elsewhere(order)
+    return json_response(order.view())
+
+
+async def _confirm_cancel(request: web.Request) -> web.Response:
+    """The platform confirms a cancel of ours it had left pending (a Shopee order seeded ``cancel_pending``)."""
+    order = _find_order(request)
+    try:
+        _emulator(request, order.platform).cancel_confirmed(order)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
+    return json_response(order.view())
+
+
+async def _buyer_cancel(request: web.Request) -> web.Response:
+    """The buyer asks to cancel (Shopee IN_CANCEL; Lazada a reverse order awaiting the seller's decision)."""
+    order = _find_order(request)
+    spec = await _body(request) if request.can_read_body else {}
+    if not isinstance(spec, dict):
+        raise BadRequest("a buyer-cancel body is a JSON object (reason, and for Lazada order_item_ids)")
+    _emulator(request, order.platform).buyer_cancel(order, spec)
+    changed(_store(request), order, "buyer_request")
     return json_response(order.view())
 
 

@@ -69,6 +69,38 @@ class SandboxClient:
         result: dict[str, Any] = self._call("POST", f"/orders/{platform}/{order_id}/cancel")
         return result
 
+    def push_target(self, platform: str, shop: str, url: str, **options: Any) -> dict[str, Any]:
+        """Push the shop's order changes to ``url`` (``shop`` "*": every shop of the platform); options as in
+        ``sandbox.pushes`` (duplicate_share, reorder_share, retry_scale, max_attempts, callback_url, seed...)."""
+        result: dict[str, Any] = self._call("POST", "/push-targets",
+                                            {"platform": platform, "shop": shop, "url": url, **options})
+        return result
+
+    def push_targets(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("GET", "/push-targets")["targets"]
+        return result
+
+    def remove_push_targets(self, platform: str | None = None, shop: str | None = None) -> int:
+        query = "&".join(f"{k}={v}" for k, v in (("platform", platform), ("shop", shop)) if v is not None)
+        result: int = self._call("DELETE", f"/push-targets?{query}" if query else "/push-targets")["removed"]
+        return result
+
+    def pushes(self, platform: str | None = None, state: str | None = None) -> list[dict[str, Any]]:
+        """What the sandbox pushed: each delivery's message, state (pending, delivered, failed) and answers."""
+        query = "&".join(f"{k}={v}" for k, v in (("platform", platform), ("state", state)) if v is not None)
+        result: list[dict[str, Any]] = self._call("GET", f"/pushes?{query}" if query else "/pushes")["pushes"]
+        return result
+
+    def confirm_cancel(self, platform: str, order_id: str) -> dict[str, Any]:
+        """The platform confirms a cancel of ours it had left pending (an order seeded ``cancel_pending``)."""
+        result: dict[str, Any] = self._call("POST", f"/orders/{platform}/{order_id}/confirm-cancel")
+        return result
+
+    def buyer_cancel(self, platform: str, order_id: str, **spec: Any) -> dict[str, Any]:
+        """The buyer asks to cancel the order (``reason``; Lazada ``order_item_ids``); the seller must decide."""
+        result: dict[str, Any] = self._call("POST", f"/orders/{platform}/{order_id}/buyer-cancel", spec or None)
+        return result
+
     def fault(self, platform: str, kind: str, **spec: Any) -> dict[str, Any]:
         result: dict[str, Any] = self._call("POST", "/faults", {"platform": platform, "kind": kind, **spec})
         return result["faults"][0]  # type: ignore[no-any-return]

@@ -26,6 +26,16 @@ class DropConnection(Exception):
     """Raised inside a handler to close the connection without an answer."""
 
 
+class Unsupported(Exception):
+    """A control-API action the platform has no counterpart of (the control API answers 400 with the text)."""
+
+
+def changed(store: Store, order: Order, kind: str) -> None:
+    """Where a buyer's request tells the sandbox's pushes of itself (``kind`` ``buyer_request``): the store's
+    ``Store.changed`` hook. A seller's decision is an API write, which ``Emulator.call`` tells of itself."""
+    store.changed(order, kind)
+
+
 class Emulator(ABC):
     platform: ClassVar[str]
 
@@ -61,6 +71,16 @@ class Emulator(ABC):
         """A person cancels the order in the seller center: the order reads cancelled, by the seller, and no API
         call of ours did it (``cancels_applied`` counts only cancels made through the API)."""
 
+    def buyer_cancel(self, order: Order, spec: dict[str, Any]) -> None:
+        """The buyer asks to cancel ``order`` (``spec``: the platform's optional details, e.g. ``reason``); the
+        seller must accept or reject. Platforms without buyer cancel requests refuse."""
+        raise Unsupported(f"{self.platform} has no buyer cancel requests (its order APIs offer the seller no "
+                          "accept or reject of a buyer's cancellation)")
+
+    def confirm_cancel(self, order: Order) -> None:
+        """The platform confirms a cancel of ours it had left pending (Shopee IN_CANCEL); others have none."""
+        raise Unsupported(f"{self.platform} leaves no cancel awaiting the platform's confirmation")
+
     def limit_scope(self, endpoint: str) -> str:
         """The bucket a call counts against: one per shop (and app), unless the platform limits per API."""
         return "*"
@@ -87,12 +107,34 @@ class Emulator(ABC):
             return early
         if self.store.over_limit(self.platform, shop, self.limit_scope(endpoint)):
             return self.render_rate_limited()
+        before_act = order.fingerprint() if order is not None else ()
         response = act()
+        if order is not None and order.fingerprint() != before_act:
+            self.store.changed(order, "status")
         after = {k: f for k, f in faults.items() if f.after_write}
         late = await self._before(request, after, response)
         if "ship" in faults and order is not None:
-            self.ship(order)
+            self.shipped(order)
         return late if late is not None else response
+
+    def shipped(self, order: Order) -> None:
+        """``ship``, told to the store's listeners when it changed the order."""
+        before = order.fingerprint()
+        self.ship(order)
+        if order.fingerprint() != before:
+            self.store.changed(order, "status")
+
+    def cancel_confirmed(self, order: Order) -> None:
+        """``confirm_cancel``, told to the store's listeners."""
+        self.confirm_cancel(order)
+        self.store.changed(order, "status")
+
+    def cancelled_elsewhere(self, order: Order) -> None:
+        """``cancel_elsewhere``, told to the store's listeners when it changed the order."""
+        before = order.fingerprint()
+        self.cancel_elsewhere(order)
+        if order.fingerprint() != before:
+            self.store.changed(order, "status")
 
     async def _before(
         self, request: web.Request, faults: dict[str, Fault], response: web.Response | None = None

@@ -6,7 +6,7 @@ import hashlib
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from .faults import FaultBook
 
@@ -71,6 +71,12 @@ class Order:
     cancels_applied: int = 0
     history: list[str] = field(default_factory=list)
 
+    def fingerprint(self) -> tuple[str, ...]:
+        """What a push tells of: the status, the fulfilment status and each item's status. ``Store.changed`` is
+        called when it differs after a write."""
+        items = tuple(str(item.get("status", "")) for item in self.items)
+        return (self.status, str(self.extra.get("fulfillment_status", "")), *items)
+
     def view(self) -> dict[str, Any]:
         return {
             "platform": self.platform,
@@ -85,10 +91,24 @@ class Order:
         }
 
 
+CHANGE_KINDS = ("status", "buyer_request")
+"""``status``: the order's status changed (an API cancel, a ship, a seller-center cancel, an accepted buyer
+request); ``buyer_request``: a buyer asked to cancel (Shopee IN_CANCEL, Lazada CANCEL_INIT)."""
+
+
+class Listener(Protocol):
+    """Told of every order change (``sandbox.pushes.Pusher``); ``reset`` with the store."""
+
+    def changed(self, order: Order, kind: str) -> None: ...
+
+    def reset(self) -> None: ...
+
+
 class Store:
-    """Everything the sandbox remembers; reset between tests through the control API."""
+    """Everything the sandbox remembers; reset between tests through the control API (listeners stay, reset)."""
 
     def __init__(self) -> None:
+        self.listeners: list[Listener] = getattr(self, "listeners", [])
         self.shops: dict[tuple[str, str], Shop] = {}
         self.orders: dict[tuple[str, str], Order] = {}
         self.faults = FaultBook()
@@ -96,9 +116,25 @@ class Store:
         self.per_second: defaultdict[tuple[str, str], Counter[int]] = defaultdict(Counter)
         self.rate_limits_on = False
         self.buckets: dict[tuple[str, str, str], tuple[float, float]] = {}
+        self.lost_pushes: list[dict[str, Any]] = []
+        """Shopee pushes whose every delivery attempt failed (``sandbox.pushes``): what
+        ``v2.push.get_lost_push_message`` lists until ``confirm_consumed_lost_push_message``."""
 
     def reset(self) -> None:
         self.__init__()  # type: ignore[misc]
+        for listener in self.listeners:
+            listener.reset()
+
+    def changed(self, order: Order, kind: str = "status") -> None:
+        """The one hook every order change goes through, after the change is made: the platform pushes it.
+
+        ``Emulator.call`` calls it when a write changed the order's ``fingerprint``, and so do the control API's
+        ship and seller-center cancel; an endpoint that changes an order outside those (a buyer's cancel
+        request) calls it itself with its ``kind``. It never waits for a delivery: listeners queue their work."""
+        if kind not in CHANGE_KINDS:
+            raise ValueError(f"order change kind {kind!r} is not one of {', '.join(CHANGE_KINDS)}")
+        for listener in self.listeners:
+            listener.changed(order, kind)
 
     def add_shop(self, shop: Shop) -> None:
         self.shops[(shop.platform, shop.ref)] = shop

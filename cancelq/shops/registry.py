@@ -20,6 +20,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from cancelq.core import keys
 from cancelq.core.logging import SECRET_KEYS
 from cancelq.jobs import events
+from cancelq.platforms.pushes import push_ref
 from cancelq.platforms.registry import credential_problem
 
 
@@ -42,6 +43,12 @@ class Shop:
     parked: str = ""
     """A configuration fault's park (JSON, ``shops.parking.Park``; "" when none): the shop's jobs wait without
     calls until an operator fixes the setting and lifts it."""
+    buyer_requests: dict[str, Any] | None = None
+    """What a buyer's request to cancel turns into (``BuyerPolicy``: policy, unless); None: notify."""
+
+    @property
+    def buyer_policy(self) -> BuyerPolicy:
+        return BuyerPolicy.parse(self.buyer_requests or {})
 
     @property
     def access_token(self) -> str:
@@ -51,7 +58,38 @@ class Shop:
         return {"platform": self.platform, "name": self.name, "base_url": self.base_url, "limits": self.limits,
                 "token_expires_at": self.token_expires_at, "needs_reauth": self.needs_reauth,
                 "parked": json.loads(self.parked) if self.parked else None, "budget": self.budget,
+                "buyer_requests": self.buyer_policy.to_dict(),
                 "credentials": mask_credentials(self.credentials)}
+
+
+BUYER_POLICIES = ("accept", "notify", "ignore")
+BUYER_CONDITIONS = ("shipped",)
+
+
+@dataclass(frozen=True)
+class BuyerPolicy:
+    """A shop's answer to a buyer's request to cancel: ``accept`` it (an accept job; not when the order is in
+    one of the ``unless`` states), ``notify`` (announce only) or ``ignore`` (count only)."""
+
+    policy: str = "notify"
+    unless: tuple[str, ...] = ()
+
+    @classmethod
+    def parse(cls, raw: dict[str, Any]) -> BuyerPolicy:
+        """The policy, or ``ShopError`` naming what is wrong."""
+        policy = str(raw.get("policy") or "notify")
+        unless = tuple(str(c) for c in raw.get("unless") or ())
+        if policy not in BUYER_POLICIES:
+            raise ShopError(f"--buyer-requests {policy!r}: use one of {', '.join(BUYER_POLICIES)}")
+        unknown = [c for c in unless if c not in BUYER_CONDITIONS]
+        if unknown:
+            raise ShopError(f"--unless {', '.join(unknown)}: the conditions are {', '.join(BUYER_CONDITIONS)}")
+        if unless and policy != "accept":
+            raise ShopError("--unless qualifies only --buyer-requests accept")
+        return cls(policy, unless)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"policy": self.policy, "unless": list(self.unless)}
 
 
 def mask(value: str) -> str:
@@ -92,6 +130,7 @@ class ShopRegistry:
         self.cache_s = cache_s
         self.sealer = sealer or Sealer(None)
         self._cache: dict[tuple[str, str], tuple[float, Shop | None]] = {}
+        self._refs: dict[tuple[str, str], tuple[float, str]] = {}
 
     def add(self, platform: str, name: str, credentials: dict[str, Any], base_url: str | None = None,
             limits: dict[str, Any] | None = None, token_expires_at: float | None = None) -> Shop:
@@ -107,6 +146,9 @@ class ShopRegistry:
         shop = Shop(platform, name, dict(credentials), base_url, limits, token_expires_at)
         self._write(shop, parked="")
         self.r.sadd(keys.SHOPS, f"{platform}/{name}")
+        ref = push_ref(platform, shop.credentials)
+        if ref:
+            self.r.hset(keys.SHOP_PUSH_REFS, f"{platform}|{ref}", name)
         return shop
 
     def _write(self, shop: Shop, **more: str) -> None:
@@ -136,7 +178,7 @@ class ShopRegistry:
                     json.loads(h.get("limits") or "{}") or None,
                     float(h["token_expires_at"]) if h.get("token_expires_at") else None,
                     h.get("needs_reauth", ""), json.loads(h["budget"]) if h.get("budget") else None,
-                    h.get("parked", ""))
+                    h.get("parked", ""), json.loads(h["buyer_requests"]) if h.get("buyer_requests") else None)
 
     def set_tokens(self, shop: Shop, credentials: dict[str, Any], expires_at: float | None) -> Shop:
         """Store new tokens (a refresh, or an operator's new grant): the shop no longer needs re-auth."""
@@ -148,6 +190,12 @@ class ShopRegistry:
         """The shop's cancellation budget (None: the platform's default); everything else stays."""
         updated = replace(shop, budget=budget)
         self._write(updated, budget=json.dumps(budget) if budget else "")
+        return updated
+
+    def set_buyer_policy(self, shop: Shop, policy: BuyerPolicy) -> Shop:
+        """The shop's answer to buyers' cancel requests; everything else stays."""
+        updated = replace(shop, buyer_requests=policy.to_dict())
+        self._write(updated, buyer_requests=json.dumps(updated.buyer_requests))
         return updated
 
     def set_limits(self, shop: Shop, limits: dict[str, Any] | None) -> Shop:
@@ -167,6 +215,48 @@ class ShopRegistry:
         self._cache.pop((shop.platform, shop.name), None)
         return updated
 
+    def by_push_ref(self, platform: str, ref: str) -> Shop | None:
+        """The shop a platform's push names by the platform's own id (``platforms.pushes.push_ref``): one HGET in
+        the index ``add`` keeps, then the (cached) shop; an entry left by credentials since changed finds nothing."""
+        cached = self._refs.get((platform, ref))
+        if cached is not None and time.monotonic() - cached[0] < self.cache_s:
+            name: Any = cached[1]
+        else:
+            name = self.r.hget(keys.SHOP_PUSH_REFS, f"{platform}|{ref}")
+            if name is None and not self.r.exists(keys.SHOP_PUSH_REFS_BUILT):
+                self.index_push_refs()
+                name = self.r.hget(keys.SHOP_PUSH_REFS, f"{platform}|{ref}")
+            if name is None:
+                return None
+            name = name.decode() if isinstance(name, bytes) else str(name)
+            if len(self._refs) > 10_000:
+                self._refs.clear()
+            self._refs[(platform, ref)] = (time.monotonic(), name)
+        shop = self.get(platform, name)
+        if shop is None or push_ref(platform, shop.credentials) != ref:
+            return None
+        return shop
+
+    def index_push_refs(self) -> int:
+        """Index every stored shop by its push id (shops stored before the index existed); how many were."""
+        indexed: dict[str, str] = {}
+        for entry in self.names():
+            try:
+                shop = self.get(*entry.split("/", 1), fresh=True)
+            except ShopError:  # credentials this process cannot open: that shop's pushes stay unknown
+                continue
+            if shop is None:
+                continue
+            ref = push_ref(shop.platform, shop.credentials)
+            if ref:
+                indexed[f"{shop.platform}|{ref}"] = shop.name
+        pipe = self.r.pipeline(transaction=True)
+        if indexed:
+            pipe.hset(keys.SHOP_PUSH_REFS, mapping=indexed)  # type: ignore[arg-type]
+        pipe.set(keys.SHOP_PUSH_REFS_BUILT, "1")
+        pipe.execute()
+        return len(indexed)
+
     def forget(self, platform: str, name: str) -> None:
         """Drop this process's cached copy of a shop (a script changed its record)."""
         self._cache.pop((platform, name), None)
@@ -181,6 +271,7 @@ class ShopRegistry:
         pipe.srem(keys.SHOPS, f"{platform}/{name}")
         removed = bool(pipe.execute()[0])
         self._cache.pop((platform, name), None)
+        self._refs = {k: v for k, v in self._refs.items() if (k[0], v[1]) != (platform, name)}
         return removed
 
     def all(self) -> list[Shop]:

@@ -140,8 +140,9 @@ def _signal(error: BaseException, context: Context, rng: random.Random) -> Decis
     if isinstance(error, Aborted):
         return Decision("finish", state=JobState.ABORTED, why=str(error))
     if isinstance(error, Deferred):
-        # Every call the gate let through before it held this one was answered: none is in flight.
-        delay = error.delay_s + rng.uniform(0, min(1.0, error.delay_s))
+        # Every call the gate let through before it held this one was answered: none is in flight. A job that
+        # reserved its slot comes back for exactly that slot; others spread out so that they do not collide.
+        delay = error.delay_s + (0.0 if error.reservation is not None else rng.uniform(0, min(1.0, error.delay_s)))
         return Decision("defer", delay_s=delay, why=error.why, keep_inflight=context.unresolved,
                         refused=context.writing and context.sent > 0)
     return None

@@ -65,9 +65,10 @@ class Recorder:
     def dead(self, kind: str, error: Exception) -> None:
         record = error_record(error, self.rec.job.get("platform", "?"))
         self.rec.events = add_event(self.rec, "dead", kind=kind, **brief(record))
-        entry = self.rt.dead_letters.entry_for(self.rec, record, kind)
+        attempts = self.rec.attempts + (1 if kind == "exhausted" else 0)
+        entry = {**self.rt.dead_letters.entry_for(self.rec, record, kind), "attempts": attempts}  # as the job says
         fields = {"steps": self.rec.steps, "events": self.rec.events, "last_error": record, "dead_kind": kind,
-                  "attempts": self.rec.attempts + (1 if kind == "exhausted" else 0)}
+                  "attempts": attempts}
         event = self._event(dead_kind=kind, error=record, attempts=fields["attempts"])
         if not self._final(JobState.DEAD, fields, event, index=keys.DLQ, entry=entry):
             return
@@ -84,11 +85,13 @@ class Recorder:
             counters.job_finished(self.rec.job.get("platform", "?"), "rejected")
             self.ending = None
 
-    def wait_record(self, record: dict[str, Any], delay_s: float, counts: bool, why: str) -> None:
+    def wait_record(self, record: dict[str, Any], delay_s: float, counts: bool, why: str,
+                    reservation: str = "") -> None:
         attempts = self.rec.attempts + (1 if counts else 0)
         events = add_event(self.rec, "retry", why=why, delay_s=round(delay_s, 3), **brief(record))
         fields = {"attempts": attempts, "last_error": record, "events": events, "steps": self.rec.steps,
-                  "inflight": self.rec.inflight, "wait_reason": why, "write_refused": self.rec.write_refused}
+                  "inflight": self.rec.inflight, "wait_reason": why, "write_refused": self.rec.write_refused,
+                  "reservation": reservation}
         try:
             self.rt.ledger.wait(self.rec, due_ms=now_ms() + int(delay_s * 1000), fields=fields)
         except Fenced as exc:
@@ -97,7 +100,7 @@ class Recorder:
         if self.campaign is not None:
             self.campaign.moved("")
         self.log.info("waiting", why=why, delay_s=round(delay_s, 3), attempt=attempts, **brief(record))
-        counters.retry_scheduled(self.rec.job.get("platform", "?"), record.get("error_class"), why)
+        counters.wait_scheduled(self.rec.job.get("platform", "?"), record.get("error_class"), why, counts)
         self.ending = waiting(record, why=why, delay_s=delay_s)
 
     def _event(self, **more: Any) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from cancelq.gate import clockwatch
 from cancelq.gate.budget import Budget
 from cancelq.gate.controls import job_scopes
 from cancelq.gate.delivery import Deferred, DeliveryGate, LeaseLost
+from cancelq.gate.limits import Reservation
 from cancelq.jobs.contract import InvalidJob, Job, parse_job
 from cancelq.jobs.ledger import JobRecord, now_ms
 from cancelq.jobs.states import JobState
@@ -139,6 +140,7 @@ class JobRun(Recorder):
             self.park(shop, exc, self.decide(exc, Context()))
             return
         self.gate.hold(self.rec.fence)
+        self.gate.reservation = Reservation.decode(self.rec.reservation)
         self.guarded(self.execute)
 
     def _shop(self, job: Job) -> Shop:
@@ -209,7 +211,10 @@ class JobRun(Recorder):
         return result.outcome.value if result.outcome is not None else None
 
     def _budget(self) -> Budget | None:
-        """The shop's cancellation budget, when this job's reason counts in it (None: off, no cost)."""
+        """The shop's cancellation budget, when this job's reason counts in it (None: off, no cost). Accepting a
+        buyer's own request is no seller-initiated cancel: it never counts."""
+        if self.job.request().accepting:
+            return None
         budget = self.rt.budget_for(self.shop) if self.shop.budget or self.settings.cancel_budgets else None
         return budget if budget is not None and budget.counts(self.job.reason.value) else None
 
@@ -320,12 +325,14 @@ class JobRun(Recorder):
         self.gate.probing = False
 
     def wait(self, error: Exception, decision: Decision) -> None:
+        reservation = ""
         if isinstance(error, Deferred):
             record = {"error_class": "Deferred", "code": error.why, "message": str(error), "request_id": None}
             counters.limiter_wait(self.job.platform, error.delay_s, why=error.why)
+            reservation = error.reservation.encoded() if error.reservation is not None else ""
         else:
             record = error_record(error, self.job.platform)
-        self.wait_record(record, decision.delay_s, decision.counts_attempt, decision.why)
+        self.wait_record(record, decision.delay_s, decision.counts_attempt, decision.why, reservation)
 
     def park(self, shop: Shop, error: Exception, decision: Decision) -> None:
         """A configuration fault: park the shops it implicates (the first delivery to meet it alerts, once) and

@@ -27,6 +27,7 @@ from cancelq.jobs.contract import TASK_NAME
 from cancelq.jobs.delayed import Pump
 from cancelq.jobs.ledger import now_ms
 from cancelq.ops.metrics import serve_worker_metrics
+from cancelq.pushes import processor as pushes
 from cancelq.runtime import get_runtime, reset_runtime, resolve_redis_url
 from cancelq.tasks.cancel import deliver
 from cancelq.tasks.endings import DeadLettered
@@ -84,6 +85,7 @@ def make_app(settings: Settings | None = None) -> Celery:
 app = make_app()
 _pump: list[Pump] = []
 _delivery: list[delivery.DeliveryService] = []
+_pushes: list[pushes.PushProcessor] = []
 EVENTS_TRIM_S = 60.0
 """How often each worker trims the event stream by age (with its heartbeat)."""
 
@@ -134,6 +136,7 @@ def _start_pump(sender: Any = None, **_: Any) -> None:
     pump.start()
     _pump.append(pump)
     _delivery.append(delivery.start(runtime, hostname, busy=lambda: bool(worker_state.active_requests)))
+    _pushes.append(pushes.start(runtime, hostname))
     log.info("worker_ready", hostname=hostname)
 
 
@@ -146,6 +149,8 @@ def _stop_pump(sender: Any = None, **_: Any) -> None:
         pump.stop()
     for service in _delivery:
         service.stop()
+    for processor in _pushes:
+        processor.stop()
     hostname = getattr(sender, "hostname", None)
     if hostname:
         get_runtime().redis.delete(keys.worker(str(hostname)))

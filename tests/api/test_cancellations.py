@@ -50,6 +50,19 @@ def test_another_job_under_a_used_natural_key_is_422(http: httpx.Client, rt: Run
     assert queued(rt) == 1
 
 
+def test_a_reason_is_read_loosely_the_same_job_whatever_its_spelling(
+        http: httpx.Client, rt: Runtime, shops: dict[str, str]) -> None:
+    answer = http.post("/v1/cancellations", json={**job("shopee", shops, "LOOSE-1"), "reason": "out of stock"})
+    assert answer.status_code == 202, answer.text
+    record = rt.ledger.get(answer.json()["job_id"])
+    assert record is not None and record.job["reason"] == "OUT_OF_STOCK"
+    again = http.post("/v1/cancellations", json={**job("shopee", shops, "LOOSE-1"), "reason": "Out-Of-Stock"})
+    assert again.status_code == 200 and again.json()["job_id"] == answer.json()["job_id"]
+    wrong = http.post("/v1/cancellations", json={**job("shopee", shops, "LOOSE-2"), "reason": "out of stok"})
+    assert wrong.status_code == 422 and "OUT_OF_STOCK" in wrong.text  # the choices are named
+    assert queued(rt) == 1
+
+
 def test_an_invalid_job_is_422_with_every_reason_and_recorded_rejected(
         http: httpx.Client, rt: Runtime, shops: dict[str, str]) -> None:
     answer = http.post("/v1/cancellations", json={"platform": "shopee", "shop": shops["shopee"], "order_id": "X",

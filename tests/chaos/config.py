@@ -28,6 +28,11 @@ WORKER_ENV = {
     "CANCELQ_WEBHOOK_ALLOW_PRIVATE": "true",
     "CANCELQ_WEBHOOK_CLAIM_S": "5",
     "CANCELQ_WEBHOOK_POLL_S": "0.1",
+    # Pushes (issue 17): a lost push is found by a reconciliation round every 2 s, reading jobs that wait at
+    # least half a second; a push whose read failed is taken up again after 2 s.
+    "CANCELQ_RECONCILE_INTERVAL_S": "2",
+    "CANCELQ_RECONCILE_MIN_WAIT_S": "0.5",
+    "CANCELQ_PUSH_RETRY_S": "2",
 }
 OUTAGE_CODES = {"shopee": "error_server", "lazada": "6"}
 
@@ -55,6 +60,8 @@ class ChaosConfig:
     bursts: int = 4
     burst_size: int = 12
     decoys: int = 3
+    push_rounds: int = 8
+    """Rounds of seller-center cancels with their pushes (duplicated, reordered, lost) and lying pushes."""
     """Orders per platform seeded but never submitted."""
     fault_scale: float = 1.0
     drain_timeout_s: float = 180.0
@@ -63,6 +70,6 @@ class ChaosConfig:
 
 FULL = ChaosConfig()
 SHORT = ChaosConfig(orders=260, kills=3, pauses=2, redis_down_s=1.0, outage_s=5.0, submit_s=12.0, chunks=6, ships=4,
-                    burst_size=6, decoys=2, drain_timeout_s=60.0)
+                    burst_size=6, decoys=2, push_rounds=2, drain_timeout_s=60.0)
 """The CI form. Its drain allows for the ledger's 30 s safety net: a message a killed worker had taken but not
 begun is sent again only then."""

@@ -47,6 +47,7 @@ from . import world
 from .config import FULL, OUTAGE_CODES, SHORT, WORKER_ENV, ChaosConfig
 from .hooks import HookWatch
 from .pauses import Pauses
+from .pushes import ChaosPushes, ended_by_processor
 from .report import ChaosLog, Report, collect
 from .watch import FinalityWatch
 
@@ -90,6 +91,7 @@ class ChaosRun:
             self.pauses.join()
             self.log.submit_s = time.monotonic() - started
             self._drain()
+            self.log.pushes.ended = ended_by_processor(self.rt)
             self.pauses.resume_all()
             self.log.hooks_missing = self.hooks.wait(HOOKS_WAIT_S)
             for worker in self.workers:
@@ -124,6 +126,8 @@ class ChaosRun:
             with ThreadPoolExecutor(len(self.workers)) as pool:
                 list(pool.map(WorkerProcess.start, self.workers))
             self.watch = FinalityWatch(self.rt.redis, self._watched_ids).start()
+            self.pushes = ChaosPushes(self.rt, self.sandbox, random.Random(self.c.seed + 2), self.log.pushes,
+                                      self._say)
             self.pauses = Pauses(self.sandbox, self.rt.redis, self.workers, random.Random(self.c.seed + 1),
                                  pause_s=self.log.lease_s + self.c.pause_beyond_lease_s,
                                  slow_write_ms=self.c.slow_write_ms, job_ids=lambda: self.watch.known, say=self._say)
@@ -161,6 +165,8 @@ class ChaosRun:
             shop = (firsts if n % 2 == 0 else lasts)[n]
             events.append(Event(w * at, f"expire {shop.platform}/{shop.ref}'s token", _bind(self._expire, shop)))
         events += [Event(w * (i + 0.7) / c.ships, "ship orders mid-run", self._ship) for i in range(c.ships)]
+        events += [Event(w * (0.2 + 0.75 * i / max(1, c.push_rounds)), f"pushes {i + 1}/{c.push_rounds}",
+                         self._pushes) for i in range(c.push_rounds)]
         for n in range(c.bursts):
             platform = list(world.BURSTS)[n % len(world.BURSTS)]
             events.append(Event(w * (0.3 + 0.5 * n / max(1, c.bursts)), f"{platform} 429/ban burst",
@@ -272,6 +278,9 @@ class ChaosRun:
             self.sandbox.ship(order.platform, order.order_id)
             self._say(f"shipped {order.platform}/{order.order_id}")
             self.log.ships += 1
+
+    def _pushes(self) -> None:
+        self.pushes.round(list(self.submitted), self._job_ids())
 
     def _burst(self, platform: str) -> None:
         world.burst(self.sandbox, platform, self.c.burst_size)

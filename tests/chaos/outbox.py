@@ -17,6 +17,7 @@ from cancelq.core import keys
 from cancelq.jobs.ledger import JobRecord
 
 OUTCOMES = ("succeeded", "already_cancelled", "dead", "rejected", "aborted", "previewed")
+OUTCOME_TYPES = frozenset(f"cancel.{o}" for o in OUTCOMES)
 
 
 def outcome_events(client: redis.Redis) -> tuple[Counter[str], dict[str, str], list[str]]:
@@ -30,7 +31,7 @@ def outcome_events(client: redis.Redis) -> tuple[Counter[str], dict[str, str], l
         for entry_id, fields in entries:
             text = {_s(k): _s(v) for k, v in fields.items()}
             bodies.append(text.get("data", ""))
-            if text.get("type", "").startswith("cancel."):
+            if text.get("type", "") in OUTCOME_TYPES:  # cancel.unconfirmed tells of no outcome
                 job_id = str(json.loads(text.get("data") or "{}").get("job_id"))
                 counts[job_id] += 1
                 last[job_id] = text["type"].removeprefix("cancel.")

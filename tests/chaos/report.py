@@ -17,6 +17,7 @@ from cancelq.sandbox.control import SandboxClient, is_cancelled
 from . import attribution, outbox
 from .hooks import HookWatch
 from .pauses import Pause
+from .pushes import PushLog
 from .watch import FinalityWatch, crashes, log_events
 from .world import INVALID_SOURCE, Order
 
@@ -56,6 +57,7 @@ class ChaosLog:
     duplicates_created: int = 0
     """Duplicate submissions that created a job or sent one: each is a failure."""
     invalid_submitted: int = 0
+    pushes: PushLog = field(default_factory=PushLog)
     submit_s: float = 0.0
     drain_s: float = 0.0
     elapsed_s: float = 0.0
@@ -196,6 +198,8 @@ class Report:
             ["tokens expired", ", ".join(f"{p}/{r}" for p, r in log.expired) or "none"],
             ["orders shipped mid-run (control API)", str(log.ships)],
             ["429/ban bursts", str(log.bursts)],
+            ["platform pushes (fed as the receiver keeps them)", log.pushes.summary()],
+            ["  jobs ended by the push processor (by evidence)", _counts(log.pushes.ended) or "0"],
             ["worker pauses past the lease (SIGSTOP)", _pauses(log)],
             ["  jobs with a write in flight at the stops (any worker) / fenced in the paused worker",
              f"{sum(len(p.inflight) for p in log.pauses)} / {len(self.pause_caught)}"],

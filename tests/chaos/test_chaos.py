@@ -1,5 +1,5 @@
 """The chaos suite (issue 7): every promise holds under faults, trickled answers, SIGKILLed workers, workers
-paused past their lease and a Redis restart.
+paused past their lease, a Redis restart, and platform pushes duplicated, reordered, lost or lying (issue 17).
 
 The short form runs in CI; the full one (2,400 orders, 11 kills, a 30 s outage) with ``pytest -m chaos``.
 Each run has its own Valkey (AOF on), sandbox and workers; its logs stay in the test's tmp_path.
@@ -61,6 +61,7 @@ def test_chaos_full(tmp_path: Path) -> None:
     report = run_chaos(FULL, tmp_path, verbose=True)
     print(report.table())
     assert report.submitted >= 2000
+    assert report.log.pushes.seller_cancels and report.log.pushes.lying, report.log.pushes.summary()
     _assert_chaos_happened(report, FULL)
     _assert_sound(report)
 

@@ -15,6 +15,7 @@ from cancelq.client import AmbiguousJob, CancelQ, JobNotFound
 from cancelq.core import keys
 from cancelq.runtime import Runtime, reset_runtime
 from cancelq.sandbox.control import SandboxClient
+from tests.campaign_helpers import drain
 from tests.helpers import add_kit_shop
 from tests.kits.shopee import KIT as SHOPEE
 
@@ -48,6 +49,13 @@ def test_a_job_is_found_by_its_order_on_any_shop_and_by_the_first_characters_of_
     code, output = _cli("job", "find", "--order", "ORD-404")
     assert code == 1 and output.count("error:") == 1 and "ORD-404" in output
     assert _cli("job", "find", "--order", "ORD-7", "--key", "x")[0] == 2
+    ref = cq.submit({"platform": "shopee", "shop": "main", "order_id": "ORD-8", "reason": "OUT_OF_STOCK",
+                     "client_ref": "om-81"})
+    for option in ("--client-ref", "--ref"):
+        code, output = _cli("job", "find", option, "om-81", "--json")
+        assert code == 0 and json.loads(output)["job_id"] == ref.job_id
+    code, output = _cli("job", "find", "--platform", "shopy", "--order", "ORD-7")
+    assert code == 2 and "did you mean shopee?" in output
 
     assert cq.job(main.job_id[:8]).job_id == main.job_id
     code, output = _cli("job", "show", main.job_id[:8])
@@ -63,7 +71,7 @@ def test_an_ambiguous_prefix_lists_its_matches_and_a_dead_letter_is_found_by_one
         cq.job("aaaa0000")
     assert "aaaa0000000000000001" in str(caught.value) and "aaaa0000000000000002" in str(caught.value)
     code, output = _cli("job", "show", "aaaa0000")
-    assert code == 1 and output.count("error:") == 1 and "starts 2 job ids" in output
+    assert code == 2 and output.count("error:") == 1 and "starts 2 job ids" in output
 
     job_id = rt.ledger.reject({"platform": "shopee"}, "bad", source="test")
     rt.redis.set(keys.dlq_entry(job_id), json.dumps({"job_id": job_id, "kind": "permanent"}))
@@ -73,3 +81,22 @@ def test_an_ambiguous_prefix_lists_its_matches_and_a_dead_letter_is_found_by_one
     assert code == 0 and job_id in output
     with pytest.raises(JobNotFound):
         cq.replay("ffff")
+
+
+def test_attempts_have_one_name_and_one_number_in_dlq_list_and_job_show(cq: CancelQ, sandbox: SandboxClient) -> None:
+    sandbox.add_order("shopee", SHOPEE.shop_ref, "EX-1", state="cancellable")
+    sandbox.fault("shopee", "error", endpoint="cancel_order", code="error_server", message="System error.",
+                  times=None)
+    handle = cq.submit({"platform": "shopee", "shop": "main", "order_id": "EX-1", "reason": "OUT_OF_STOCK"})
+    drain(cq.rt, [handle.job_id])
+    record = cq.job(handle.job_id)
+    assert record.state == "dead" and record.dead_kind == "exhausted" and record.attempts > 1
+    code, output = _cli("dlq", "list", "--order", "EX-1")
+    assert code == 0 and f"attempts={record.attempts} " in output and "tries" not in output
+    code, output = _cli("job", "show", handle.job_id)
+    assert code == 0 and f"attempts={record.attempts} " in output
+    events = [line for line in output.splitlines() if line.startswith("  20")]
+    assert events and all("{'" not in line for line in events) and any(" dead kind=exhausted" in line
+                                                                        for line in events), output
+    code, output = _cli("dlq", "show", handle.job_id[:8])
+    assert code == 0 and json.loads(output)["attempts"] == record.attempts

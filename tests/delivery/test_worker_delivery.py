@@ -76,8 +76,38 @@ def _every_type(rt: Runtime, sandbox: SandboxClient, sandbox_url: str, tmp_path:
 
     Audit(rt.redis).record(Action(operator="ops", action="circuit.close", target="shopee:s1", count=1,
                                   address="127.0.0.1"))
+    _buyer_request(rt, sandbox, shop)
+    _pushed(rt, sandbox, sandbox_url, shop)
     spare = service.endpoints_of(rt).add("http://127.0.0.1:9/spare-endpoint")
     assert service.endpoints_of(rt).disable(spare.id, "removed by the test")
+
+
+def _pushed(rt: Runtime, sandbox: SandboxClient, sandbox_url: str, shop: str) -> None:
+    """order.cancelled_elsewhere and cancel.unconfirmed, as the push processor makes them."""
+    from cancelq.pushes.orders import Orders
+    from tests.pushes.pushing import notice, unconfirmed_job
+
+    sandbox.add_order("shopee", SHOPEE.shop_ref, "EL-1", state="cancellable")
+    sandbox.cancel_elsewhere("shopee", "EL-1")
+    Orders(rt).handle(notice("shopee", shop, "EL-1", "CANCELLED"))
+    unconfirmed_job(rt, sandbox, sandbox_url, "UNC-9")
+
+
+def _buyer_request(rt: Runtime, sandbox: SandboxClient, shop: str) -> None:
+    """cancel.buyer_requested: a buyer asks to cancel, the order is read as the push processor reads it."""
+    from cancelq.platforms.base import CancelRequest
+    from cancelq.platforms.reasons import Reason
+    from cancelq.pushes.buyer import BuyerRequests
+    from cancelq.pushes.notice import PushNotice
+
+    sandbox.add_order("shopee", SHOPEE.shop_ref, "BUY-1", state="cancellable")
+    sandbox.buyer_cancel("shopee", "BUY-1")
+    registered = rt.shops.get("shopee", shop, fresh=True)
+    assert registered is not None
+    order = rt.adapter(registered).read_status(CancelRequest(order_id="BUY-1", reason=Reason.OTHER))
+    notice = PushNotice(platform="shopee", shop=shop, order_id="BUY-1", kind="buyer_request", status="IN_CANCEL",
+                        message_id="buy-1")
+    assert BuyerRequests(rt).handle(notice, order).decision == "notify"
 
 
 def test_every_event_type_reaches_each_matching_endpoint_once_signed(

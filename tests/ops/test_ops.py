@@ -42,7 +42,8 @@ from tests.kits.shopee import KIT as SHOPEE
 
 CANCELQ = str(Path(sys.executable).parent / "cancelq")
 FLOWER_USER, FLOWER_PASSWORD = "ops", "flower-test-pw-7Qx"
-JOB_FAMILIES = ("cancelq_jobs_finished", "cancelq_step_duration_seconds", "cancelq_retries",
+JOB_FAMILIES = ("cancelq_jobs_finished", "cancelq_step_duration_seconds", "cancelq_retries", "cancelq_waits",
+                "cancelq_jobs_submitted",
                 "cancelq_limiter_wait_seconds", "cancelq_token_refreshes", "cancelq_jobs_running")
 
 
@@ -85,9 +86,12 @@ def test_metrics_functions_count_with_bounded_labels() -> None:
     counters.job_finished("shopee", "succeeded")
     counters.step_observed("lazada", "validate", 0.12, ok=True)
     counters.step_observed("lazada", "validate", 3.0, ok=False)
-    counters.retry_scheduled("shopline", "RateLimited", "rate_limited")
-    counters.retry_scheduled("shopline", "Deferred", "paused:shop:shopline/outlet")
-    counters.retry_scheduled("shopline", "ValueError", "unexpected ValueError")
+    counters.wait_scheduled("shopline", "RateLimited", "rate_limited", counts=False)
+    counters.wait_scheduled("shopline", "Deferred", "paused:shop:shopline/outlet", counts=False)
+    counters.wait_scheduled("shopline", "TransientError", "error_server", counts=True)
+    counters.wait_scheduled("shopline", "ValueError", "unexpected ValueError", counts=True)
+    counters.jobs_submitted("api", "created", 3)
+    counters.jobs_submitted(None, "rejected")
     counters.limiter_wait("shoplazza", 0.2)
     counters.limiter_wait("shoplazza", 42.0, why="cooldown")
     counters.token_refresh("lazada", ok=True)
@@ -99,16 +103,22 @@ def test_metrics_functions_count_with_bounded_labels() -> None:
 
     jobs = "cancelq_jobs_finished"
     assert delta(jobs, f"{jobs}_total", platform="shopee", outcome="dead", code="error_param") == 1
-    assert delta(jobs, f"{jobs}_total", platform="shopee", outcome="succeeded", code="none") == 1
+    assert delta(jobs, f"{jobs}_total", platform="shopee", outcome="succeeded", code="") == 1
     steps = "cancelq_step_duration_seconds"
     assert delta(steps, f"{steps}_count", platform="lazada", step="validate", result="ok") == 1
     assert delta(steps, f"{steps}_count", platform="lazada", step="validate", result="error") == 1
     assert delta(steps, f"{steps}_bucket", platform="lazada", step="validate", result="error", le="2.5") == 0
-    retries = "cancelq_retries"
-    assert delta(retries, f"{retries}_total", platform="shopline", error_class="RateLimited", why="rate_limited") == 1
+    held = "cancelq_waits"
+    assert delta(held, f"{held}_total", platform="shopline", why="rate_limited") == 1
     # a reason's detail (a shop name, an exception class) never becomes a label value
-    assert delta(retries, f"{retries}_total", platform="shopline", error_class="Deferred", why="paused") == 1
-    assert delta(retries, f"{retries}_total", platform="shopline", error_class="ValueError", why="unexpected") == 1
+    assert delta(held, f"{held}_total", platform="shopline", why="paused") == 1
+    retries = "cancelq_retries"
+    assert delta(retries, f"{retries}_total", platform="shopline", error_class="TransientError") == 1
+    assert delta(retries, f"{retries}_total", platform="shopline", error_class="ValueError") == 1
+    assert delta(retries, f"{retries}_total", platform="shopline", error_class="RateLimited") == 0
+    submitted = "cancelq_jobs_submitted"
+    assert delta(submitted, f"{submitted}_total", source="api", result="created") == 3
+    assert delta(submitted, f"{submitted}_total", source="unspecified", result="rejected") == 1
     waits = "cancelq_limiter_wait_seconds"
     assert delta(waits, f"{waits}_count", platform="shoplazza", why="rate_limit") == 1
     assert delta(waits, f"{waits}_sum", platform="shoplazza", why="cooldown") == pytest.approx(42.0)
@@ -160,6 +170,7 @@ def test_cancelq_metrics_prints_the_fleet_state(redis_client: redis.Redis) -> No
                 "cancelq_queue_depth": 3, "cancelq_paused_scopes": 1, "cancelq_cooldowns": 1,
                 "cancelq_open_circuits": 1}
     assert {name: _value(families, name) for name in expected} == expected
+    assert 60 <= (_value(families, "cancelq_oldest_waiting_seconds") or 0) < 120  # the overdue timer, due 60 s ago
     assert _value(families, "cancelq_paused", scope="shop:shopee/sg-main") == 1
     assert _value(families, "cancelq_circuit_open", scope="lazada:vn-store") == 1
     assert 25 < (_value(families, "cancelq_cooldown_seconds", scope="shopline:outlet") or 0) <= 30
@@ -210,7 +221,7 @@ def test_a_prefork_worker_serves_its_childrens_metrics(redis_client: redis.Redis
         runtime.session.close()
 
     assert _value(families, "cancelq_jobs_finished", "cancelq_jobs_finished_total", platform="shopee",
-                  outcome="succeeded", code="none") == 1, (tmp_path / "worker.log").read_text()[-2000:]
+                  outcome="succeeded", code="") == 1, (tmp_path / "worker.log").read_text()[-2000:]
     assert _value(families, "cancelq_workers") == 1
     assert list(multiproc_dir.glob("counter_*.db")), "the children wrote their counters to the directory"
 
@@ -222,7 +233,7 @@ def _scrape(port: int) -> dict[str, list[Sample]] | None:
         return None
     families = _samples(reply.text) if reply.ok else {}
     return families if _value(families, "cancelq_jobs_finished", "cancelq_jobs_finished_total", platform="shopee",
-                              outcome="succeeded", code="none") else None
+                              outcome="succeeded", code="") else None
 
 
 # --- the health probe -------------------------------------------------------------------------------------
@@ -425,7 +436,7 @@ def test_worker_serves_metrics_and_is_healthy(fleet: Fleet, fleet_client: Cancel
         return (_value(after, family, sample, **labels) or 0.0) - (_value(before, family, sample, **labels) or 0.0)
 
     assert delta("cancelq_jobs_finished", "cancelq_jobs_finished_total", platform="shopee", outcome="succeeded",
-                 code="none") == 1, "cancel.py must call counters.job_finished (see cancelq/ops/metrics.py)"
+                 code="") == 1, "cancel.py must call counters.job_finished (see cancelq/ops/metrics.py)"
     assert delta("cancelq_step_duration_seconds", "cancelq_step_duration_seconds_count", platform="shopee",
                  step="cancel", result="ok") == 1
     assert health.returncode == 0, health.stdout + health.stderr

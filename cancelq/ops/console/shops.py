@@ -13,6 +13,7 @@ from cancelq.core import keys
 from cancelq.gate.controls import ScopeError, pauses, scope_name, snapshot
 from cancelq.ops.console import actions
 from cancelq.ops.console.base import ConsoleHandler
+from cancelq.pushes.watch import Watch
 
 
 @dataclass(frozen=True)
@@ -45,8 +46,10 @@ class ShopsHandler(ConsoleHandler):
         rt = self.console.client.rt
         shops = rt.shops.all()
         limits = {f"{s.platform}/{s.name}": rt.limit_for(s) for s in shops}
+        watch = Watch(rt.redis, verify_within_s=rt.settings.verify_within_s)
         self.page("cancelq_shops.html", "cancelq-shops", shops=shops, limits=limits, circuits=circuits(rt.redis),
-                  pauses=pauses(rt.redis), cooldowns=snapshot(rt.redis).cooldowns, parked=rt.parking.parked())
+                  pauses=pauses(rt.redis), cooldowns=snapshot(rt.redis).cooldowns, parked=rt.parking.parked(),
+                  unconfirmed=watch.described(rt.ledger), verify_within_s=watch.verify_within_s)
 
 
 class ShopsActionHandler(ConsoleHandler):

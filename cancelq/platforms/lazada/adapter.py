@@ -6,6 +6,12 @@ The flow (platforms.md 2.2)::
     validate  GET  /order/reverse/cancel/validate   can they be cancelled? which reason_ids?
     create    POST /order/reverse/cancel/create     the write (form body, as the official SDK sends it)
     verify    GET  /order/items/get                 success is every target item reading ``canceled``
+
+Items the buyer asked to cancel (``need_cancel_confirm``, a reverse order awaiting the seller) cannot take a
+seller cancel: ``create`` agrees to the buyer's request instead (InitReverseOrderCancelDecide,
+``agree_cancel=true``), and validates and cancels only the rest. An accept job (``CancelRequest.accepting``)
+runs ``items``, ``accept`` (the decision only) and ``verify``; a target with no request pending is
+``no_buyer_request``.
 """
 
 from __future__ import annotations
@@ -38,12 +44,18 @@ API_PATHS: Mapping[str, str] = {
     "GetOrderItems": "/order/items/get",
     "OrderCancelValidate": "/order/reverse/cancel/validate",
     "InitReverseOrderCancel": "/order/reverse/cancel/create",
+    "InitReverseOrderCancelDecide": "/order/reverse/cancel/seller/decide",
 }
 
 PLAN: tuple[StepSpec, ...] = (
     StepSpec("items", "GetOrderItems", False),
     StepSpec("validate", "OrderCancelValidate", False),
     StepSpec("create", "InitReverseOrderCancel", True),
+    StepSpec("verify", "GetOrderItems", False),
+)
+ACCEPT_PLAN: tuple[StepSpec, ...] = (
+    StepSpec("items", "GetOrderItems", False),
+    StepSpec("accept", "InitReverseOrderCancelDecide", True),
     StepSpec("verify", "GetOrderItems", False),
 )
 
@@ -126,12 +138,12 @@ class LazadaAdapter(Adapter[LazadaCredentials]):
     # --- the protocol ---
 
     def plan(self, request: CancelRequest) -> Sequence[StepSpec]:
-        return PLAN
+        return ACCEPT_PLAN if request.accepting else PLAN
 
     def run_step(self, step: str, request: CancelRequest, state: StepState) -> StepResult:
         runners: dict[str, Callable[[CancelRequest, StepState], StepResult]] = {
             "items": self._step_items, "validate": self._step_validate,
-            "create": self._step_create, "verify": self._step_verify,
+            "create": self._step_create, "verify": self._step_verify, "accept": self._step_accept,
         }
         if step not in runners:
             raise ValueError(f"Lazada has no step {step!r}; expected one of {', '.join(runners)}")
@@ -139,11 +151,15 @@ class LazadaAdapter(Adapter[LazadaCredentials]):
 
     def read_status(self, request: CancelRequest) -> OrderStatus:
         items = self._items(request, step="read_status")
-        detail = {"items": items.statuses_of_targets()}
+        detail: dict[str, Any] = {"items": items.statuses_of_targets()}
+        if items.buyer_requests():
+            detail["buyer_requests"] = sorted(items.buyer_requests())
         if items.all_canceled():
             state = OrderState.CANCELLED
         elif items.blocked():
             state = OrderState.NOT_CANCELLABLE
+        elif items.buyer_requests():
+            state = OrderState.IN_CANCEL
         else:
             state = OrderState.CANCELLABLE
         return OrderStatus(state, items.raw_status, items.request_id, detail)
@@ -155,13 +171,18 @@ class LazadaAdapter(Adapter[LazadaCredentials]):
         blocked = items.blocked()
         if blocked:
             return Preview(OrderState.NOT_CANCELLABLE, items.raw_status, (it.blocked_text(blocked),), items.request_id)
-        answer = self._validate_call(request.order_id, items.open_targets(), step="preview", refuse=False)
+        found = _buyer_preview(request, items)
+        if found is not None:
+            return found
+        answer = self._validate_call(request.order_id, items.unrequested(), step="preview", refuse=False)
         if answer.tip_type == "error":
             tip = answer.tip_content or "Lazada refused the cancel"
             return Preview(OrderState.NOT_CANCELLABLE, items.raw_status, (tip,), answer.request_id)
         reason_id, reason_name = self._reason(request, answer, step="preview")
         effects = [f"reason: {reason_name} (reason_id {reason_id})"]
         effects += it.side_effects(request, items, answer.tip_content)
+        effects += [f"the buyer's own request (reverse order {r}) is accepted for items {ids}"
+                    for r, ids in items.buyer_requests().items()]
         return Preview(OrderState.CANCELLABLE, items.raw_status, tuple(effects), answer.request_id)
 
     # --- steps ---
@@ -169,40 +190,72 @@ class LazadaAdapter(Adapter[LazadaCredentials]):
     def _step_items(self, request: CancelRequest, state: StepState) -> StepResult:
         items = self._items(request, step="items")
         if items.all_canceled():
-            data = {"order_item_ids": list(items.targets), "statuses": items.statuses_of_targets()}
-            return StepResult(data, items.request_id, Outcome.ALREADY_CANCELLED)
+            done = {"order_item_ids": list(items.targets), "statuses": items.statuses_of_targets()}
+            return StepResult(done, items.request_id, Outcome.ALREADY_CANCELLED)
         blocked = items.blocked()
         if blocked:
             raise PermanentError(
                 it.blocked_text(blocked), platform=PLATFORM, step="items", code="not_cancellable",
                 request_id=items.request_id, http_status=items.http_status,
             )
-        data = {
+        if request.accepting and items.unrequested():
+            raise it.no_buyer_request(request.order_id, items, step="items")
+        data: dict[str, Any] = {
             "order_item_ids": list(items.open_targets()),
             "already_canceled": [i for i in items.targets if items.statuses[i] == it.CANCELED],
             "package_spill": items.package_spill(),
         }
+        if items.buyer_requests():
+            data["buyer_requests"] = items.buyer_requests()
         return StepResult(data, items.request_id)
 
     def _step_validate(self, request: CancelRequest, state: StepState) -> StepResult:
         item_ids = it.item_ids(state, "items", step="validate")
-        answer = self._validate_call(request.order_id, item_ids, step="validate", refuse=True)
+        requests = dict(state["items"].get("buyer_requests") or {})
+        accepted = {int(i) for ids in requests.values() for i in ids}
+        rest = [i for i in item_ids if i not in accepted]
+        data: dict[str, Any] = {"order_item_ids": list(item_ids)}
+        if requests:
+            data.update(buyer_requests=requests, cancel_ids=rest)
+        if not rest:
+            return StepResult(data)
+        answer = self._validate_call(request.order_id, rest, step="validate", refuse=True)
         reason_id, reason_name = self._reason(request, answer, step="validate")
-        data = {
-            "order_item_ids": list(item_ids), "reason_id": reason_id, "reason_name": reason_name,
-            "tip_type": answer.tip_type, "tip_content": answer.tip_content,
-        }
+        data.update(reason_id=reason_id, reason_name=reason_name, tip_type=answer.tip_type,
+                    tip_content=answer.tip_content)
         return StepResult(data, answer.request_id)
 
     def _step_create(self, request: CancelRequest, state: StepState) -> StepResult:
         item_ids = it.item_ids(state, "validate", step="create")
+        requests = state["validate"].get("buyer_requests") or {}
+        rid = self._agree(requests, step="create")
+        rest = [int(i) for i in state["validate"].get("cancel_ids", item_ids)]
+        data: dict[str, Any] = {"order_item_ids": list(item_ids)}
+        if requests:
+            data["accepted"] = sorted(requests)
+        if not rest:
+            return StepResult(data, rid)
         reason_id = str(state["validate"].get("reason_id") or "")
         if not reason_id:
             raise it.missing("validate", "reason_id", step="create")
-        params = {"order_id": request.order_id, "order_item_id_list": item_id_list(item_ids), "reason_id": reason_id}
+        params = {"order_id": request.order_id, "order_item_id_list": item_id_list(rest), "reason_id": reason_id}
         answer = self._call("InitReverseOrderCancel", params, step="create", write=True)
-        data = {"order_item_ids": list(item_ids), "tip_type": answer.tip_type, "tip_content": answer.tip_content}
+        data.update(tip_type=answer.tip_type, tip_content=answer.tip_content)
         return StepResult(data, answer.request_id)
+
+    def _step_accept(self, request: CancelRequest, state: StepState) -> StepResult:
+        item_ids = it.item_ids(state, "items", step="accept")
+        requests = state["items"].get("buyer_requests") or {}
+        rid = self._agree(requests, step="accept")
+        return StepResult({"order_item_ids": list(item_ids), "accepted": sorted(requests)}, rid)
+
+    def _agree(self, requests: Mapping[str, Any], *, step: str) -> str | None:
+        """Agree to each of the buyer's requests (reverse order ids); the last answer's request id."""
+        rid = None
+        for reverse_id in sorted(requests):
+            params = {"reverse_order_id": str(reverse_id), "agree_cancel": "true"}
+            rid = self._call("InitReverseOrderCancelDecide", params, step=step, write=True).request_id
+        return rid
 
     def _step_verify(self, request: CancelRequest, state: StepState) -> StepResult:
         item_ids = it.item_ids(state, "validate" if "validate" in state else "items", step="verify")
@@ -229,13 +282,16 @@ class LazadaAdapter(Adapter[LazadaCredentials]):
         statuses = {int(r["order_item_id"]): str(r.get("status", "")) for r in rows}
         packages = {int(r["order_item_id"]): str(r.get("package_id") or "") for r in rows}
         wanted = tuple(targets) if targets is not None else it.requested_ids(request, step=step)
+        if not wanted and request.accepting:
+            wanted = it.buyer_targets(rows)
         unknown = [i for i in wanted if i not in statuses]
         if unknown:
             raise PermanentError(
                 f"order {request.order_id} has no items {unknown}", platform=PLATFORM, step=step,
                 code="unknown_item", request_id=answer.request_id, http_status=answer.http_status,
             )
-        return it.Items(statuses, wanted or tuple(statuses), packages, answer.request_id, answer.http_status)
+        return it.Items(statuses, wanted or tuple(statuses), packages, answer.request_id, answer.http_status,
+                        it.pending_requests(rows))
 
     def _validate_call(self, order_id: str, item_ids: Sequence[int], *, step: str, refuse: bool) -> _Answer:
         params = {"order_id": order_id, "order_item_id_list": item_id_list(item_ids)}
@@ -278,3 +334,16 @@ class LazadaAdapter(Adapter[LazadaCredentials]):
         if str(body["code"]) != "0" or tip_refused or reply.status >= 400:
             raise classify(reply.status, body, step=step, write=write, scrub=self.http.scrub)
         return _Answer(body, reply.status)
+
+
+def _buyer_preview(request: CancelRequest, items: it.Items) -> Preview | None:
+    """What a dry run says when buyers' requests decide it: an accept (would accept), or an accept job with no
+    request left; None when the seller's cancel path applies."""
+    if request.accepting and items.unrequested():
+        effects = (it.no_buyer_request(request.order_id, items, step="preview").message,)
+        return Preview(OrderState.NOT_CANCELLABLE, items.raw_status, effects, items.request_id)
+    if not items.buyer_requests() or (items.unrequested() and not request.accepting):
+        return None
+    accepted = tuple(f"InitReverseOrderCancelDecide agree_cancel: the buyer's own request (reverse order {r}) is "
+                     f"accepted for items {ids}" for r, ids in items.buyer_requests().items())
+    return Preview(OrderState.IN_CANCEL, items.raw_status, accepted, items.request_id)

@@ -41,11 +41,12 @@ CONFIG_CODES: dict[str, str] = {
 Lazada's 7200 s window, or the seller's account is inactive."""
 PERMANENT_CODES = frozenset({
     "MissingParameter", "InvalidApi", "InvalidApiPath", "InvalidSignMethod",
-    "102", "104", "115", "116", "117", "118", "122", "124", "16",
+    "102", "104", "115", "116", "117", "118", "122", "124", "16", "131",
     "SellerNotVerified",
 })
-STATE_CONFLICT_CODES = frozenset({"123"})
-"""E0123 "invalid trade order lines": what a second create of cancelled lines answers (probably)."""
+STATE_CONFLICT_CODES = frozenset({"123", "105"})
+"""E0123 "invalid trade order lines": what a second create of cancelled lines answers (probably); E0105
+"reverse order id is empty or invalid": a decision on a buyer's request no longer awaiting one."""
 
 DEFAULT_BAN_S = 1.0
 APP_LIMIT_RETRY_S = 300.0

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from ..base import CancelRequest, StepState
 from ..errors import PermanentError
@@ -25,6 +26,9 @@ class Items:
     packages: Mapping[int, str]
     request_id: str | None
     http_status: int
+    pending: Mapping[int, str] = field(default_factory=dict)
+    """Items the buyer asked to cancel, waiting for the seller's decision (``need_cancel_confirm``): their
+    reverse order's id."""
 
     @property
     def raw_status(self) -> str:
@@ -49,6 +53,39 @@ class Items:
 
     def statuses_of_targets(self) -> dict[str, str]:
         return {str(i): self.statuses[i] for i in self.targets}
+
+    def buyer_requests(self) -> dict[str, list[int]]:
+        """The buyer's pending requests among the open targets: reverse order id -> its target items."""
+        found: dict[str, list[int]] = {}
+        for i in self.open_targets():
+            if i in self.pending:
+                found.setdefault(self.pending[i], []).append(i)
+        return found
+
+    def unrequested(self) -> tuple[int, ...]:
+        """Open targets no buyer's request covers."""
+        return tuple(i for i in self.open_targets() if i not in self.pending)
+
+
+def pending_requests(rows: list[Mapping[str, Any]]) -> dict[int, str]:
+    """GetOrderItems rows awaiting the seller's decision on a buyer's request: item id -> reverse order id."""
+    return {int(r["order_item_id"]): str(r.get("reverse_order_id") or "") for r in rows
+            if r.get("need_cancel_confirm") and r.get("reverse_order_id")}
+
+
+def buyer_targets(rows: list[Mapping[str, Any]]) -> tuple[int, ...]:
+    """What an accept job without items is about: the items the buyer asked to cancel (pending, or cancelled
+    on the buyer's request)."""
+    return tuple(int(r["order_item_id"]) for r in rows
+                 if r.get("need_cancel_confirm") or r.get("cancel_return_initiator") == "cancellation-customer")
+
+
+def no_buyer_request(order_id: str, items: Items, *, step: str) -> PermanentError:
+    return PermanentError(
+        f"order {order_id}: no buyer cancellation request is pending for items {list(items.unrequested())} any "
+        "more (the seller refused it, or the buyer withdrew it)", platform=PLATFORM, step=step,
+        code="no_buyer_request", request_id=items.request_id, http_status=items.http_status,
+    )
 
 
 def requested_ids(request: CancelRequest, *, step: str) -> tuple[int, ...]:

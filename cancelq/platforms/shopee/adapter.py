@@ -11,6 +11,10 @@ Shopee documents no answer for a second cancel. A state rejection
 is reconciled with one read: CANCELLED -> AlreadyCancelled; IN_CANCEL -> accept
 the buyer's request; still cancellable after a rejected accept -> cancel_order;
 anything else -> the original error (check_status=True).
+
+An accept job (``CancelRequest.accepting``) runs ``detail`` then ``accept``: handle_buyer_cancellation
+ACCEPT on an IN_CANCEL order, never cancel_order. CANCELLED -> already cancelled; any other status -> the
+request is no longer pending (the seller rejected it, the buyer withdrew it): ``no_buyer_request``.
 """
 
 from __future__ import annotations
@@ -109,6 +113,9 @@ class ShopeeAdapter(Adapter[ShopeeCredentials]):
     # --- the protocol ---
 
     def plan(self, request: CancelRequest) -> Sequence[StepSpec]:
+        if request.accepting:
+            return [StepSpec("detail", "get_order_detail", False),
+                    StepSpec("accept", "handle_buyer_cancellation", True)]
         cancel = StepSpec("cancel", "cancel_order", True)
         if request.reason is Reason.OUT_OF_STOCK and not request.items:
             return [StepSpec("detail", "get_order_detail", False), cancel]
@@ -119,6 +126,8 @@ class ShopeeAdapter(Adapter[ShopeeCredentials]):
             return self._detail_step(request)
         if step == "cancel":
             return self._cancel_step(request, state.get("detail") or {})
+        if step == "accept":
+            return self._accept_step(request, state.get("detail") or {})
         raise ValueError(f"Shopee has no step {step!r}")
 
     def read_status(self, request: CancelRequest) -> OrderStatus:
@@ -137,6 +146,9 @@ class ShopeeAdapter(Adapter[ShopeeCredentials]):
         raw = str(order.get("order_status", ""))
         state = order_state(raw)
         effects: tuple[str, ...] = ()
+        if request.accepting and state not in (OrderState.IN_CANCEL, OrderState.CANCELLED):
+            return Preview(state=OrderState.NOT_CANCELLABLE, raw_status=raw, request_id=rid,
+                           side_effects=(f"no buyer cancellation request is pending (the order is {raw})",))
         if state is OrderState.IN_CANCEL:
             effects = ("handle_buyer_cancellation ACCEPT: the buyer's own cancellation request is accepted",)
         elif state is OrderState.CANCELLABLE:
@@ -163,6 +175,14 @@ class ShopeeAdapter(Adapter[ShopeeCredentials]):
             )
         return self._cancel(request, detail, reconcile=True)
 
+    def _accept_step(self, request: CancelRequest, detail: Mapping[str, Any]) -> StepResult:
+        raw = str(detail.get("order_status", ""))
+        if raw == "CANCELLED":
+            return StepResult(data={"order_status": raw}, outcome=Outcome.ALREADY_CANCELLED)
+        if raw != "IN_CANCEL":
+            raise no_buyer_request(request.order_id, raw)
+        return self._accept(request, reconcile=True)
+
     def _cancel(self, request: CancelRequest, order: Mapping[str, Any], *, reconcile: bool) -> StepResult:
         payload = self._cancel_payload(request, order, step="cancel")
         try:
@@ -178,7 +198,8 @@ class ShopeeAdapter(Adapter[ShopeeCredentials]):
     def _accept(self, request: CancelRequest, *, reconcile: bool) -> StepResult:
         payload = {"order_sn": request.order_id, "operation": "ACCEPT"}
         try:
-            response, rid = self._write(BUYER_CANCEL_PATH, api="handle_buyer_cancellation", payload=payload)
+            response, rid = self._write(BUYER_CANCEL_PATH, api="handle_buyer_cancellation", payload=payload,
+                                        step="accept" if request.accepting else "cancel")
         except PermanentError as exc:
             if not (reconcile and exc.check_status):
                 raise
@@ -204,6 +225,10 @@ class ShopeeAdapter(Adapter[ShopeeCredentials]):
                 platform=PLATFORM, step="cancel", http_status=exc.http_status, code=exc.code,
                 request_id=exc.request_id,
             )
+        if request.accepting:
+            if raw != "IN_CANCEL":
+                raise no_buyer_request(request.order_id, raw, request_id=rid) from None
+            raise exc
         if raw == "IN_CANCEL" and tried != "handle_buyer_cancellation":
             return self._accept(request, reconcile=False)
         if order_state(raw) is OrderState.CANCELLABLE and tried != "cancel_order":
@@ -247,16 +272,27 @@ class ShopeeAdapter(Adapter[ShopeeCredentials]):
             code="order_not_found", request_id=rid,
         )
 
-    def _write(self, path: str, *, api: str, payload: Mapping[str, Any]) -> tuple[Mapping[str, Any], str | None]:
-        return self._call("POST", path, step="cancel", api=api, payload=payload, write=True)
+    def _write(self, path: str, *, api: str, payload: Mapping[str, Any],
+               step: str = "cancel") -> tuple[Mapping[str, Any], str | None]:
+        return self._call("POST", path, step=step, api=api, payload=payload, write=True)
 
-    def _common(self, path: str) -> dict[str, Any]:
+    def _common(self, path: str, *, public: bool = False) -> dict[str, Any]:
+        """The signed common parameters: a Shop API call's, or (``public``) a partner-level call's, signed
+        without the shop's token."""
         creds = self.credentials
         timestamp = int(self.clock())
+        if public:
+            base = base_string(partner_id=creds.partner_id, path=path, timestamp=timestamp)
+            return {"partner_id": creds.partner_id, "timestamp": timestamp, "sign": sign(creds.partner_key, base)}
         base = base_string(partner_id=creds.partner_id, path=path, timestamp=timestamp,
                            access_token=creds.access_token, shop_id=creds.shop_id)
         return {"partner_id": creds.partner_id, "timestamp": timestamp, "access_token": creds.access_token,
                 "shop_id": creds.shop_id, "sign": sign(creds.partner_key, base)}
+
+    def call_partner(self, method: str, path: str, *, api: str, payload: Mapping[str, Any] | None = None
+                     ) -> tuple[Mapping[str, Any], str | None]:
+        """A partner-level call (the push APIs): the ``response`` object and the request_id."""
+        return self._call(method, path, step=api, api=api, payload=payload, public=True)
 
     def _call(
         self,
@@ -268,9 +304,10 @@ class ShopeeAdapter(Adapter[ShopeeCredentials]):
         params: Mapping[str, Any] | None = None,
         payload: Mapping[str, Any] | None = None,
         write: bool = False,
+        public: bool = False,
     ) -> tuple[Mapping[str, Any], str | None]:
         """One signed call (a fresh timestamp each time); the ``response`` object and the request_id."""
-        query = {**self._common(path), **(params or {})}
+        query = {**self._common(path, public=public), **(params or {})}
         body = None if payload is None else json.dumps(payload, separators=(",", ":"))
         headers = None if body is None else {"Content-Type": "application/json"}
         reply = self.http.request(
@@ -291,6 +328,14 @@ class ShopeeAdapter(Adapter[ShopeeCredentials]):
             )
         response = body.get("response")
         return (response if isinstance(response, dict) else {}), rid
+
+
+def no_buyer_request(order_id: str, raw_status: str, *, request_id: str | None = None) -> PermanentError:
+    return PermanentError(
+        f"order {order_id} is {raw_status or 'unknown'}: no buyer cancellation request is pending any more "
+        "(the seller rejected it, or the buyer withdrew it)", platform=PLATFORM, step="accept",
+        code="no_buyer_request", request_id=request_id,
+    )
 
 
 def _cancel_effects(payload: Mapping[str, Any]) -> tuple[str, ...]:

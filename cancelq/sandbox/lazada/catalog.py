@@ -7,6 +7,8 @@ from collections.abc import Mapping
 CANCELLABLE = frozenset({"pending", "packed", "ready_to_ship", "repacked"})
 PACKED = frozenset({"packed", "ready_to_ship", "repacked"})
 PACKAGED = frozenset({"packed", "ready_to_ship", "repacked", "shipped", "delivered"})
+AWAITING = "CANCEL_INIT"
+"""A buyer's reverse order (cancellation request) waiting for the seller's decision."""
 STATES = {"cancellable": "pending", "cancelled": "canceled", "shipped": "shipped", "packed": "packed"}
 CURRENCIES = {"sg": "SGD", "my": "MYR", "vn": "VND", "th": "THB", "ph": "PHP", "id": "IDR"}
 
@@ -50,6 +52,8 @@ ERROR_DEFAULTS: Mapping[str, tuple[str, str]] = {
     "104": ("ISV", "E0104: reason is empty or invalid"),
     "122": ("ISV", "E0122: invalid trade order"),
     "123": ("ISV", "E0123: invalid trade order lines %s"),
+    "105": ("ISV", "E0105: reverse order id is empty or invalid"),
+    "131": ("ISV", "E0131: no decision for this reverse order"),
 }
 ISP_CODES = frozenset({"4136", "4137", "UnknownRuntimeException", "BIZ_DEGRADATION_ERROR"})
 

@@ -27,11 +27,13 @@ APIS: Mapping[str, str] = {
     "GetOrderItems": "/order/items/get",
     "OrderCancelValidate": "/order/reverse/cancel/validate",
     "InitReverseOrderCancel": "/order/reverse/cancel/create",
+    "InitReverseOrderCancelDecide": "/order/reverse/cancel/seller/decide",
 }
 REQUIRED: Mapping[str, tuple[str, ...]] = {
     "GetOrderItems": ("order_id",),
     "OrderCancelValidate": ("order_id", "order_item_id_list"),
     "InitReverseOrderCancel": ("order_id", "order_item_id_list", "reason_id"),
+    "InitReverseOrderCancelDecide": ("reverse_order_id", "agree_cancel"),
 }
 DEFAULT_RATE = (20.0, 20.0)
 
@@ -53,7 +55,8 @@ class LazadaEmulator(Emulator):
         self._by_app: dict[str, Shop] = {}
         self._by_token: dict[str, Shop] = {}
         self._acts: dict[str, Act] = {"GetOrderItems": self._items, "OrderCancelValidate": self._validate,
-                                      "InitReverseOrderCancel": self._create}
+                                      "InitReverseOrderCancel": self._create,
+                                      "InitReverseOrderCancelDecide": self._decide}
 
     # --- the Emulator contract ---
 
@@ -100,6 +103,9 @@ class LazadaEmulator(Emulator):
     def cancel_elsewhere(self, order: Order) -> None:
         orders.cancel_elsewhere(order)
 
+    def buyer_cancel(self, order: Order, spec: dict[str, Any]) -> None:
+        orders.buyer_cancel(order, spec)
+
     # --- the gateway ---
 
     def _handler(self, api: str) -> Handler:
@@ -115,11 +121,19 @@ class LazadaEmulator(Emulator):
             require(params, REQUIRED[api])
         except Reject as exc:
             return json_response(self._error_body(exc.code, exc.message))
-        order = self.store.order(self.platform, params["order_id"])
+        order = self._order_of(api, params)
         if order is not None and order.shop != shop.ref:
             order = None
         act = self._acts[api]
         return await self.call(request, shop=shop, endpoint=api, order=order, act=lambda: act(order, params))
+
+    def _order_of(self, api: str, params: Mapping[str, str]) -> Order | None:
+        """The order a call names: by ``order_id``, or for a decision by the reverse order it holds."""
+        if api != "InitReverseOrderCancelDecide":
+            return self.store.order(self.platform, params["order_id"])
+        reverse_id = params["reverse_order_id"]
+        return next((o for o in self.store.orders.values() if o.platform == self.platform
+                     and reverse_id in o.extra.get("reverse_orders", {})), None)
 
     async def _refresh(self, request: web.Request) -> web.StreamResponse:
         params = await read_params(request)
@@ -204,8 +218,9 @@ class LazadaEmulator(Emulator):
             return lines
         assert order is not None
         blocked = [i for i in lines if i["status"] not in CANCELLABLE]
-        if blocked:
-            return self._ok({"tip_type": "error", "tip_content": orders.refusal(blocked), "reason_options": []})
+        if blocked or orders.requested(lines):
+            tip = orders.refusal(blocked) if blocked else orders.requested(lines)
+            return self._ok({"tip_type": "error", "tip_content": tip, "reason_options": []})
         country = order.extra.get("country", "sg")
         tip = VALIDATE_TIP + orders.spill_note(order, lines)
         return self._ok({"tip_type": "warning", "tip_content": tip, "reason_options": reason_options(country)})
@@ -222,10 +237,22 @@ class LazadaEmulator(Emulator):
         if done:
             return self._error("123", f"E0123: invalid trade order lines {done}")
         blocked = [i for i in lines if i["status"] not in CANCELLABLE]
-        if blocked:
-            return self._ok({"tip_type": "error", "tip_content": orders.refusal(blocked)})
+        if blocked or orders.requested(lines):
+            return self._ok({"tip_type": "error",
+                             "tip_content": orders.refusal(blocked) if blocked else orders.requested(lines)})
         orders.cancel(order, lines, role, params["reason_id"])
         return self._ok({"tip_type": "success", "tip_content": CREATE_TIP})
+
+    def _decide(self, order: Order | None, params: Mapping[str, str]) -> web.Response:
+        """InitReverseOrderCancelDecide: the seller agrees to (cancels the items) or refuses a buyer's request."""
+        agree = params["agree_cancel"].lower()
+        if agree not in ("true", "false"):
+            return self._error("131", "E0131: no decision for this reverse order")
+        reverse_id = params["reverse_order_id"]
+        if order is None or not orders.awaiting(order, reverse_id):
+            return self._error("105", "E0105: reverse order id is empty or invalid")
+        orders.decide(order, reverse_id, agree == "true")
+        return self._ok(None)
 
     def _lines(self, order: Order | None, params: Mapping[str, str]) -> list[dict[str, Any]] | web.Response:
         """The order's items named by ``order_item_id_list``, or the error answer."""

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from ..state import Order
-from .catalog import CANCELLABLE, CURRENCIES, PACKAGED, PACKED, STATES, STOCK_ZEROING_ROLES, reason_name
+from .catalog import AWAITING, CANCELLABLE, CURRENCIES, PACKAGED, PACKED, STATES, STOCK_ZEROING_ROLES, reason_name
 
 
 def seed_status(spec: Mapping[str, Any]) -> str:
@@ -42,7 +42,11 @@ def new_item(order_id: str, n: int, status: str, country: str, row: dict[str, An
 
 
 def ship(order: Order) -> None:
+    for reverse in order.extra.get("reverse_orders", {}).values():
+        if reverse["status"] == AWAITING:
+            reverse["status"] = "CANCEL_CLOSED"  # a shipped order's cancellation request lapses
     for item in order.items:
+        item.update(is_cancel_pending=False, need_cancel_confirm=False)
         if item["status"] != "canceled":
             item["status"] = "shipped"
             item["tracking_code"] = item.get("tracking_code") or f"LZSB{item['order_item_id']}"
@@ -65,6 +69,14 @@ def parse_ids(text: str) -> list[int]:
 def refusal(blocked: list[dict[str, Any]]) -> str:
     listed = ", ".join(f"{i['order_item_id']} ({i['status']})" for i in blocked)
     return f"Only order items with the Pending ~ Ready To Ship status can be cancelled: {listed}"
+
+
+def requested(lines: list[dict[str, Any]]) -> str:
+    """The refusal of a seller cancel of items the buyer asked to cancel ("" when none is)."""
+    pending = sorted({str(i["reverse_order_id"]) for i in lines if i.get("need_cancel_confirm")})
+    if not pending:
+        return ""
+    return f"The buyer has requested to cancel these items: agree or refuse reverse order {', '.join(pending)}"
 
 
 def package_mates(order: Order, lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -105,6 +117,50 @@ def cancel_elsewhere(order: Order) -> None:
                         reverse_order_id=str(int(item["order_item_id"]) + 7), updated_at=now)
     order.history.append("seller_center_cancel")
     sync_status(order)
+
+
+def buyer_cancel(order: Order, spec: Mapping[str, Any]) -> str:
+    """The buyer asks to cancel items (``order_item_ids``, default every cancellable one): they go to a new
+    reverse order in ``CANCEL_INIT``, flagged ``need_cancel_confirm`` until the seller decides. Its id."""
+    wanted = [int(i) for i in spec.get("order_item_ids") or []]
+    lines = [i for i in order.items if (int(i["order_item_id"]) in wanted if wanted else True)
+             and i["status"] in CANCELLABLE and not i["need_cancel_confirm"]]
+    if not lines or (wanted and len(lines) < len(set(wanted))):
+        raise ValueError(f"order {order.order_id}: a buyer can ask to cancel only items before shipping with no "
+                         "request pending")
+    reverses = order.extra.setdefault("reverse_orders", {})
+    reverse_id = str(int(lines[0]["order_item_id"]) * 10 + 1 + len(reverses))
+    reason = str(spec.get("reason") or "Change of mind")
+    for item in lines:
+        item.update(is_cancel_pending=True, need_cancel_confirm=True, reverse_order_id=reverse_id, reason=reason,
+                    cancel_return_initiator="cancellation-customer", updated_at=_now())
+    reverses[reverse_id] = {"status": AWAITING, "order_item_ids": [int(i["order_item_id"]) for i in lines],
+                            "reason": reason}
+    order.history.append(f"buyer_cancel_request {reverse_id}")
+    return reverse_id
+
+
+def decide(order: Order, reverse_id: str, agree: bool) -> None:
+    """The seller's decision on a reverse order awaiting it: agreeing cancels its items (once); refusing puts
+    them back as they were."""
+    reverse = order.extra["reverse_orders"][reverse_id]
+    lines = [i for i in order.items if int(i["order_item_id"]) in reverse["order_item_ids"]]
+    for item in lines:
+        item.update(is_cancel_pending=False, need_cancel_confirm=False, updated_at=_now())
+        if agree:
+            item["status"] = "canceled"
+        else:
+            item.update(reason="", cancel_return_initiator="")
+    reverse["status"] = "CANCEL_SUCCESS" if agree else "CANCEL_REFUSED"
+    if agree:
+        order.cancels_applied += 1
+    order.history.append(f"InitReverseOrderCancelDecide {reverse_id} agree_cancel={str(agree).lower()}")
+    sync_status(order)
+
+
+def awaiting(order: Order, reverse_id: str) -> bool:
+    reverse = order.extra.get("reverse_orders", {}).get(reverse_id)
+    return reverse is not None and reverse["status"] == AWAITING
 
 
 def sync_status(order: Order) -> None:

@@ -39,6 +39,9 @@ a wrong token; Shopee names no separate code for a spent one); a refresh grant
 killed through the control API answers ``refresh_token_expired``; a shop_id not
 linked to the partner answers ``shop_no_linked``. A shop seeded without a
 ``refresh_token`` gets ``state.default_refresh_token("shopee", shop_id)``.
+
+Pushes (``sandbox.pushes``): a push whose every attempt failed is listed by ``v2.push.get_lost_push_message``
+until ``v2.push.confirm_consumed_lost_push_message`` (``lost.py``).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from aiohttp import web
 from ..emulator import Emulator, json_response
 from ..faults import Fault
 from ..state import Order, Shop, default_refresh_token
-from . import orders
+from . import lost, orders
 from .answers import DEFAULT_MESSAGES, Rejected, answer, error_response
 from .signing import authenticate, authenticate_public
 
@@ -39,6 +39,8 @@ class ShopeeEmulator(Emulator):
             web.post(CANCEL_PATH, self._cancel_order),
             web.post(BUYER_CANCEL_PATH, self._handle_buyer_cancellation),
             web.post(REFRESH_PATH, self._refresh_access_token),
+            web.get(lost.GET_PATH, lambda request: lost.get_lost(self.store, request)),
+            web.post(lost.CONFIRM_PATH, lambda request: lost.confirm(self.store, request)),
         ]
 
     # --- seeding ---
@@ -60,6 +62,12 @@ class ShopeeEmulator(Emulator):
 
     def cancel_elsewhere(self, order: Order) -> None:
         orders.cancel_elsewhere(order)
+
+    def confirm_cancel(self, order: Order) -> None:
+        orders.confirm_cancel(order)
+
+    def buyer_cancel(self, order: Order, spec: dict[str, Any]) -> None:
+        orders.buyer_cancel(order, spec)
 
     # --- answers the base class asks for ---
 

@@ -39,6 +39,8 @@ def seed(shop_ref: str, order_id: str, spec: Mapping[str, Any]) -> Order:
     if status == "CANCELLED":
         extra.update(cancel_by=spec.get("cancel_by", "buyer"), cancel_reason="Need to modify order",
                      update_time=now - 600)
+    if spec.get("cancel_pending"):
+        extra["cancel_pending"] = True
     return Order(platform=PLATFORM, shop=shop_ref, order_id=order_id, status=status, items=items, extra=extra)
 
 
@@ -55,6 +57,20 @@ def cancel_elsewhere(order: Order) -> None:
         order.extra.update(cancel_by="seller", cancel_reason="Out of stock", update_time=int(time.time()))
         order.extra.pop("status_before_cancel", None)
         order.history.append("seller_center_cancel")
+
+
+def buyer_cancel(order: Order, spec: Mapping[str, Any]) -> None:
+    """The buyer asks to cancel: the order goes IN_CANCEL with ``buyer_cancel_reason`` until the seller decides
+    (handle_buyer_cancellation); an UNPAID order the buyer cancels outright, with no request."""
+    if order.status == "IN_CANCEL":
+        raise ValueError(f"order {order.order_id} already has a buyer cancellation request pending")
+    if order.status not in CANCELLABLE - {"UNPAID"}:
+        raise ValueError(f"order {order.order_id} is {order.status}: a buyer can ask to cancel only a paid order "
+                         "before it ships")
+    order.extra.update(status_before_cancel=order.status, update_time=int(time.time()),
+                       buyer_cancel_reason=str(spec.get("reason") or "Need to change delivery address"))
+    order.status = "IN_CANCEL"
+    order.history.append("buyer_cancel_request")
 
 
 def detail(sns: list[str], orders: list[Order], fields: set[str]) -> Mapping[str, Any]:
@@ -85,7 +101,19 @@ def apply_cancel(order: Order | None, body: Mapping[str, Any]) -> Mapping[str, A
     if items:
         order.extra["out_of_stock_items"] = items
     _cancelled(order, by="seller", reason=CANCEL_REASONS[reason], event=f"cancel_order {reason}")
+    if order.extra.pop("cancel_pending", False):  # seeded so: the platform confirms later (confirm_cancel)
+        order.status = "IN_CANCEL"
+        order.history.append("awaiting the platform's confirmation")
     return {"update_time": order.extra["update_time"]}
+
+
+def confirm_cancel(order: Order) -> None:
+    """The platform confirms a cancel it left IN_CANCEL."""
+    if order.status != "IN_CANCEL" or order.extra.get("cancel_by") != "seller":
+        raise ValueError(f"order {order.order_id} is {order.status}, not a seller's cancel awaiting confirmation")
+    order.status = "CANCELLED"
+    order.extra["update_time"] = int(time.time())
+    order.history.append("cancel confirmed")
 
 
 def apply_buyer_decision(order: Order | None, body: Mapping[str, Any]) -> Mapping[str, Any]:
