@@ -23,6 +23,8 @@ from cancelq.core import counters, keys
 from cancelq.core.lua import queue_script, register
 from cancelq.jobs import events
 from cancelq.jobs.contract import Job, default_idempotency_key, storable
+from cancelq.jobs.intake_calls import Intake as Intake  # re-exported
+from cancelq.jobs.intake_calls import Row, Terms, intake_one, intake_rows
 from cancelq.jobs.states import FINAL_STATES, STATES, JobState, lua_preamble  # noqa: F401  (re-exported)
 
 MAX_EVENTS = 40
@@ -104,13 +106,6 @@ class JobRecord:
 
 
 @dataclass(frozen=True)
-class Intake:
-    job_id: str
-    created: bool
-    state: str
-
-
-@dataclass(frozen=True)
 class Begin:
     """``kind``: run (record set), final, busy / early (``at_ms`` says until when), missing."""
 
@@ -141,21 +136,6 @@ class DeadLetterWrite:
     search: tuple[str, ...] = ()
 
 
-@dataclass
-class _Row:
-    """One job of a batch intake: its idempotency key, the id it would get, its JSON, and what intake found."""
-
-    idem_key: str
-    job_id: str
-    text: str
-    hint: str = ""
-    intake: Intake | None = None
-
-
-INTAKE_TRIES = 5
-"""Calls an intake makes at most: the key's job changes between two only when it expires or is replaced."""
-
-
 class Ledger:
     def __init__(self, client: redis.Redis, *, safety_net_ms: int = 60_000, lease_ms: int = 120_000,
                  ttl_s: int = 30 * 86400) -> None:
@@ -170,6 +150,10 @@ class Ledger:
         self._wait = register(client, "cancelq.jobs", "fence", "wait", preamble=jobs)
         self._finish = register(client, "cancelq.jobs", "fence", "finish", preamble=jobs)
 
+    @property
+    def _terms(self) -> Terms:
+        return Terms(self.safety_net_ms, self.ttl_s)
+
     def intake(self, job: Job, *, force: bool = False, job_id: str | None = None) -> Intake:
         """Record a job once per idempotency key. ``created`` False: it existed and nothing is to be sent.
 
@@ -177,19 +161,11 @@ class Ledger:
         message sent after intake is lost, the pump sends it again then. A duplicate takes a second call: the
         first answers which job the key holds, the second passes that job's key (every key in KEYS).
         """
-        job_id = job_id or new_job_id()
-        idem, hint = keys.idempotency(job.idempotency_key), ""
-        for _ in range(INTAKE_TRIES):
-            args: list[Any] = [job_id, job.encoded(), now_ms(), "1" if force else "0", self.safety_net_ms,
-                               self.ttl_s, hint]
-            result = self._intake(keys=[idem, keys.job(job_id), keys.DELAYED, keys.job(hint or job_id)], args=args)
-            if int(result[1]) >= 0:
-                intake = Intake(job_id=str(result[0]), created=bool(int(result[1])), state=str(result[2]))
-                self._index_refs([job], [intake])
-                counters.jobs_submitted(job.source, "created" if intake.created else "duplicate")
-                return intake
-            hint = str(result[0])
-        raise RuntimeError(f"the idempotency key of job {job_id} kept changing during intake")
+        row = Row(keys.idempotency(job.idempotency_key), job_id or new_job_id(), job.encoded())
+        intake = intake_one(self._intake, row, self._terms, force=force)
+        self._index_refs([job], [intake])
+        counters.jobs_submitted(job.source, "created" if intake.created else "duplicate")
+        return intake
 
     def intake_many(self, jobs: Sequence[Job], encoded: Sequence[str] | None = None) -> list[Intake]:
         """``intake`` for a batch of jobs in one script call (each job as ``intake`` would, without ``force``).
@@ -201,35 +177,12 @@ class Ledger:
         if not jobs:
             return []
         texts = encoded if encoded is not None else [job.encoded() for job in jobs]
-        rows = [_Row(keys.idempotency(job.idempotency_key), new_job_id(), text)
+        rows = [Row(keys.idempotency(job.idempotency_key), new_job_id(), text)
                 for job, text in zip(jobs, texts, strict=True)]
-        pending = rows
-        for _ in range(INTAKE_TRIES):
-            pending = self._intake_round(pending)
-            if not pending:
-                intakes = [row.intake for row in rows if row.intake is not None]
-                self._index_refs(jobs, intakes)
-                _count_submitted(jobs, intakes)
-                return intakes
-        raise RuntimeError("idempotency keys kept changing during a batch intake")
-
-    def _intake_round(self, rows: Sequence[_Row]) -> list[_Row]:
-        """One ``intake_many`` call over ``rows``; returns the rows to send again, each with its hint now set."""
-        key_list: list[str] = [keys.DELAYED]
-        args: list[Any] = [now_ms(), self.safety_net_ms, self.ttl_s]
-        for row in rows:
-            key_list += [row.idem_key, keys.job(row.job_id), *([keys.job(row.hint)] if row.hint else [])]
-            args.append(f"{row.job_id}\n{row.hint}\n{row.text}")
-        lines = str(self._intake_many(keys=key_list, args=args)).split("\n")
-        again: list[_Row] = []
-        for row, line in zip(rows, lines, strict=True):
-            job_id, created, state = line.split(" ")
-            if created == "-1":
-                row.hint = job_id
-                again.append(row)
-            else:
-                row.intake = Intake(job_id=job_id, created=created == "1", state=state)
-        return again
+        intakes = intake_rows(self._intake_many, rows, self._terms)
+        self._index_refs(jobs, intakes)
+        _count_submitted(jobs, intakes)
+        return intakes
 
     def _index_refs(self, jobs: Sequence[Job], intakes: Sequence[Intake]) -> None:
         """Remember the job of each producer's reference (``client_ref``), for ``find_ref``: a lookup aid,
