@@ -133,11 +133,13 @@ def cancelq_workers(b: Bed, count: int, concurrency: int, tag: str, *, pool: str
     """``count`` cancelq worker processes, started and ready (their heartbeat keys exist)."""
     import redis
 
+    from cancelq.core import keys
+
     procs = [start([sys.executable, "-m", "cancelq.cli.main", "worker", "--concurrency", str(concurrency),
                     "--pool", pool, "--hostname", f"{tag}{i}@bench"], b.env, b.work / f"{tag}-worker.log")
              for i in range(count)]
     r = redis.Redis.from_url(b.redis_url)
-    wait(lambda: all(r.exists(f"cq:worker:{tag}{i}@bench") for i in range(count)), 60, "the cancelq workers")
+    wait(lambda: all(r.exists(keys.worker(f"{tag}{i}@bench")) for i in range(count)), 60, "the cancelq workers")
     return procs
 
 

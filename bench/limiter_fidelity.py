@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from cancelq.core import keys
 from cancelq.core.embedded import ValkeyProcess
 from cancelq.sandbox.control import SandboxClient
 from cancelq.sandbox.runner import SandboxProcess
@@ -124,7 +125,7 @@ def main() -> None:
              "--hostname", f"bench{i}@%h"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             for i in range(args.workers)]
         try:
-            while len(client.rt.redis.keys("cq:worker:*")) < args.workers:
+            while len(client.rt.redis.keys(keys.worker("*"))) < args.workers:
                 time.sleep(0.1)
             alone, alone_s = _submit(client, {"free-alone": args.free_jobs})
             handles, beside_s = _submit(client, {"limited": args.jobs, "free": args.free_jobs})

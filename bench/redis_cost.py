@@ -3,7 +3,7 @@ events) and by who sent them (the client, or a Lua script on the server).
 
 Runs ``--orders`` one-call (Shopee) jobs, or three-call (Lazada) with ``--flow lazada``, through one
 worker while MONITOR records every command the server runs, including those a Lua script runs
-(INFO commandstats counts both kinds, so the two figures agree). Commands on ``cq:*`` keys, and the
+(INFO commandstats counts both kinds, so the two figures agree). Commands on ``{cq}:*`` keys, and the
 scripts that touch them, are cancelq's; the rest (the queue list, ``unacked``, event PUBLISHes) are the
 broker's. Idle traffic (the pump's poll, heartbeats) is counted apart, from a quiet second after the run.
 
@@ -23,13 +23,15 @@ from pathlib import Path
 import common
 import redis
 
+from cancelq.core import keys
+
 
 def owner(command: str) -> str:
     words = command.split(" ")
     name = words[0].upper()
     if name in ("EVALSHA", "EVAL"):
         return "cancelq"
-    if any(w.startswith("cq:") for w in words[1:3]):
+    if any(w.startswith(f"{keys.PREFIX}:") for w in words[1:3]):
         return "cancelq"
     return "broker"
 
@@ -82,7 +84,7 @@ def main() -> None:
             recorder.join(timeout=5)
         finally:
             common.stop(procs)
-    polls = {f"HGET cq:job:{j} state" for j in ids}
+    polls = {f"HGET {keys.job(j)} state" for j in ids}
     run = [(t, c, lua) for t, c, lua in recorder.lines if started <= t <= ended and c not in polls]
     idle = [(t, c, lua) for t, c, lua in recorder.lines if ended + 0.5 < t and c not in polls]
     idle_per_s = len(idle) / max(0.1, recorder.lines[-1][0] - ended - 0.5) if idle else 0.0

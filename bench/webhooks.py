@@ -28,6 +28,8 @@ import common
 import redis
 from standardwebhooks import Webhook
 
+from cancelq.core import keys
+
 
 class Receiver:
     """A local HTTP receiver counting deliveries (distinct webhook-ids) and checking every 50th signature."""
@@ -85,7 +87,7 @@ def append_events(url: str, n: int, prefix: str) -> None:
         for i in range(start, min(n, start + 1000)):
             data = {"job_id": f"{prefix}{i:07d}", "attempts": 0, "platform": "shopee", "shop": "bench-shopee",
                     "order_id": f"{prefix}-{i}", "attribution": "confirmed", "evidence": {}}
-            pipe.xadd("cq:events", {"type": "cancel.succeeded", "v": "1", "data": json.dumps(data)})
+            pipe.xadd(keys.EVENTS, {"type": "cancel.succeeded", "v": "1", "data": json.dumps(data)})
         pipe.execute()
 
 
@@ -134,7 +136,7 @@ def backlog(b: common.Bed, rt: Any, args: argparse.Namespace) -> tuple[float, fl
         alone = drain_cancels(b, rt, quiet)
         append_events(b.redis_url, args.backlog, "B")
         r = redis.Redis.from_url(b.redis_url)
-        common.wait(lambda: r.zcard("cq:webhook:queue:" + down_id) >= args.backlog, 600, "the backlog to queue")
+        common.wait(lambda: r.zcard(keys.webhook_queue(down_id)) >= args.backlog, 600, "the backlog to queue")
         receiver = Receiver(port)
         busy = common.orders(args.orders, "W", rng, {"shopee": 1.0}, shipped=0, cancelled=0)
         b.seed(busy)

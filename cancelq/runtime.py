@@ -20,6 +20,7 @@ import requests
 
 from cancelq.core import connections, counters
 from cancelq.core.clock import WorkerClock
+from cancelq.core.durability import Durable
 from cancelq.core.embedded import ensure_server
 from cancelq.core.settings import Settings, get_settings
 from cancelq.gate.budget import Budget
@@ -111,7 +112,12 @@ class Runtime:
 
     @cached_property
     def gate(self) -> Gate:
-        return Gate(self.redis, probe_s=max(self.settings.lease_s, 5.0))
+        return Gate(self.redis, probe_s=max(self.settings.lease_s, 5.0), durable=self.durable)
+
+    @cached_property
+    def durable(self) -> Durable:
+        """The WAIT after a job's in-flight mark and final write (``durable_replicas``; off by default)."""
+        return Durable(self.settings.durable_replicas, self.settings.durable_timeout_ms)
 
     @cached_property
     def circuits(self) -> Circuits:

@@ -1,4 +1,4 @@
-"""``GET /v1/events?after=ID``: the event feed (the outbox stream ``cq:events``), oldest first, paged by id.
+"""``GET /v1/events?after=ID``: the event feed (the outbox stream ``keys.EVENTS``), oldest first, paged by id.
 
 A key for some shops sees only its shops' events (events of no shop, e.g. a campaign's, need a key for all).
 """

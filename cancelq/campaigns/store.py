@@ -35,6 +35,7 @@ from cancelq.campaigns.record import (
 )
 from cancelq.campaigns.scripts import load
 from cancelq.core import keys
+from cancelq.core.lua import queue_script
 from cancelq.gate import controls
 from cancelq.jobs.ledger import now_ms
 from cancelq.runtime import Runtime
@@ -131,12 +132,13 @@ class Campaigns:
 
         Returns the job ids to send: the new ones (and, on a resumed batch, those still queued).
         """
-        args: list[Any] = [campaign_id, f"{keys.PREFIX}:job:", last_line, len(rows)]
+        args: list[Any] = [campaign_id, last_line, len(rows)]
         args += [f"{line} {job_id} {int(created)} {state}" for line, job_id, created, state in rows]
         for line, text in invalid:
             args += [line, text]
+        found = [keys.job(job_id) for _, job_id, created, _ in rows if not created]
         sent = self.scripts.account(keys=[keys.campaign(campaign_id), keys.campaign_rows(campaign_id),
-                                   keys.campaign_states(campaign_id)], args=args)
+                                          keys.campaign_states(campaign_id), *found], args=args)
         return str(sent).split()
 
     def intake_done(self, campaign_id: str) -> bool:
@@ -150,14 +152,15 @@ class Campaigns:
 
     def move(self, campaign_id: str, job_id: str, state: str = "") -> bool:
         """Count ``job_id`` in ``state`` (default: the ledger's state now); True when that finished the campaign."""
-        answer = self.scripts.move(keys=self._move_keys(campaign_id), args=self._move_args(campaign_id, job_id, state))
+        answer = self.scripts.move(keys=self._move_keys(campaign_id, job_id),
+                                   args=self._move_args(campaign_id, job_id, state))
         return int(answer) == 2
 
     def move_in(self, pipe: redis.client.Pipeline, campaign_id: str, job_id: str, state: str) -> None:
         """``move`` queued on the caller's pipeline by its hash alone (a Script object would add a SCRIPT EXISTS
         round trip); ``moved_by`` reads the result and runs the move itself if the server had lost the script."""
-        move_keys = self._move_keys(campaign_id)
-        pipe.evalsha(self.scripts.move.sha, len(move_keys), *move_keys, *self._move_args(campaign_id, job_id, state))
+        move_keys = self._move_keys(campaign_id, job_id)
+        queue_script(pipe, self.scripts.move, move_keys, self._move_args(campaign_id, job_id, state))
 
     def moved_by(self, result: Any, campaign_id: str, job_id: str, state: str) -> bool:
         if isinstance(result, redis.exceptions.NoScriptError):
@@ -167,12 +170,12 @@ class Campaigns:
         return int(result) == 2
 
     @staticmethod
-    def _move_keys(campaign_id: str) -> list[str]:
+    def _move_keys(campaign_id: str, job_id: str) -> list[str]:
         return [keys.campaign_states(campaign_id), keys.campaign(campaign_id), keys.campaign_rows(campaign_id),
-                keys.EVENTS]
+                keys.EVENTS, keys.job(job_id)]
 
     def _move_args(self, campaign_id: str, job_id: str, state: str) -> list[Any]:
-        return [job_id, state, now_ms(), self.ttl_s, f"{keys.PREFIX}:job:", campaign_id]
+        return [job_id, state, now_ms(), self.ttl_s, campaign_id]
 
     # --- operator controls ---
 

@@ -11,6 +11,7 @@
     token_refresh(platform, ok)                    cancelq_token_refreshes_total{platform,result}
     scope_parked(platform, scope)                  cancelq_scopes_parked_total{platform,scope}
     clock_skew(seconds)                            cancelq_clock_skew_seconds (gauge: this worker minus Redis)
+    durable_short(write)                           cancelq_durable_wait_short_total{write}
     buyer_request(platform, decision)              cancelq_buyer_requests_total{platform,decision}
 
 and ``cancelq_jobs_running``, a gauge of the jobs in progress (sum it over workers). The fleet's state read
@@ -49,6 +50,7 @@ __all__ = [
     "REGISTRY",
     "buyer_request",
     "clock_skew",
+    "durable_short",
     "job_finished",
     "jobs_submitted",
     "limiter_wait",
@@ -62,6 +64,8 @@ SCOPES_PARKED = Counter("cancelq_scopes_parked", "Configuration faults that park
                         ["platform", "scope"])
 CLOCK_SKEW = Gauge("cancelq_clock_skew_seconds", "This worker's clock minus the Redis server's, at the last beat",
                    multiprocess_mode="max")
+DURABLE_SHORT = Counter("cancelq_durable_wait_short", "Writes fewer replicas than durable_replicas acknowledged "
+                        "within durable_timeout_ms (inflight, final)", ["write"])
 BUYER_REQUESTS = Counter("cancelq_buyer_requests", "Buyers' cancel requests read, by what the shop's policy made "
                          "of them (accept, notify, ignore, duplicate, not_pending)", ["platform", "decision"])
 TOKEN_REFRESHES = Counter("cancelq_token_refreshes", "Access-token refreshes, by result", ["platform", "result"])
@@ -131,3 +135,8 @@ def scope_parked(platform: str, scope: str) -> None:
 def clock_skew(seconds: float) -> None:
     """This worker's clock minus the Redis server's, as its heartbeat last measured it."""
     CLOCK_SKEW.set(seconds)
+
+
+def durable_short(write: str) -> None:
+    """A WAIT after a write (``inflight`` mark, ``final`` outcome) answered fewer replicas than asked."""
+    DURABLE_SHORT.labels(_label(write)).inc()

@@ -1,10 +1,25 @@
-"""Every Redis key cancelq uses, in one place. All live under the ``cq:`` prefix."""
+"""Every Redis key cancelq uses, in one place. All live under ``PREFIX`` (``{cq}:``).
+
+The braces are a Redis Cluster hash tag: every key hashes to the slot of ``cq``, so a script or transaction
+over several keys runs on one node of a Cluster (or a cluster-mode managed service). Every key a script
+touches is built here and passed in its KEYS. An older cancelq used ``cq:`` without the tag
+(``LEGACY_PREFIX``); ``worker/upgrade.py`` moves those keys to these names at a worker's start.
+"""
 
 from __future__ import annotations
 
 import hashlib
 
-PREFIX = "cq"
+PREFIX = "{cq}"
+LEGACY_PREFIX = "cq"
+"""The prefix before the hash tag, kept only to find and move an older cancelq's keys."""
+
+
+def from_legacy(name: str) -> str:
+    """Today's name of a key an older cancelq named ``cq:...`` (a name without that prefix is returned as is)."""
+    old = f"{LEGACY_PREFIX}:"
+    return f"{PREFIX}:{name[len(old):]}" if name.startswith(old) else name
+
 
 DELAYED = f"{PREFIX}:delayed"
 """zset job_id -> when the pump looks at the job (ms): a wait's due time (no Celery countdowns), or a queued

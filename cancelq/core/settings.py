@@ -14,8 +14,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+
+from cancelq.core.connections import CLUSTER_BROKER_REFUSED, is_cluster
 
 
 class _TomlSource(PydanticBaseSettingsSource):
@@ -55,7 +57,8 @@ def _explained(error: ValidationError) -> SettingsError:
     for item in error.errors():
         name = ".".join(str(part) for part in item["loc"]) or "settings"
         field = str(item["loc"][0]) if item["loc"] else ""
-        problems.append(f"{name} (CANCELQ_{field.upper()}): {item['msg']}" if field else f"{name}: {item['msg']}")
+        problems.append(f"{name} (CANCELQ_{field.upper()}): {item['msg']}" if field
+                        else str(item["msg"]).removeprefix("Value error, "))
     return SettingsError("bad setting: " + "; ".join(problems))
 
 
@@ -213,6 +216,20 @@ class Settings(BaseSettings):
     console_read_only: bool = Field(False, description="the console's actions off for everyone (`--read-only`)")
     console_action_cap: int = Field(500, description="most dead letters one console action replays or purges "
                                                      "(the page offers to continue)")
+
+    durable_replicas: int = Field(0, ge=0, description="replicas that must have a job's in-flight mark and its final "
+                                  "write before the job goes on (Redis WAIT); 0: off, no command sent")
+    durable_timeout_ms: int = Field(100, ge=0, description="how long a WAIT for durable_replicas waits; fewer "
+                                    "replicas by then is logged (durable_wait_short) and counted, the job goes on")
+
+    @model_validator(mode="after")
+    def _broker_not_a_cluster(self) -> Settings:
+        if is_cluster(self.broker_url or self.redis_url or ""):
+            raise ValueError(CLUSTER_BROKER_REFUSED)
+        if self.durable_replicas and is_cluster(self.redis_url or ""):
+            raise ValueError("durable_replicas is not available with a Redis Cluster ledger: WAIT must follow the "
+                             "write on its connection, which redis-py's cluster pipeline does not pin")
+        return self
 
     @field_validator("console_operators", mode="before")
     @classmethod

@@ -75,10 +75,25 @@ class DeliveryQueue:
 
     def claim(self, limit: int, free: Mapping[str, int]) -> list[str]:
         """Claim up to ``limit`` due deliveries, at most ``free[endpoint]`` (else ``cap``) of one endpoint."""
-        args: list[Any] = [now_ms(), limit, self.claim_ms, self.cap, keys.WEBHOOK_QUEUE_PREFIX]
+        now = now_ms()
+        endpoints = self._candidates(now)
+        if not endpoints:
+            return []
+        args: list[Any] = [now, limit, self.claim_ms, self.cap, len(endpoints), *endpoints]
         for endpoint_id, slots in free.items():
             args += [endpoint_id, max(slots, 0)]
-        return [str(i) for i in self._claim(keys=[keys.WEBHOOK_DUE, keys.WEBHOOK_CLAIMED], args=args)]
+        key_list = [keys.WEBHOOK_DUE, keys.WEBHOOK_CLAIMED, *(keys.webhook_queue(e) for e in endpoints)]
+        return [str(i) for i in self._claim(keys=key_list, args=args)]
+
+    def _candidates(self, now: int) -> list[str]:
+        """The endpoints the claim may touch (due, or with an expired claim), read first so that the script gets
+        their queues' keys in KEYS."""
+        pipe = self.r.pipeline(transaction=False)
+        pipe.zrangebyscore(keys.WEBHOOK_DUE, "-inf", now, start=0, num=1000)
+        pipe.zrangebyscore(keys.WEBHOOK_CLAIMED, "-inf", now, start=0, num=1000)
+        due, stale = pipe.execute()
+        expired = (str(i).rpartition(":")[2] for i in stale)
+        return [e for e in dict.fromkeys([*(str(e) for e in due), *expired]) if e]
 
     def load(self, delivery: str) -> Delivery | None:
         h: dict[str, str] = self.r.hgetall(keys.webhook_delivery(delivery))  # type: ignore[assignment]

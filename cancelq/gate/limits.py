@@ -26,6 +26,7 @@ from typing import Any
 import redis
 
 from cancelq.core import keys
+from cancelq.core.durability import Durable
 from cancelq.core.lua import register, source
 from cancelq.gate.budget import Budget
 from cancelq.jobs.states import lua_preamble
@@ -175,9 +176,10 @@ class Call:
 class Gate:
     """The fleet-wide gate's script, and the cooldowns platforms ask for."""
 
-    def __init__(self, client: redis.Redis, *, probe_s: float = 30.0) -> None:
+    def __init__(self, client: redis.Redis, *, probe_s: float = 30.0, durable: Durable | None = None) -> None:
         self.r = client
         self.probe_ms = int(probe_s * 1000)
+        self.durable = durable or Durable()
         jobs = lua_preamble() + source("cancelq.jobs", "lease")
         self._gate = register(client, "cancelq.gate", "gate", preamble=jobs)
         self._cool_down = register(client, "cancelq.gate", "cool_down")
@@ -194,7 +196,10 @@ class Gate:
         None took nothing: the job was not fresh. With ``lease.fence``, a verdict ``fenced`` took nothing: the
         job's lease is another delivery's."""
         call = Call(limits, cooldowns, circuits, job_id, lease, mark, begin, reserve, reservation)
-        result = self._gate(keys=self._keys(call), args=self._args(call))
+        if mark is not None and self.durable.on:  # the in-flight mark, then WAIT for its replicas
+            result = self.durable.run(self.r, self._gate, self._keys(call), self._args(call), "inflight", job_id=job_id)
+        else:
+            result = self._gate(keys=self._keys(call), args=self._args(call))
         kind = _text(result[0])
         if kind == "begin":
             return Verdict(False, why="begin")

@@ -118,3 +118,35 @@ def counts(client: redis.Redis, cutoff_ms: int) -> dict[str, dict[str, int]]:
             dimension, _, value = key[len(prefix) + 1:].partition(":")
             out.setdefault(dimension, {})[value] = int(n)
     return out
+
+
+def index_ranks(client: redis.Redis, first: int, last: int) -> tuple[int, int]:
+    """Index the dead letters ranked ``first``..``last`` in ``keys.DLQ`` (written before the indexes existed);
+    returns (entries indexed, entries ranked: 0 past the end). The entries are read first and the index keys
+    they join built here, so that every key written is named by the client (one slot of a Cluster); each
+    write is an idempotent ZADD/SADD, so a batch cut short is simply indexed again."""
+    rows: Any = client.zrange(keys.DLQ, first, last, withscores=True)
+    ranked = [(str(member), float(score)) for member, score in rows]
+    if not ranked:
+        return 0, 0
+    raws = client.mget([keys.dlq_entry(job_id) for job_id, _ in ranked])
+    by_key: dict[str, dict[str, float]] = {}
+    search: dict[str, float] = {}
+    done = 0
+    for (job_id, at), raw in zip(ranked, raws, strict=True):
+        if not raw:
+            continue
+        entry = {**json.loads(raw), "job_id": job_id}
+        for key in index_keys(entry):
+            by_key.setdefault(key, {})[job_id] = at
+        search.update(dict.fromkeys(search_members(entry), 0.0))
+        done += 1
+    pipe = client.pipeline(transaction=False)
+    for key, members in by_key.items():
+        pipe.zadd(key, members)
+    if by_key:
+        pipe.sadd(keys.DLQ_DIMS, *by_key)
+    if search:
+        pipe.zadd(keys.DLQ_SEARCH, search)
+    pipe.execute()
+    return done, len(ranked)

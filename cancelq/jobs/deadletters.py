@@ -18,7 +18,6 @@ from typing import Any
 import redis
 
 from cancelq.core import keys
-from cancelq.core.lua import register
 from cancelq.jobs import deadindex
 from cancelq.jobs.deadindex import DeadPage
 from cancelq.jobs.ledger import DeadLetterWrite, JobRecord, now_ms
@@ -192,13 +191,11 @@ class DeadLetters:
         self._sweep_indexes(now_ms() - self.max_age_ms)
         if self.r.exists(keys.DLQ_INDEXED):
             return 0
-        script = register(self.r, "cancelq.jobs", "index_dead")
         done, start = 0, 0
         while True:
-            indexed, ranked = script(keys=[keys.DLQ, keys.DLQ_SEARCH, keys.DLQ_DIMS],
-                                     args=[start, start + batch - 1, keys.dlq_entry(""), keys.dlq_index("", "")[:-1]])
-            done += int(indexed)
-            if not int(ranked):
+            indexed, ranked = deadindex.index_ranks(self.r, start, start + batch - 1)
+            done += indexed
+            if not ranked:
                 break
             start += batch
         self.r.set(keys.DLQ_INDEXED, "1")

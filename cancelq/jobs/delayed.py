@@ -37,9 +37,18 @@ class Delayed:
     def claim_due(self, limit: int = 500) -> list[str]:
         """Claim what is due (``lua/claim.lua``). A running job's timer (its safety net) is moved to its lease's
         expiry, read from the job; a job that is final or gone loses its timer; the rest (a wait come due, a
-        queued job's safety net, an expired lease) are claimed and sent."""
-        result = self._claim(keys=[keys.DELAYED, keys.CLAIMED],
-                             args=[now_ms(), limit, self.claim_ms, f"{keys.PREFIX}:job:"])
+        queued job's safety net, an expired lease) are claimed and sent. The candidates are read first, so that the
+        script gets each job's key in KEYS."""
+        now = now_ms()
+        pipe = self.r.pipeline(transaction=False)
+        pipe.zrangebyscore(keys.CLAIMED, "-inf", now, start=0, num=limit)
+        pipe.zrangebyscore(keys.DELAYED, "-inf", now, start=0, num=limit)
+        stale, due = pipe.execute()
+        candidates = [str(i) for i in dict.fromkeys([*stale, *due])]
+        if not candidates:
+            return []
+        result = self._claim(keys=[keys.DELAYED, keys.CLAIMED, *(keys.job(i) for i in candidates)],
+                             args=[now, limit, self.claim_ms, *candidates])
         return [str(i) for i in result]
 
 

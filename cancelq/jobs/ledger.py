@@ -20,9 +20,11 @@ from typing import Any
 import redis
 
 from cancelq.core import counters, keys
-from cancelq.core.lua import register
+from cancelq.core.lua import queue_script, register
 from cancelq.jobs import events
 from cancelq.jobs.contract import Job, default_idempotency_key, storable
+from cancelq.jobs.intake_calls import Intake as Intake  # re-exported
+from cancelq.jobs.intake_calls import Row, Terms, intake_one, intake_rows
 from cancelq.jobs.states import FINAL_STATES, STATES, JobState, lua_preamble  # noqa: F401  (re-exported)
 
 MAX_EVENTS = 40
@@ -104,13 +106,6 @@ class JobRecord:
 
 
 @dataclass(frozen=True)
-class Intake:
-    job_id: str
-    created: bool
-    state: str
-
-
-@dataclass(frozen=True)
 class Begin:
     """``kind``: run (record set), final, busy / early (``at_ms`` says until when), missing."""
 
@@ -155,17 +150,19 @@ class Ledger:
         self._wait = register(client, "cancelq.jobs", "fence", "wait", preamble=jobs)
         self._finish = register(client, "cancelq.jobs", "fence", "finish", preamble=jobs)
 
+    @property
+    def _terms(self) -> Terms:
+        return Terms(self.safety_net_ms, self.ttl_s)
+
     def intake(self, job: Job, *, force: bool = False, job_id: str | None = None) -> Intake:
         """Record a job once per idempotency key. ``created`` False: it existed and nothing is to be sent.
 
         The job is also put on the delayed set a little in the future: if the
-        message sent after intake is lost, the pump sends it again then.
+        message sent after intake is lost, the pump sends it again then. A duplicate takes a second call: the
+        first answers which job the key holds, the second passes that job's key (every key in KEYS).
         """
-        job_id = job_id or new_job_id()
-        args: list[Any] = [job_id, job.encoded(), now_ms(), "1" if force else "0",
-                self.safety_net_ms, f"{keys.PREFIX}:job:", self.ttl_s]
-        result = self._intake(keys=[keys.idempotency(job.idempotency_key), keys.job(job_id), keys.DELAYED], args=args)
-        intake = Intake(job_id=str(result[0]), created=bool(int(result[1])), state=str(result[2]))
+        row = Row(keys.idempotency(job.idempotency_key), job_id or new_job_id(), job.encoded())
+        intake = intake_one(self._intake, row, self._terms, force=force)
         self._index_refs([job], [intake])
         counters.jobs_submitted(job.source, "created" if intake.created else "duplicate")
         return intake
@@ -174,17 +171,15 @@ class Ledger:
         """``intake`` for a batch of jobs in one script call (each job as ``intake`` would, without ``force``).
 
         ``encoded``: the jobs' ``Job.encoded()``, when the caller has them already. One argument per job
-        ("idempotency key \\n job id \\n job JSON": compact JSON holds no raw newline) and one string back
+        ("job id \\n hint \\n job JSON": compact JSON holds no raw newline) and one string back
         ("job id created state" per line): a Redis client spends more time on many small arguments and
-        replies than the server spends on the work."""
+        replies than the server spends on the work. Duplicates go round once more with their jobs' keys."""
         if not jobs:
             return []
         texts = encoded if encoded is not None else [job.encoded() for job in jobs]
-        args: list[Any] = [now_ms(), f"{keys.PREFIX}:job:", self.safety_net_ms, self.ttl_s]
-        args += [f"{keys.idempotency(job.idempotency_key)}\n{new_job_id()}\n{text}"
-                 for job, text in zip(jobs, texts, strict=True)]
-        lines = str(self._intake_many(keys=[keys.DELAYED], args=args)).split("\n")
-        intakes = [Intake(job_id=j, created=c == "1", state=st) for j, c, st in (line.split(" ") for line in lines)]
+        rows = [Row(keys.idempotency(job.idempotency_key), new_job_id(), text)
+                for job, text in zip(jobs, texts, strict=True)]
+        intakes = intake_rows(self._intake_many, rows, self._terms)
         self._index_refs(jobs, intakes)
         _count_submitted(jobs, intakes)
         return intakes
@@ -300,7 +295,7 @@ class Ledger:
         the write was refused, and runs the script itself if the server had lost it (then it returns True:
         what the pipeline queued after it ran before the outcome was written)."""
         key_list, args = self._finish_call(record, state, fields, event, index, dead_letter)
-        pipe.evalsha(self._finish.sha, len(key_list), *key_list, *args)
+        queue_script(pipe, self._finish, key_list, args)
 
         def check(answer: Any) -> bool:
             rerun = isinstance(answer, redis.exceptions.NoScriptError)

@@ -4,7 +4,7 @@ Checks, each with a one-line verdict:
 
 * ``redis``: the ledger's Redis answers (never starts the embedded server: a probe only looks);
 * ``broker``: the Celery broker accepts a connection;
-* ``workers``: enough workers have a live heartbeat key (``cq:worker:*``, renewed every
+* ``workers``: enough workers have a live heartbeat key (``keys.worker``, renewed every
   10 s, gone 60 s after the last beat); ``--local`` wants one on this host, ``--worker`` a named one;
 * ``ping`` (optional): the workers answer a broadcast ping through the broker;
 * ``dead_letters``: the dead-letter store holds no more than the threshold.
@@ -150,11 +150,12 @@ def _check_workers(client: redis.Redis, probe: Probe) -> Check:
         host = socket.gethostname()
         mine = [w for w in workers if w.endswith(f"@{host}")]
         return Check("workers", bool(mine), f"{len(mine)} live worker(s) on {host}" if mine else
-                     f"no live worker on this host ({host}): no heartbeat key cq:worker:*@{host}")
+                     f"no live worker on this host ({host}): no heartbeat key {keys.worker('*@' + host)}")
     ok = len(workers) >= probe.min_workers
     names = ", ".join(workers[:5]) + (" ..." if len(workers) > 5 else "")
     return Check("workers", ok, f"{len(workers)} live worker(s) ({names})" if ok else
-                 f"{len(workers)} live worker(s), fewer than {probe.min_workers}: no heartbeat keys cq:worker:*")
+                 f"{len(workers)} live worker(s), fewer than {probe.min_workers}: no heartbeat keys "
+                 f"{keys.worker('*')}")
 
 
 def _check_ping(probe: Probe) -> Check:

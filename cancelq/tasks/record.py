@@ -120,12 +120,15 @@ class Recorder:
             self.rt.circuits.reset(pipe, self.rec.job.get("platform", "?"), self.rec.job.get("shop", "?"))
         if self.campaign is not None:
             self.campaign.move_with(pipe, "")  # counted as the ledger says, so a refused write counts nothing
+        waited = self.rt.durable.queue(pipe)
         results = pipe.execute(raise_on_error=False)
         try:
             rerun = check(results[0])
         except Fenced as exc:
             self.lease_lost(str(exc))
             return False
+        if waited:
+            self.rt.durable.checked(results.pop(), "final", job_id=self.job_id)
         if self.campaign is not None:
             if rerun:
                 self.campaign.moved("")

@@ -32,7 +32,7 @@ from cancelq.runtime import get_runtime, reset_runtime, resolve_redis_url
 from cancelq.tasks.cancel import deliver
 from cancelq.tasks.endings import DeadLettered
 from cancelq.worker.broker import reuse_clients
-from cancelq.worker.upgrade import adopt_old_keys
+from cancelq.worker.upgrade import upgrade_keys
 
 
 def configuration(settings: Settings | None = None) -> dict[str, Any]:
@@ -115,9 +115,7 @@ def _start_pump(sender: Any = None, **_: Any) -> None:
     runtime = get_runtime()
     log = get_logger("cancelq.pump")
     hostname = str(getattr(sender, "hostname", None) or "cancelq")
-    adopted = adopt_old_keys(runtime.redis)
-    if adopted:
-        log.info("old_keys_adopted", entries=adopted)
+    upgrade_keys(runtime.redis, log)
     indexed = runtime.dead_letters.ensure_indexed()
     if indexed:
         log.info("dead_letters_indexed", entries=indexed)

@@ -11,6 +11,7 @@ import pytest
 import redis
 
 from cancelq.api.apikeys import ApiKeyError, ApiKeys
+from cancelq.core import keys
 from cancelq.runtime import Runtime
 from tests.api.conftest import job, make_runtime
 from tests.api.server import ApiServer
@@ -76,7 +77,7 @@ def test_keys_are_stored_as_hashes_and_refuse_bad_scopes_shops_and_names(rt: Run
     store = ApiKeys(rt.redis)
     key, token = store.create("om", ["jobs:write"], ["lazada/*"])
     assert token.startswith("cqk_") and key.scopes == ("jobs:write",)
-    dumped = str({k: rt.redis.hgetall(k) for k in rt.redis.scan_iter("cq:apikey*")}) + str(rt.redis.hgetall("cq:apikeys"))
+    dumped = str({k: rt.redis.hgetall(k) for k in rt.redis.scan_iter(keys.apikey("*"))}) + str(rt.redis.hgetall(keys.APIKEYS))
     assert token not in dumped and token.split("_", 2)[2] not in dumped
     for bad in (lambda: store.create("om", ["jobs:write"]), lambda: store.create("x", ["jobs:delete"]),
                 lambda: store.create("y", ["jobs:read"], ["ebay/*"]), lambda: store.create("no spaces", ["jobs:read"])):

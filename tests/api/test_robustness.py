@@ -11,6 +11,7 @@ import httpx
 import redis
 
 from cancelq.api.apikeys import SCOPES, ApiKeys
+from cancelq.core import keys
 from cancelq.core.embedded import ValkeyProcess
 from cancelq.runtime import Runtime
 from tests.api.conftest import TEST_SETTINGS, job
@@ -105,7 +106,7 @@ def test_a_campaign_upload_over_its_own_limit_is_413_and_starts_nothing(http: ht
     assert len(upload) < 2 * 1024 * 1024 and len(upload) > 256 * 1024, "over the upload limit, past the JSON one"
     answer = http.post("/v1/campaigns", content=upload, headers={"content-type": "text/csv"})
     assert answer.status_code == 413 and answer.json()["type"].endswith("/too-large")
-    assert rt.redis.zcard("cq:campaigns") == 0
+    assert rt.redis.zcard(keys.CAMPAIGNS) == 0
     small = http.post("/v1/campaigns", content=b"platform,shop,order_id,reason\n" + line * 8000,
                       headers={"content-type": "text/csv"})
     assert small.status_code == 202, "a file past the JSON body limit but within the upload limit is taken"

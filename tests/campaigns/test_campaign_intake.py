@@ -139,7 +139,7 @@ def test_strict_refuses_a_file_with_any_invalid_row(client: CancelQ, shops: dict
     result = client.run_campaign(path, strict=True)
     assert result.refused and result.invalid_count == 1 and result.invalid[0][0] == 3
     assert client.campaigns() == [] and _sent(client) == []
-    assert list(client.rt.redis.scan_iter(match="cq:job:*")) == []
+    assert list(client.rt.redis.scan_iter(match=keys.job("*"))) == []
 
 
 def test_a_repeated_order_in_one_file_is_one_job(client: CancelQ, shops: dict[str, str], sandbox: SandboxClient,

@@ -1,7 +1,7 @@
 """The event outbox after a chaos run: every final job has exactly one outcome event per run, none without its
 job, and no event holds a secret.
 
-Read from the stream itself (``cq:events``), not through cancelq's reader, and compared with the ledger.
+Read from the stream itself (``keys.EVENTS``), not through cancelq's reader, and compared with the ledger.
 """
 
 from __future__ import annotations

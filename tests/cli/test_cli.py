@@ -9,6 +9,7 @@ import redis
 from typer.testing import CliRunner
 
 from cancelq.cli.main import app
+from cancelq.core import keys
 from cancelq.runtime import get_runtime, reset_runtime
 from cancelq.sandbox.control import SandboxClient
 from cancelq.tasks.run import JobRun
@@ -62,7 +63,7 @@ def test_bad_input_is_refused_with_a_clear_message(redis_client: redis.Redis) ->
     reset_runtime()
     code, output = _cli("submit", "--platform", "shopee", "--shop", "nowhere", "--order", "1", "--reason", "OTHER")
     assert code == 2 and "no shop 'shopee/nowhere'" in output and "nothing was recorded" in output
-    assert not redis_client.zcard("cq:rejected")
+    assert not redis_client.zcard(keys.REJECTED)
     code, output = _cli("submit", "--platform", "shopee", "--shop", "x", "--order", "1", "--reason", "OTHER",
                         "--item", "{not json")
     assert code == 2 and "--item must be JSON" in output

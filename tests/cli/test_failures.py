@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from cancelq.cli.main import app
 from cancelq.client import CancelQ
+from cancelq.core import keys
 from cancelq.core.embedded import free_port, server_status, stop_server
 from cancelq.core.settings import get_settings
 from cancelq.runtime import Runtime, reset_runtime
@@ -113,7 +114,7 @@ def test_submit_reads_reasons_loosely_and_refuses_typos_before_anything_is_recor
         code, stdout, stderr = _cli("submit", "--order", "T-1", *full)
         assert code == 2 and stdout == ""
         _one_error(stderr, part)
-    assert redis_client.dbsize() == before and not redis_client.zcard("cq:rejected")
+    assert redis_client.dbsize() == before and not redis_client.zcard(keys.REJECTED)
 
 
 def test_submit_wait_times_out_with_exit_4_and_a_dead_job_exits_1(cq: CancelQ, sandbox: SandboxClient) -> None:

@@ -139,4 +139,4 @@ def test_a_budget_costs_nothing_when_off(rt: Runtime, sandbox: SandboxClient, sa
     shop = _shop(rt, sandbox, sandbox_url, ["O-1"])
     job_id = _submit(rt, shop, "O-1")
     JobRun(rt, job_id, hint(rt, job_id)).run()
-    assert _state(rt, job_id)[0] == "succeeded" and not rt.redis.keys("cq:budget:*")
+    assert _state(rt, job_id)[0] == "succeeded" and not rt.redis.keys(keys.budget("*"))

@@ -93,3 +93,42 @@ class SentinelGroup:
     def stop(self) -> None:
         for server in (*self.sentinels, self.replica, self.primary):
             server.stop()
+
+
+class ReplicatedPair:
+    """A primary and one replica, no Sentinels: ``start()`` returns once the replica's link is up and in sync."""
+
+    def __init__(self, work: Path) -> None:
+        binary = str(get_binary_path())
+        self.primary_port, self.replica_port = free_port(), free_port()
+        common = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(work)]
+        self.primary = Server([binary, "--port", str(self.primary_port), *common, "--dbfilename", "p.rdb",
+                               "--repl-diskless-sync-delay", "0"], work / "primary.log", "primary")
+        self.replica = Server([binary, "--port", str(self.replica_port), *common, "--dbfilename", "r.rdb",
+                               "--replicaof", "127.0.0.1", str(self.primary_port)], work / "replica.log", "replica")
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.primary_port}/0"
+
+    def start(self) -> ReplicatedPair:
+        try:
+            self.primary.start()
+            self.replica.start()
+            if not poll_until(self._linked, timeout_s=20):
+                raise RuntimeError("the replica did not sync with the primary within 20 s")
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _linked(self) -> bool:
+        with redis.Redis(port=self.replica_port, decode_responses=True, socket_timeout=0.5) as r:
+            try:
+                return r.info("replication").get("master_link_status") == "up"
+            except redis.RedisError:
+                return False
+
+    def stop(self) -> None:
+        self.replica.stop()
+        self.primary.stop()

@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from cancelq.client import CancelQ
-from cancelq.core import connections
+from cancelq.core import connections, keys
 from cancelq.jobs.states import FINAL_STATES
 from cancelq.runtime import Runtime
 from cancelq.sandbox.control import SandboxClient, is_cancelled
@@ -20,6 +20,9 @@ from tests.kits.shopee import KIT as SHOPEE
 from .sentinels import SentinelGroup
 
 ORDERS = 240
+PACE = {"rate_per_s": 150, "burst": 10}
+"""The shop's limit: about 75 jobs/s (two calls each), so the run lasts a few seconds and the primary dies
+mid-run (Shopee's default limit would make it last a minute)."""
 
 
 @pytest.fixture()
@@ -34,7 +37,7 @@ def _states(rt: Runtime, job_ids: list[str]) -> dict[str, str] | None:
     try:
         pipe = rt.redis.pipeline(transaction=False)
         for job_id in job_ids:
-            pipe.hget(f"cq:job:{job_id}", "state")
+            pipe.hget(keys.job(job_id), "state")
         return dict(zip(job_ids, pipe.execute(), strict=True))
     except redis.RedisError:
         return None
@@ -50,6 +53,7 @@ def test_a_primary_killed_mid_run_loses_no_job_and_cancels_nothing_twice(
     rt = Runtime(redis_url=group.url)
     cq = CancelQ(rt)
     shop = add_kit_shop(SHOPEE, sandbox, rt.shops, sandbox_url)
+    rt.shops.add("shopee", shop, dict(SHOPEE.credentials), base_url=sandbox_url, limits=PACE)
     sandbox.add_orders([{"platform": "shopee", "shop": SHOPEE.shop_ref, "order_id": f"HA-{i}", "state": "cancellable"}
                         for i in range(ORDERS)])
     handles = [cq.submit({"platform": "shopee", "shop": shop, "order_id": f"HA-{i}", "reason": "OUT_OF_STOCK"})
@@ -61,6 +65,7 @@ def test_a_primary_killed_mid_run_loses_no_job_and_cancels_nothing_twice(
     env = {"CANCELQ_LEASE_S": "4", "CANCELQ_REDIS_URL": group.url}
     with WorkerProcess(tmp_path / "worker.log", group.url, concurrency=8, env=env):
         wait_until(lambda: _finals(rt, job_ids) >= ORDERS // 3, timeout_s=60, what="a third of the jobs final")
+        at_kill = _finals(rt, job_ids)
         group.primary.kill()
         wait_until(lambda: group.master() not in (None, first), timeout_s=30, what="the replica promoted")
         wait_until(lambda: _finals(rt, job_ids) == ORDERS, timeout_s=120, poll_s=0.2, what="every job final")
@@ -72,7 +77,9 @@ def test_a_primary_killed_mid_run_loses_no_job_and_cancels_nothing_twice(
     cancelled = {o["order_id"] for o in sandbox.orders("shopee") if is_cancelled(o)}
     assert cancelled == {f"HA-{i}" for i in range(ORDERS)}  # ledger = platform: every job final, every order cancelled
     repaired = sum(1 for s in states.values() if s == "already_cancelled")
-    print(f"\nsentinel failover: {ORDERS} jobs, primary {first} -> {group.master()}, "
+    assert at_kill < ORDERS, "the primary must die mid-run"
+    print(f"\nsentinel failover: {ORDERS} jobs, {at_kill} final when the primary was killed, primary {first} -> "
+          f"{group.master()}, "
           f"{repaired} outcomes repaired by the reconcile read (their first write was lost with the primary)")
 
 

@@ -242,7 +242,7 @@ def test_health_fails_without_a_live_worker_and_says_so(redis_client: redis.Redi
     result = _cancelq("health")
 
     assert result.returncode == 1
-    assert "FAIL workers: 0 live worker(s), fewer than 1: no heartbeat keys cq:worker:*" in result.stdout
+    assert "FAIL workers: 0 live worker(s), fewer than 1: no heartbeat keys {cq}:worker:*" in result.stdout
     assert result.stdout.strip().endswith("unhealthy: workers")
 
 

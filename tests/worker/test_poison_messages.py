@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from cancelq.core import keys
 from cancelq.jobs.ledger import JobRecord
 from cancelq.runtime import Runtime
 from cancelq.sandbox.control import SandboxClient
@@ -52,7 +53,7 @@ class World:
         return record
 
     def rejected_count(self) -> int:
-        return int(self.redis.zcard("cq:rejected"))
+        return int(self.redis.zcard(keys.REJECTED))
 
     def settled(self) -> bool:
         return not self.redis.llen(QUEUE) and not self.redis.hlen(UNACKED)

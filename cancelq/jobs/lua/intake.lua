@@ -35,17 +35,20 @@ local function new_run(jk, idem_key, delayed, existing, job, now, safety_net, tt
   return {existing, 1, S.queued}
 end
 
-local function intake(idem_key, job_key, delayed, job_id, job, now, force, safety_net, prefix, ttl)
+-- ``existing_key`` is the job key of ``hint``, the job id the caller believes the idempotency key holds (every
+-- key comes in KEYS): when the key holds another id, nothing is written and {id, -1, ''} asks the caller to
+-- call again with that job's key.
+local function intake(idem_key, job_key, delayed, job_id, job, now, force, safety_net, existing_key, hint, ttl)
   if redis.call('SET', idem_key, job_id, 'NX', 'EX', ttl) then
     return fresh_job(idem_key, job_key, delayed, job_id, job, now, safety_net, ttl)
   end
   local existing = redis.call('GET', idem_key)
-  local jk = prefix .. existing
-  local state = redis.call('HGET', jk, F.state)
+  if existing ~= hint then return {existing, -1, ''} end
+  local state = redis.call('HGET', existing_key, F.state)
   if not state then
     redis.call('SET', idem_key, job_id, 'EX', ttl)
     return fresh_job(idem_key, job_key, delayed, job_id, job, now, safety_net, ttl)
   end
   if force ~= '1' or not FINAL[state] then return {existing, 0, state} end
-  return new_run(jk, idem_key, delayed, existing, job, now, safety_net, ttl)
+  return new_run(existing_key, idem_key, delayed, existing, job, now, safety_net, ttl)
 end
