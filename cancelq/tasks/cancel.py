@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import redis
 import structlog
 
 from cancelq.core import counters
@@ -20,9 +21,22 @@ log = structlog.get_logger("cancelq.job")
 ONE_ARGUMENT = "the task takes exactly one argument: a JSON object (see cancelq/schemas/job.schema.json)"
 
 
+UNREACHABLE = (redis.ConnectionError, redis.TimeoutError, redis.exceptions.ReadOnlyError)
+"""Redis errors that pass (a restart, a failover, a partition): anything else is a fault to report, not retry."""
+
+
+class NotRecorded(Exception):
+    """The message's job could not be recorded (Redis unreachable while the worker took the message in): the
+    message must go back to the broker, not be acknowledged, or a job sent straight to the queue is lost."""
+
+
 def deliver(runtime: Runtime, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Exception | None:
-    """Run the message's job; what to raise for Flower afterwards (a dead letter, a wait), if anything."""
-    accepted = accept_message(runtime, args, kwargs)
+    """Run the message's job; what to raise for Flower afterwards (a dead letter, a wait), if anything.
+    Raises ``NotRecorded`` when the message could not be taken in."""
+    try:
+        accepted = accept_message(runtime, args, kwargs)
+    except UNREACHABLE as exc:
+        raise NotRecorded(f"{type(exc).__name__}: {exc}") from exc
     if accepted is None:
         return None
     run = JobRun(runtime, *accepted)
@@ -61,4 +75,4 @@ def _recorded(runtime: Runtime, payload: dict[str, Any]) -> tuple[str, dict[str,
     return job_id, job if isinstance(job, dict) else None
 
 
-__all__ = ["accept_message", "deliver"]
+__all__ = ["NotRecorded", "accept_message", "deliver"]

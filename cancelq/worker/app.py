@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 from celery import Celery, signals
+from celery.exceptions import Reject
 from celery.worker import state as worker_state
 
 from cancelq.core import connections, keys
@@ -29,10 +30,14 @@ from cancelq.jobs.ledger import now_ms
 from cancelq.ops.metrics import serve_worker_metrics
 from cancelq.pushes import processor as pushes
 from cancelq.runtime import get_runtime, reset_runtime, resolve_redis_url
-from cancelq.tasks.cancel import deliver
+from cancelq.tasks.cancel import NotRecorded, deliver
 from cancelq.tasks.endings import DeadLettered
 from cancelq.worker.broker import reuse_clients
 from cancelq.worker.upgrade import upgrade_keys
+
+REQUEUE_PAUSE_S = 1.0
+"""How long a worker holds a message it could not record before it hands it back: no hot loop while Redis is
+away."""
 
 
 def configuration(settings: Settings | None = None) -> dict[str, Any]:
@@ -75,7 +80,12 @@ def make_app(settings: Settings | None = None) -> Celery:
     @app.task(name=TASK_NAME, bind=True, acks_late=True, ignore_result=True, typing=False, throws=(DeadLettered,))
     def cancel(self: Any, *args: Any, **kwargs: Any) -> None:
         """Takes one JSON object: a job as in the schema, or ``{"job_id": ...}`` for a job already recorded."""
-        ending = deliver(get_runtime(), args, kwargs)
+        try:
+            ending = deliver(get_runtime(), args, kwargs)
+        except NotRecorded as exc:  # back to the queue, after a pause (the broker may be up, Redis not yet)
+            get_logger("cancelq.intake").warning("message_requeued", why=str(exc)[:300])
+            time.sleep(REQUEUE_PAUSE_S)
+            raise Reject(str(exc), requeue=True) from exc
         if ending is not None:
             raise ending  # Flower: a dead letter as FAILURE, a wait as RETRY (acked either way)
 

@@ -19,8 +19,9 @@ from celery import Celery
 from kombu.connection import Connection
 from prometheus_client.parser import text_string_to_metric_families
 
+from cancelq.core.embedded import ValkeyProcess
 from cancelq.core.settings import Settings
-from cancelq.jobs.contract import TASK_NAME
+from cancelq.jobs.contract import TASK_NAME, default_idempotency_key
 from cancelq.jobs.intake import admit, summary
 from cancelq.ops.health import Probe, check_health
 from cancelq.runtime import Runtime
@@ -118,3 +119,29 @@ def test_metrics_and_health_read_the_rabbitmq_broker(amqp_url: str, queue: str, 
     assert [c.name for c in refused.failures] == ["broker"]
     assert "amqp://guest:**@127.0.0.1:1//" in refused.failures[0].detail
     assert "guest-pw" not in refused.failures[0].detail
+
+
+def test_a_wire_job_taken_in_while_redis_is_away_goes_back_to_the_queue_and_is_recorded_once_it_is_back(
+        amqp_url: str, queue: str, producer: Celery, sandbox: SandboxClient, sandbox_url: str,
+        tmp_path: Path) -> None:
+    """A job sent straight to the queue (no ledger record yet) reaches a worker while Redis restarts: the worker
+    must not acknowledge a message it could not record. It hands it back, and records and runs it later."""
+    with ValkeyProcess(tmp_path / "ledger", persist=True) as ledger:
+        rt = Runtime(redis_url=ledger.url)
+        shop = add_kit_shop(SHOPEE, sandbox, rt.shops, sandbox_url)
+        sandbox.add_order("shopee", SHOPEE.shop_ref, "AWAY-1", state="cancellable")
+        env = {"CANCELQ_BROKER_URL": amqp_url, "CANCELQ_QUEUE": queue}
+        with WorkerProcess(tmp_path / "worker.log", ledger.url, concurrency=2, env=env) as worker:
+            ledger.stop()
+            producer.send_task(TASK_NAME, args=[{"platform": "shopee", "shop": shop, "order_id": "AWAY-1",
+                                                 "reason": "CUSTOMER_REQUEST"}], queue=queue)
+            wait_until(lambda: "message_requeued" in worker.log_path.read_text(), timeout_s=30,
+                       what=f"the message handed back ({worker.last_words()})")
+            ledger.start()
+            key = default_idempotency_key("shopee", shop, "AWAY-1", [])
+            wait_until(lambda: (r := rt.ledger.find(key)) is not None and r.final, timeout_s=30,
+                       what=f"the job recorded and run ({worker.last_words()})")
+        record = rt.ledger.find(key)
+        assert record is not None and record.state == "succeeded"
+        assert sandbox.order("shopee", "AWAY-1")["cancels_applied"] == 1
+        rt.session.close()
