@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import os
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
 import requests
+from kombu.connection import Connection
 
 from cancelq.client import CancelQ
 from cancelq.core.embedded import ValkeyProcess
@@ -21,7 +23,7 @@ from cancelq.runtime import Runtime, reset_runtime
 from cancelq.sandbox.control import SandboxClient
 from cancelq.sandbox.runner import SandboxProcess
 
-from .helpers import FAST_SETTINGS
+from .helpers import FAST_SETTINGS, unavailable
 
 _valkey: ValkeyProcess | None = None
 
@@ -82,3 +84,27 @@ def http_session() -> Iterator[requests.Session]:
     session = requests.Session()
     yield session
     session.close()
+
+
+AMQP_URL = os.environ.get("CANCELQ_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
+
+
+@pytest.fixture(scope="session")
+def amqp_url() -> str:
+    """The machine's RabbitMQ (``CANCELQ_TEST_AMQP_URL``); without one the test cannot run (a failure in CI)."""
+    try:
+        with Connection(AMQP_URL, connect_timeout=2) as conn:
+            conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=2)
+    except Exception as exc:
+        unavailable(f"RabbitMQ is not reachable at {AMQP_URL} ({type(exc).__name__}): the tests with a "
+                    "RabbitMQ broker did not run")
+    return AMQP_URL
+
+
+@pytest.fixture()
+def amqp_queue(amqp_url: str) -> Iterator[str]:
+    """A RabbitMQ queue of the test's own, deleted afterwards."""
+    name = f"cancelq-test-{uuid.uuid4().hex[:8]}"
+    yield name
+    with Connection(amqp_url) as conn:
+        conn.default_channel.queue_delete(name)

@@ -9,14 +9,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
 from celery import Celery
-from kombu.connection import Connection
 from prometheus_client.parser import text_string_to_metric_families
 
 from cancelq.core.embedded import ValkeyProcess
@@ -31,33 +29,13 @@ from tests.helpers import WorkerProcess, add_kit_shop, wait_until
 from tests.kits.lazada import KIT as LAZADA
 from tests.kits.shopee import KIT as SHOPEE
 
-AMQP_URL = os.environ.get("CANCELQ_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
 CANCELQ = str(Path(sys.executable).parent / "cancelq")
 
 
-@pytest.fixture(scope="module")
-def amqp_url() -> str:
-    try:
-        with Connection(AMQP_URL, connect_timeout=2) as conn:
-            conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=2)
-    except Exception as exc:
-        pytest.skip(f"RabbitMQ is not reachable at {AMQP_URL} ({type(exc).__name__}: {exc}): "
-                    "the RabbitMQ broker tests did not run")
-    return AMQP_URL
-
-
 @pytest.fixture()
-def queue(amqp_url: str) -> Iterator[str]:
-    name = f"cancelq-test-{uuid.uuid4().hex[:8]}"
-    yield name
-    with Connection(amqp_url) as conn:
-        conn.default_channel.queue_delete(name)
-
-
-@pytest.fixture()
-def producer(amqp_url: str, queue: str) -> Iterator[Celery]:
+def producer(amqp_url: str, amqp_queue: str) -> Iterator[Celery]:
     """What a producer on another host runs: the Celery app on the RabbitMQ broker."""
-    app = make_app(Settings(broker_url=amqp_url, queue=queue))
+    app = make_app(Settings(broker_url=amqp_url, queue=amqp_queue))
     yield app
     app.close()
 
@@ -70,7 +48,7 @@ def runtime(redis_client: redis.Redis) -> Iterator[Runtime]:
 
 
 def test_a_worker_on_rabbitmq_completes_jobs_recorded_in_redis(
-        amqp_url: str, queue: str, producer: Celery, runtime: Runtime, redis_client: redis.Redis,
+        amqp_url: str, amqp_queue: str, producer: Celery, runtime: Runtime, redis_client: redis.Redis,
         sandbox: SandboxClient, sandbox_url: str, redis_url: str, tmp_path: Path) -> None:
     shopee = add_kit_shop(SHOPEE, sandbox, runtime.shops, sandbox_url)
     lazada = add_kit_shop(LAZADA, sandbox, runtime.shops, sandbox_url)
@@ -80,12 +58,12 @@ def test_a_worker_on_rabbitmq_completes_jobs_recorded_in_redis(
                                "reason": "CUSTOMER_REQUEST"})
     assert admitted.job is not None
     foreign = {"platform": "lazada", "shop": lazada, "order_id": "RMQ-2", "reason": "CUSTOMER_REQUEST"}
-    env = {"CANCELQ_BROKER_URL": amqp_url, "CANCELQ_QUEUE": queue, "CANCELQ_METRICS_PORT": "0"}
+    env = {"CANCELQ_BROKER_URL": amqp_url, "CANCELQ_QUEUE": amqp_queue, "CANCELQ_METRICS_PORT": "0"}
 
     with WorkerProcess(tmp_path / "worker.log", redis_url, name="rabbit", env=env):
-        producer.send_task(TASK_NAME, args=[{"job_id": admitted.job_id}], queue=queue,
+        producer.send_task(TASK_NAME, args=[{"job_id": admitted.job_id}], queue=amqp_queue,
                            argsrepr=summary(admitted.job))
-        producer.send_task(TASK_NAME, args=[foreign], queue=queue)  # a foreign client: the task does intake
+        producer.send_task(TASK_NAME, args=[foreign], queue=amqp_queue)  # a foreign client: the task does intake
         first = wait_until(lambda: _final(runtime, admitted.job_id), timeout_s=30, what="the RabbitMQ job")
         record = wait_until(lambda: runtime.ledger.find(f"lazada/{lazada}/RMQ-2"), timeout_s=30,
                             what="the foreign client's job in the ledger")
@@ -93,7 +71,7 @@ def test_a_worker_on_rabbitmq_completes_jobs_recorded_in_redis(
 
     assert (first, second) == ("succeeded", "succeeded")
     assert sandbox.stats()["cancels_applied"] == 2
-    assert not redis_client.exists(queue), "no message went through Redis"
+    assert not redis_client.exists(amqp_queue), "no message went through Redis"
 
 
 def _final(runtime: Runtime, job_id: str) -> str | None:
@@ -101,11 +79,11 @@ def _final(runtime: Runtime, job_id: str) -> str | None:
     return record.state if record is not None and record.final else None
 
 
-def test_metrics_and_health_read_the_rabbitmq_broker(amqp_url: str, queue: str, producer: Celery,
+def test_metrics_and_health_read_the_rabbitmq_broker(amqp_url: str, amqp_queue: str, producer: Celery,
                                                      redis_client: redis.Redis) -> None:
     for i in range(2):
-        producer.send_task(TASK_NAME, args=[{"job_id": f"waiting-{i}"}], queue=queue)
-    env = {**os.environ, "CANCELQ_BROKER_URL": amqp_url, "CANCELQ_QUEUE": queue}
+        producer.send_task(TASK_NAME, args=[{"job_id": f"waiting-{i}"}], queue=amqp_queue)
+    env = {**os.environ, "CANCELQ_BROKER_URL": amqp_url, "CANCELQ_QUEUE": amqp_queue}
 
     scrape = subprocess.run([CANCELQ, "metrics"], capture_output=True, text=True, timeout=60, env=env)
 
@@ -122,7 +100,7 @@ def test_metrics_and_health_read_the_rabbitmq_broker(amqp_url: str, queue: str, 
 
 
 def test_a_wire_job_taken_in_while_redis_is_away_goes_back_to_the_queue_and_is_recorded_once_it_is_back(
-        amqp_url: str, queue: str, producer: Celery, sandbox: SandboxClient, sandbox_url: str,
+        amqp_url: str, amqp_queue: str, producer: Celery, sandbox: SandboxClient, sandbox_url: str,
         tmp_path: Path) -> None:
     """A job sent straight to the queue (no ledger record yet) reaches a worker while Redis restarts: the worker
     must not acknowledge a message it could not record. It hands it back, and records and runs it later."""
@@ -130,11 +108,11 @@ def test_a_wire_job_taken_in_while_redis_is_away_goes_back_to_the_queue_and_is_r
         rt = Runtime(redis_url=ledger.url)
         shop = add_kit_shop(SHOPEE, sandbox, rt.shops, sandbox_url)
         sandbox.add_order("shopee", SHOPEE.shop_ref, "AWAY-1", state="cancellable")
-        env = {"CANCELQ_BROKER_URL": amqp_url, "CANCELQ_QUEUE": queue}
+        env = {"CANCELQ_BROKER_URL": amqp_url, "CANCELQ_QUEUE": amqp_queue}
         with WorkerProcess(tmp_path / "worker.log", ledger.url, concurrency=2, env=env) as worker:
             ledger.stop()
             producer.send_task(TASK_NAME, args=[{"platform": "shopee", "shop": shop, "order_id": "AWAY-1",
-                                                 "reason": "CUSTOMER_REQUEST"}], queue=queue)
+                                                 "reason": "CUSTOMER_REQUEST"}], queue=amqp_queue)
             wait_until(lambda: "message_requeued" in worker.log_path.read_text(), timeout_s=30,
                        what=f"the message handed back ({worker.last_words()})")
             ledger.start()

@@ -9,7 +9,6 @@ wrote lives on one node, in the slot of the ``{cq}`` hash tag.
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from collections import Counter
@@ -17,7 +16,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from kombu.connection import Connection
 
 from cancelq.client import CancelQ
 from cancelq.core import keys
@@ -25,39 +23,19 @@ from cancelq.core.settings import Settings
 from cancelq.runtime import Runtime
 from cancelq.sandbox.control import SandboxClient, is_cancelled
 from tests.campaign_helpers import add_shops, row, seed, write_csv
-from tests.helpers import WorkerProcess, unavailable, wait_until
+from tests.helpers import WorkerProcess, wait_until
 
 from .cluster import ClusterGroup
 
-AMQP_URL = os.environ.get("CANCELQ_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
 PLATFORMS = ("shopee", "lazada", "shopline", "shoplazza")
 ORDERS = 240
 """A small campaign: 60 orders per platform, every tenth already cancelled and every tenth (+5) shipped."""
 
 
-@pytest.fixture(scope="module")
-def amqp_url() -> str:
-    try:
-        with Connection(AMQP_URL, connect_timeout=2) as conn:
-            conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=2)
-    except Exception as exc:
-        unavailable(f"RabbitMQ is not reachable at {AMQP_URL} ({type(exc).__name__}): a Redis Cluster ledger "
-                    "needs a RabbitMQ broker")
-    return AMQP_URL
-
-
 @pytest.fixture()
-def queue(amqp_url: str) -> Iterator[str]:
-    name = f"cancelq-cluster-{uuid.uuid4().hex[:8]}"
-    yield name
-    with Connection(amqp_url) as conn:
-        conn.default_channel.queue_delete(name)
-
-
-@pytest.fixture()
-def crt(empty_cluster: ClusterGroup, amqp_url: str, queue: str) -> Iterator[Runtime]:
+def crt(empty_cluster: ClusterGroup, amqp_url: str, amqp_queue: str) -> Iterator[Runtime]:
     """A runtime whose ledger is the Cluster (emptied first) and whose broker is RabbitMQ."""
-    rt = Runtime(Settings(broker_url=amqp_url, queue=queue), redis_url=empty_cluster.url)
+    rt = Runtime(Settings(broker_url=amqp_url, queue=amqp_queue), redis_url=empty_cluster.url)
     yield rt
     rt.session.close()
 
@@ -72,7 +50,7 @@ def _orders() -> list[tuple[str, str, str]]:
 
 
 def test_a_campaign_on_a_cluster_ledger_with_a_rabbitmq_broker_ends_with_ledger_equal_to_platform(
-        crt: Runtime, cluster: ClusterGroup, amqp_url: str, queue: str, sandbox: SandboxClient, sandbox_url: str,
+        crt: Runtime, cluster: ClusterGroup, amqp_url: str, amqp_queue: str, sandbox: SandboxClient, sandbox_url: str,
         tmp_path: Path) -> None:
     started = time.monotonic()
     shops = add_shops(crt, sandbox, sandbox_url)
@@ -81,7 +59,7 @@ def test_a_campaign_on_a_cluster_ledger_with_a_rabbitmq_broker_ends_with_ledger_
     rows = [row(p, shops, o, "OUT_OF_STOCK") for p, o, _ in orders]
     path = write_csv(tmp_path / "campaign.csv", [*rows, rows[1]])  # a repeated row: counted once, sent once
     cq = CancelQ(crt)
-    env = {"CANCELQ_BROKER_URL": amqp_url, "CANCELQ_QUEUE": queue}
+    env = {"CANCELQ_BROKER_URL": amqp_url, "CANCELQ_QUEUE": amqp_queue}
     with WorkerProcess(tmp_path / "worker.log", cluster.url, concurrency=16, name="cluster", env=env):
         result = cq.run_campaign(path, batch_size=100)
         again = cq.run_campaign(path, campaign_id=result.campaign_id, batch_size=100)  # a resume: all duplicates
