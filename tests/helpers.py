@@ -81,11 +81,13 @@ class WorkerProcess(ChildProcess):
         return self.log_path.read_text(errors="replace")[-2000:]
 
 
-def add_kit_shop(kit: Any, sandbox: SandboxClient, shops: Any, sandbox_url: str, name: str | None = None) -> str:
-    """The kit's shop in the sandbox and in the registry; returns the registry name."""
+def add_kit_shop(kit: Any, sandbox: SandboxClient, shops: Any, sandbox_url: str, name: str | None = None, *,
+                 limits: dict[str, Any] | None = None) -> str:
+    """The kit's shop in the sandbox and in the registry (with its own ``limits``, if given); returns the registry
+    name."""
     sandbox.add_shop(kit.platform, **kit.shop_spec)
     name = name or f"{kit.platform}-shop"
-    shops.add(kit.platform, name, dict(kit.credentials), base_url=sandbox_url)
+    shops.add(kit.platform, name, dict(kit.credentials), base_url=sandbox_url, limits=limits)
     return name
 
 

@@ -131,11 +131,7 @@ def test_a_ban_cools_the_scope_down_for_every_worker(rt: Runtime, sandbox: Sandb
 
 def test_jobs_held_by_the_limiter_wait_without_using_attempts(rt: Runtime, sandbox: SandboxClient,
                                                                sandbox_url: str) -> None:
-    shop = add_kit_shop(SHOPEE, sandbox, rt.shops, sandbox_url)
-    registered = rt.shops.get("shopee", shop)
-    assert registered is not None
-    rt.shops.add("shopee", shop, registered.credentials, registered.base_url, {"rate_per_s": 2, "burst": 1})
-    rt.shops._cache.clear()
+    shop = add_kit_shop(SHOPEE, sandbox, rt.shops, sandbox_url, limits={"rate_per_s": 2, "burst": 1})
     ids = []
     for i in range(3):
         sandbox.add_order("shopee", SHOPEE.shop_ref, f"ORD-{i}", state="cancellable")

@@ -112,11 +112,7 @@ def rt(redis_client: redis.Redis) -> Iterator[Runtime]:
 
 
 def test_each_job_of_a_limited_shop_is_deferred_once(rt: Runtime, sandbox: SandboxClient, sandbox_url: str) -> None:
-    shop = add_kit_shop(SHOPEE, sandbox, rt.shops, sandbox_url)
-    registered = rt.shops.get("shopee", shop)
-    assert registered is not None
-    rt.shops.add("shopee", shop, registered.credentials, registered.base_url, {"rate_per_s": 2, "burst": 1})
-    rt.shops._cache.clear()
+    shop = add_kit_shop(SHOPEE, sandbox, rt.shops, sandbox_url, limits={"rate_per_s": 2, "burst": 1})
     ids = []
     for i in range(4):
         sandbox.add_order("shopee", SHOPEE.shop_ref, f"ORD-{i}", state="cancellable")
