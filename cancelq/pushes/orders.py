@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from cancelq.jobs.contract import ACCEPT_PREFIX, InvalidJob, default_idempotency_key, parse_job
+from cancelq.jobs.contract import InvalidJob, default_idempotency_key, parse_job
 from cancelq.jobs.ledger import JobRecord
 from cancelq.jobs.states import JobState
 from cancelq.platforms.base import CancelRequest, OrderState, OrderStatus
@@ -86,11 +86,9 @@ class Orders:
         return succeeded and record is not None and record.job.get("action") in (None, "cancel")
 
     def find(self, platform: str, shop_name: str, order_id: str) -> Order | None:
-        """The order's shop and its whole-order job (found by its default idempotency key: the cancel's, or the
-        accept of a buyer's request; an open one first); None: no such shop."""
-        key = default_idempotency_key(platform, shop_name, order_id, [])
-        found = [r for r in (self.rt.ledger.find(key), self.rt.ledger.find(ACCEPT_PREFIX + key)) if r is not None]
-        record = next((r for r in found if not r.final), found[0] if found else None)
+        """The order's shop and its whole-order job (found by its default idempotency key); None: no such shop.
+        An accept of a buyer's request has a key of its own: it is one of ``others``."""
+        record = self.rt.ledger.find(default_idempotency_key(platform, shop_name, order_id, []))
         return self.order(platform, shop_name, order_id, record)
 
     def others(self, platform: str, shop_name: str, order_id: str) -> list[Order]:
