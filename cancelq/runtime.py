@@ -147,12 +147,13 @@ class Runtime:
         raw = shop.budget or self.settings.cancel_budgets.get(shop.platform)
         return Budget.parse(f"{shop.platform}/{shop.name}", raw) if raw else None
 
-    def delivery_gate(self, shop: Shop, job_id: str) -> DeliveryGate:
-        """A fresh gate for one delivery of ``job_id`` (its lease not taken yet)."""
+    def delivery_gate(self, shop: Shop, job_id: str, *, reserve: bool = True) -> DeliveryGate:
+        """A fresh gate for one delivery of ``job_id`` (its lease not taken yet). ``reserve`` False for calls that
+        are no job's and cannot come back for a reserved slot (the push processor's reads)."""
         s, ledger = self.settings, self.ledger
         return DeliveryGate(self.gate, self._shop_entry(shop)[1], job_id, Lease(ledger.lease_ms, ledger.safety_net_ms),
                             short_wait_s=s.short_wait_s, pause_recheck_s=s.pause_recheck_s,
-                            budget_recheck_s=s.budget_recheck_s,
+                            budget_recheck_s=s.budget_recheck_s, reserve=reserve,
                             on_wait=lambda wait_s, why: counters.limiter_wait(shop.platform, wait_s, why=why))
 
     def adapter(self, shop: Shop, throttle: Throttle | None = None) -> Platform:

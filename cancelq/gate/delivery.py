@@ -81,10 +81,12 @@ class DeliveryGate:
 
     def __init__(self, gate: Gate, shop: ShopLimits, job_id: str, lease: Lease, *, short_wait_s: float,
                  pause_recheck_s: float, on_wait: Callable[[float, str], None] | None = None,
-                 budget_recheck_s: float = 60.0) -> None:
+                 budget_recheck_s: float = 60.0, reserve: bool = True) -> None:
         self.gate, self.shop, self.job_id, self.lease = gate, shop, job_id, lease
         self.short_wait_s, self.pause_recheck_s, self.on_wait = short_wait_s, pause_recheck_s, on_wait
         self.budget_recheck_s = budget_recheck_s
+        self.reserve = reserve
+        """A held call reserves its slot (a job, which comes back for it); off for calls that cannot come back."""
         self.mark: WriteMark | None = None
         self.pace: tuple[str, Limit] | None = None
         self.begin: BeginHere | None = None
@@ -131,7 +133,7 @@ class DeliveryGate:
         while True:
             verdict = self.gate.check(limits=limits, cooldowns=[self.shop.scope_for(api)], circuits=self.shop.circuits,
                                       job_id=self.job_id, lease=self.lease, mark=mark, begin=self.begin,
-                                      reserve=True, reservation=self.reservation)
+                                      reserve=self.reserve, reservation=self.reservation)
             self._take_up(verdict)
             if verdict.allowed:
                 self.reservation = None

@@ -43,7 +43,7 @@ class LostPushes:
         return sum(self.take_app(shop) for shop in by_app.values())
 
     def take_app(self, shop: Shop) -> int:
-        gate = self.rt.delivery_gate(shop, f"lost-push-{shop.name}")
+        gate = self.rt.delivery_gate(shop, f"lost-push-{shop.name}", reserve=False)
         gate.for_step(write_step=None)
         adapter = cast(ShopeeAdapter, self.rt.adapter(shop, gate))
         names = self.shop_names(str(shop.credentials.get("partner_id")))

@@ -128,7 +128,7 @@ class Orders:
             raise NotNow(f"{shop.platform}/{shop.name} {'needs re-auth' if shop.needs_reauth else 'is parked'}")
         if self.rt.tokens.due(shop):
             shop = self.rt.tokens.refresh(shop, seen_token=shop.access_token)
-        gate = self.rt.delivery_gate(shop, f"push-{order.order_id}")
+        gate = self.rt.delivery_gate(shop, f"push-{order.order_id}", reserve=False)
         gate.for_step(write_step=None)
         status = self.rt.adapter(shop, gate).read_status(order.request)
         if gate.probing:

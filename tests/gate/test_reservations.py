@@ -11,6 +11,7 @@ import redis
 from cancelq.core import keys
 from cancelq.core.settings import get_settings
 from cancelq.gate import controls
+from cancelq.gate.delivery import Deferred
 from cancelq.gate.limits import Gate, Limit, Reservation, Verdict, WriteMark
 from cancelq.jobs.intake import admit
 from cancelq.jobs.ledger import now_ms
@@ -154,3 +155,22 @@ def test_a_call_stopped_before_its_slot_gives_the_slot_back(redis_client: redis.
     assert _tat(redis_client) == pytest.approx(before)
     again = _call(gate)  # the next call gets the slot given back
     assert again.reservation is not None and again.reservation.at_ms == held.reservation.at_ms
+
+
+def test_a_call_that_cannot_come_back_for_a_slot_takes_none(rt: Runtime, sandbox: SandboxClient,
+                                                             sandbox_url: str) -> None:
+    """The push processor's reads are no job's: held by the limit, they reserve nothing (a job's call does)."""
+    shop = rt.shops.get("shopee", add_kit_shop(SHOPEE, sandbox, rt.shops, sandbox_url,
+                                               limits={"rate_per_s": 1, "burst": 1}))
+    assert shop is not None
+    scope = rt.shop_limits(shop).scope_for("get_order_detail")
+    for reserve in (False, True):
+        gate = rt.delivery_gate(shop, f"push-{reserve}", reserve=reserve)
+        gate.for_step(write_step=None)
+        if not reserve:
+            gate("get_order_detail")  # the burst's one call
+        before = _tat(rt.redis, scope)
+        with pytest.raises(Deferred) as held:
+            gate("get_order_detail")
+        assert (held.value.reservation is not None) is reserve
+        assert (_tat(rt.redis, scope) > before) is reserve
